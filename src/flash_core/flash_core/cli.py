@@ -1,0 +1,29 @@
+"""The `flash` command. Each subcommand lives in its own module and is imported only when used.
+
+Add a subcommand by adding one line to COMMANDS: name -> (module, help). The module defines
+`add_arguments(parser)` and `run(args)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "assets": ("flash_core.assets.command", "fetch and locate robot models"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="flash", description="FLASH: language-conditioned dexterous grasping")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text)
+        sub_parser.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(sub_parser)
+    args = parser.parse_args(argv)
+    importlib.import_module(args._module).run(args)
+
+
+if __name__ == "__main__":
+    main()
