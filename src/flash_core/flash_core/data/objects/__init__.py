@@ -1,0 +1,22 @@
+"""Object sources for FLASH-Drive, each with its licence: procedural part-labelled objects, YCB, user meshes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flash_core.data.objects.base import ObjectAsset, ObjectSource
+from flash_core.data.objects.procedural import ProceduralSource
+from flash_core.data.objects.user_mesh import UserMeshSource
+from flash_core.data.objects.ycb import YcbSource
+
+OBJECT_SOURCES: dict[str, type] = {"procedural": ProceduralSource, "ycb": YcbSource, "user": UserMeshSource}
+
+
+def make_object_source(kind: str, **options: Any) -> ObjectSource:
+    """Build a source by name, e.g. make_object_source("procedural", count_per_category=4)."""
+    if kind not in OBJECT_SOURCES:
+        raise KeyError(f"unknown object source '{kind}'; known: {sorted(OBJECT_SOURCES)}")
+    return OBJECT_SOURCES[kind](**options)
+
+
+__all__ = ["OBJECT_SOURCES", "ObjectAsset", "ObjectSource", "ProceduralSource", "UserMeshSource", "YcbSource", "make_object_source"]
