@@ -1,0 +1,17 @@
+"""Geometry kernels in torch: point-cloud ops, signed distance, penetration, meshes, rotations.
+
+One concept per module; import from the module that owns it, e.g.
+`from flash_core.geometry.sdf import MeshSDF`. Nothing heavy (warp, trimesh) is imported here.
+
+- `checks`       input validation shared by the kernels (clear errors for bad clouds)
+- `sampling`     farthest point sampling
+- `neighbors`    kNN, ball query, gather/group helpers
+- `chamfer`      Chamfer distance
+- `normalize`    centre + scale to the unit sphere, with the transform kept
+- `triangles`    closest point on triangles (exact, differentiable)
+- `sdf`          point-to-mesh signed distance via NVIDIA warp (negative inside)
+- `sdf_grid`     voxel-grid SDF sampled trilinearly, for training-time penalties
+- `penetration`  penetration depth and contact distance from points and any SDF
+- `mesh`         load, normalise and sample meshes
+- `mesh_repair`  make meshes water-tight (voxel remesh, hole filling, smoothing)
+"""
