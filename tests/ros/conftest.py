@@ -1,0 +1,91 @@
+"""Fixtures for tests that start ROS 2 processes.
+
+Each test session gets its own DDS domain and keeps discovery on the loopback interface, so parallel
+runs on one machine never see each other; every process a test starts is killed when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run scripts/setup.sh)")
+
+
+def _domain_id() -> int:
+    # 1..200: valid for Fast DDS on every platform, spread by pid so concurrent runs differ.
+    return 1 + os.getpid() % 200
+
+
+@pytest.fixture(scope="session")
+def ros_env() -> dict[str, str]:
+    """Environment for ROS processes of this test session (also applied to this process)."""
+    env = {
+        "ROS_DOMAIN_ID": str(_domain_id()),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        "PYTHONUNBUFFERED": "1",
+    }
+    os.environ.update(env)
+    return {**os.environ, **env}
+
+
+@pytest.fixture
+def ros_context(ros_env) -> Iterator[object]:
+    """An rclpy context for the test process itself, shut down afterwards."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()
+
+
+@pytest.fixture
+def spawn(ros_env) -> Iterator:
+    """Start a Python module or script in its own process group; all are killed at teardown."""
+    procs: list[subprocess.Popen] = []
+
+    def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            env={**ros_env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield _spawn
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + 5.0
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def spin_until(context, node, predicate, timeout_s: float) -> bool:
+    """Spin `node` until predicate() is true or the timeout passes; returns predicate()."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not predicate() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
