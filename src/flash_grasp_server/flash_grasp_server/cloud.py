@@ -1,0 +1,77 @@
+"""sensor_msgs/PointCloud2 <-> numpy, without sensor_msgs_py (not on PyPI).
+
+Reads any layout (point_step, field offsets, endianness, organised or not) through a numpy structured
+dtype; drops non-finite points; fails with a message that names the problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import PointCloud2, PointField
+
+_NUMPY_TYPES = {
+    PointField.INT8: "i1", PointField.UINT8: "u1", PointField.INT16: "i2", PointField.UINT16: "u2",
+    PointField.INT32: "i4", PointField.UINT32: "u4", PointField.FLOAT32: "f4", PointField.FLOAT64: "f8",
+}
+
+
+class CloudError(ValueError):
+    """A point cloud that cannot be used, with the reason."""
+
+
+def _dtype(msg: PointCloud2) -> np.dtype:
+    order = ">" if msg.is_bigendian else "<"
+    names, formats, offsets = [], [], []
+    for f in msg.fields:
+        if f.datatype not in _NUMPY_TYPES:
+            raise CloudError(f"field {f.name!r} has unknown PointField datatype {f.datatype}")
+        names.append(f.name)
+        base = order + _NUMPY_TYPES[f.datatype]
+        formats.append(base if f.count == 1 else (base, (f.count,)))
+        offsets.append(f.offset)
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": msg.point_step})
+
+
+def read_points(msg: PointCloud2, extra_fields: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Return {"xyz": (N, 3) float32, <extra field>: (N,) ...} for the finite points of `msg`.
+
+    `extra_fields` that the cloud lacks are left out of the result (e.g. normals).
+    """
+    names = {f.name for f in msg.fields}
+    missing = {"x", "y", "z"} - names
+    if missing:
+        raise CloudError(f"point cloud lacks the field(s) {sorted(missing)}; it has {sorted(names)}")
+    count = msg.width * msg.height
+    if count == 0:
+        raise CloudError("point cloud is empty (width * height == 0)")
+    expected = msg.row_step * msg.height if msg.height > 1 else count * msg.point_step
+    if len(msg.data) < expected or msg.point_step == 0:
+        raise CloudError(f"point cloud data holds {len(msg.data)} bytes, its header promises {expected}")
+    dtype = _dtype(msg)
+    if msg.height > 1 and msg.row_step != msg.width * msg.point_step:
+        rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.row_step)
+        raw = rows[:, : msg.width * msg.point_step].copy().view(dtype).reshape(-1)
+    else:
+        raw = np.frombuffer(bytes(msg.data), dtype=dtype, count=count)
+    xyz = np.stack([raw["x"], raw["y"], raw["z"]], axis=-1).astype(np.float32)
+    finite = np.isfinite(xyz).all(axis=1)
+    if not finite.any():
+        raise CloudError(f"point cloud has no finite points ({count} NaN/inf)")
+    out = {"xyz": xyz[finite]}
+    for name in extra_fields:
+        if name in names:
+            out[name] = np.asarray(raw[name])[finite]
+    return out
+
+
+def make_cloud(xyz: np.ndarray, frame_id: str, stamp=None) -> PointCloud2:
+    """An unorganised float32 x, y, z cloud from (N, 3) points."""
+    xyz = np.ascontiguousarray(xyz, dtype=np.float32).reshape(-1, 3)
+    msg = PointCloud2(height=1, width=len(xyz), is_dense=bool(np.isfinite(xyz).all()),
+                      is_bigendian=False, point_step=12, row_step=12 * len(xyz))
+    msg.header.frame_id = frame_id
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate("xyz")]
+    msg.data = xyz.tobytes()
+    return msg
