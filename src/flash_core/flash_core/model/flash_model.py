@@ -1,0 +1,346 @@
+"""FLASH: the velocity field v(x_t, t, c) of language-conditioned flow matching for dexterous grasps.
+
+Paper: "FLASH" (CoRL 2025), Sections 2.2-2.3. The state x = [wrist translation (3), wrist rotation 6D (6), joint
+angles (16)] lives in the object-centred frame (the object cloud's centroid is the origin). Conditioning c is a text
+prompt, the object cloud (+ optional per-point semantic features) and - recomputed at every ODE step - the live hand
+cloud P_H(x_t).
+
+Token streams (D = d_model):
+    text    prompt -> LLM                                              (B, T, H)
+    object  PointNet++ + learned-query decoder (object_encoder.py)     (B, L, D)
+    hand    hand.surface_points(x_t) -> PointNet++ (hand_encoder.py)   (B, S, D)
+    state   MLP(x_t) + time embedding: the readout token               (B, 1, D)
+
+Two fusions behind one interface (`encode_goal` once per goal, `velocity` once per ODE step):
+    "compact"      the frozen LLM encodes each prompt once (cached by prompt string); a small transformer encodes
+                   the static memory [text, object] once per goal, and a decoder runs [state, hand] tokens against
+                   it at each step. The CPU default.
+    "llm_backbone" the LLM itself is the backbone over [text, object, hand, state]: the static prefix
+                   [text, object] runs once per goal and its key/value cache is reused, so each step runs only the
+                   hand + state tokens. LLM frozen (trainable projections), LoRA adapters, or fully fine-tuned.
+                   The GPU default.
+
+Ablation switches (paper Table 2): `use_live_hand`, `use_text`, `object.semantic_dim` (0 = no semantics) and
+`text.kind` ("scratch" = transformer trained from scratch instead of a pretrained LLM).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flash_core.model.hand_encoder import HandCloudFn, HandEncoder, HandEncoderConfig
+from flash_core.model.object_encoder import ObjectEncoder, ObjectEncoderConfig
+from flash_core.model.text_backbone import TextBackbone, TextBackboneConfig
+
+FUSIONS = ("compact", "llm_backbone")
+LLM_TRAINING = ("frozen", "lora", "full")
+
+
+@dataclass
+class FlashModelConfig:
+    hand: str = "leap"
+    state_dim: int = 25  # 3 translation + 6 rotation + joints
+    fusion: str = "compact"
+    d_model: int = 256
+    text: TextBackboneConfig = field(default_factory=TextBackboneConfig)
+    object: ObjectEncoderConfig = field(default_factory=ObjectEncoderConfig)
+    hand_encoder: HandEncoderConfig = field(default_factory=HandEncoderConfig)
+    # Table 2 switches
+    use_live_hand: bool = True
+    use_text: bool = True
+    # "compact" fusion
+    memory_layers: int = 2
+    fusion_layers: int = 4
+    fusion_heads: int = 8
+    # "llm_backbone" fusion; None picks "full" for a scratch backbone and "frozen" for a pretrained one
+    llm_training: str | None = None
+    lora_rank: int = 8
+    # Wrist translations (m) are divided by this inside the network so that every state entry is of order one.
+    translation_scale_m: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; expected one of {FUSIONS}")
+        if self.llm_training is None:
+            self.llm_training = "full" if self.text.kind == "scratch" else "frozen"
+        if self.llm_training not in LLM_TRAINING:
+            raise ValueError(f"unknown llm_training {self.llm_training!r}; expected one of {LLM_TRAINING}")
+        if self.text.kind == "scratch" and self.llm_training != "full":
+            raise ValueError("a scratch text backbone has random weights: it must train (llm_training='full')")
+        if self.fusion == "compact" and self.text.kind != "scratch" and self.llm_training != "frozen":
+            raise ValueError("the compact fusion keeps a pretrained LLM frozen; use fusion='llm_backbone' to adapt it")
+        if self.state_dim <= 9:
+            raise ValueError(f"state_dim must be 9 + number of joints, got {self.state_dim}")
+        if self.d_model % self.fusion_heads:
+            raise ValueError(f"d_model {self.d_model} must be divisible by fusion_heads {self.fusion_heads}")
+
+    @property
+    def use_semantics(self) -> bool:
+        return self.object.semantic_dim > 0
+
+
+@dataclass
+class GoalContext:
+    """Everything about a batch of goals (prompt + object) that does not change during integration.
+
+    compact:      memory (G, S, D) and memory_mask (G, S), True = padding.
+    llm_backbone: prefix_kv, one (keys, values) pair per LLM layer, each (G, heads, P, head_dim); prefix_mask (G, P).
+    """
+
+    batch_size: int
+    memory: torch.Tensor | None = None
+    memory_mask: torch.Tensor | None = None
+    prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    prefix_mask: torch.Tensor | None = None
+
+    def repeat_interleave(self, repeats: int) -> GoalContext:
+        """Each goal repeated `repeats` times in a row: G goals -> G * repeats rows (K grasps per goal)."""
+        def rep(value):
+            return None if value is None else value.repeat_interleave(repeats, dim=0)
+
+        prefix_kv = None if self.prefix_kv is None else [(rep(k), rep(v)) for k, v in self.prefix_kv]
+        return GoalContext(self.batch_size * repeats, rep(self.memory), rep(self.memory_mask), prefix_kv,
+                           rep(self.prefix_mask))
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """Sinusoidal embedding of t in [0, 1] (B,) -> (B, dim); t is stretched to [0, 1000] as in diffusion models."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=t.dtype) / half)
+    angles = 1000.0 * t[:, None] * freqs[None]  # (B, half)
+    return torch.cat((angles.cos(), angles.sin()), dim=-1)
+
+
+def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+
+class FlashModel(nn.Module):
+    def __init__(self, config: FlashModelConfig, text: TextBackbone, hand_cloud_fn: HandCloudFn | None = None):
+        super().__init__()
+        if config.use_live_hand and hand_cloud_fn is None:
+            raise ValueError("use_live_hand=True needs hand_cloud_fn (e.g. make_hand(name).surface_points)")
+        self.config = config
+        d = config.d_model
+        self.hand_cloud_fn = hand_cloud_fn  # a plain callable: the hand model is not part of the network's state
+        self.tokenizer = text.tokenizer
+        self.text_source = text.describe()
+        self.llm = text.model
+        self._configure_llm_training()
+        self._prompt_features: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
+
+        self.object_encoder = ObjectEncoder(config.object, d)
+        self.hand_encoder = HandEncoder(config.hand_encoder, d) if config.use_live_hand else None
+        self.time_embed = mlp(d, d, d)
+        self.state_embed = mlp(config.state_dim, d, d)
+        self.head = mlp(d, d, config.state_dim)
+        nn.init.zeros_(self.head[-1].weight)  # start as the zero field: training begins from a calm flow
+        nn.init.zeros_(self.head[-1].bias)
+        scale = torch.ones(config.state_dim)
+        scale[:3] = config.translation_scale_m
+        self.register_buffer("state_scale", scale, persistent=False)
+
+        hidden = text.hidden_size
+        if config.fusion == "compact":
+            self.text_proj = nn.Linear(hidden, d) if config.use_text else None
+            self.type_embed = nn.Parameter(torch.randn(2, d) * 0.02)  # 0: text, 1: object
+            encoder_layer = nn.TransformerEncoderLayer(d, config.fusion_heads, 4 * d, dropout=0.0,
+                                                       batch_first=True, norm_first=True)
+            self.memory_encoder = nn.TransformerEncoder(encoder_layer, config.memory_layers,
+                                                        enable_nested_tensor=False)
+            decoder_layer = nn.TransformerDecoderLayer(d, config.fusion_heads, 4 * d, dropout=0.0,
+                                                       batch_first=True, norm_first=True)
+            self.fusion = nn.TransformerDecoder(decoder_layer, config.fusion_layers)
+            self.fusion_norm = nn.LayerNorm(d)
+        else:
+            self.to_llm = nn.Linear(d, hidden)  # object, hand and state tokens into the LLM's embedding space
+            self.from_llm = nn.Linear(hidden, d)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # set-up
+
+    def _configure_llm_training(self) -> None:
+        mode = self.config.llm_training
+        self.llm.requires_grad_(mode == "full")
+        if mode == "lora":
+            from peft import LoraConfig, inject_adapter_in_model
+
+            lora = LoraConfig(r=self.config.lora_rank, lora_alpha=2 * self.config.lora_rank,
+                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], lora_dropout=0.0)
+            inject_adapter_in_model(lora, self.llm)
+            for name, param in self.llm.named_parameters():
+                param.requires_grad_("lora_" in name)
+        if mode == "frozen":
+            self.llm.eval()  # no dropout in a frozen feature extractor, even while the rest trains
+
+    def train(self, mode: bool = True) -> FlashModel:
+        super().train(mode)
+        if self.config.llm_training == "frozen":
+            self.llm.eval()
+        self._prompt_features.clear()  # weights may change from here on
+        return self
+
+    @property
+    def llm_is_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.llm.parameters())
+
+    # ------------------------------------------------------------------------------------------------------------
+    # conditioning, once per goal
+
+    def encode_goal(self, prompts: Sequence[str], object_points: torch.Tensor,
+                    object_features: torch.Tensor | None = None) -> GoalContext:
+        """prompts (G strings), object_points (G, N, 3), object_features (G, N, F) or None -> GoalContext."""
+        if len(prompts) != object_points.shape[0]:
+            raise ValueError(f"{len(prompts)} prompts for {object_points.shape[0]} object clouds")
+        features = object_features if self.config.use_semantics else None
+        object_tokens = self.object_encoder(object_points, features)  # (G, L, D)
+        if self.config.fusion == "compact":
+            return self._encode_memory(prompts, object_tokens)
+        return self._encode_prefix(prompts, object_tokens)
+
+    def _encode_memory(self, prompts: Sequence[str], object_tokens: torch.Tensor) -> GoalContext:
+        batch, num_object, _ = object_tokens.shape
+        tokens = object_tokens + self.type_embed[1]
+        padding = torch.zeros(batch, num_object, dtype=torch.bool, device=tokens.device)
+        if self.config.use_text:
+            text, text_mask = self._prompt_hidden_states(prompts, tokens.device)  # (G, T, H), (G, T)
+            tokens = torch.cat((self.text_proj(text) + self.type_embed[0], tokens), dim=1)
+            padding = torch.cat((~text_mask, padding), dim=1)
+        memory = self.memory_encoder(tokens, src_key_padding_mask=padding)  # (G, T + L, D)
+        return GoalContext(batch, memory=memory, memory_mask=padding)
+
+    def _prompt_hidden_states(self, prompts: Sequence[str], device: torch.device):
+        """Last LLM hidden states of each prompt, padded: (G, T, H) and a mask (G, T), True = real token.
+
+        A frozen LLM gives each prompt the same features forever, so they are cached by prompt string.
+        """
+        use_cache = self.llm_is_frozen
+        missing = [p for p in dict.fromkeys(prompts) if not use_cache or (p, str(device)) not in self._prompt_features]
+        if missing:
+            ids, mask = self._tokenize(missing, device)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not use_cache):
+                hidden = self.llm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+            fresh = {p: hidden[i, : int(mask[i].sum())] for i, p in enumerate(missing)}
+        else:
+            fresh = {}
+        rows = []
+        for prompt in prompts:
+            key = (prompt, str(device))
+            if prompt in fresh:
+                rows.append(fresh[prompt])
+                if use_cache:
+                    self._prompt_features[key] = fresh[prompt]
+                    if len(self._prompt_features) > 4096:
+                        self._prompt_features.popitem(last=False)
+            else:
+                self._prompt_features.move_to_end(key)
+                rows.append(self._prompt_features[key])
+        lengths = torch.tensor([len(r) for r in rows], device=device)
+        padded = nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (G, T, H)
+        mask = torch.arange(padded.shape[1], device=device)[None] < lengths[:, None]
+        return padded, mask
+
+    def _tokenize(self, prompts: Sequence[str], device: torch.device):
+        for prompt in prompts:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ValueError(f"prompts must be non-empty strings, got {prompt!r}")
+        encoded = self.tokenizer(list(prompts), padding=True, truncation=True,
+                                 max_length=self.config.text.max_prompt_tokens, return_tensors="pt")
+        return encoded["input_ids"].to(device), encoded["attention_mask"].to(device)
+
+    def _prefix_embeddings(self, prompts: Sequence[str], object_tokens: torch.Tensor):
+        """[text token embeddings, object tokens] in the LLM's space: (G, P, H) and mask (G, P) long, 1 = real."""
+        batch, num_object, _ = object_tokens.shape
+        embeds = self.to_llm(object_tokens)
+        mask = torch.ones(batch, num_object, dtype=torch.long, device=embeds.device)
+        if self.config.use_text:
+            ids, text_mask = self._tokenize(prompts, embeds.device)
+            embeds = torch.cat((self.llm.get_input_embeddings()(ids), embeds), dim=1)
+            mask = torch.cat((text_mask, mask), dim=1)
+        return embeds, mask
+
+    def _encode_prefix(self, prompts: Sequence[str], object_tokens: torch.Tensor) -> GoalContext:
+        embeds, mask = self._prefix_embeddings(prompts, object_tokens)
+        out = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=mask, use_cache=True)
+        prefix_kv = [(layer.keys, layer.values) for layer in out.cache.layers]
+        return GoalContext(embeds.shape[0], prefix_kv=prefix_kv, prefix_mask=mask)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # the velocity field, once per ODE step
+
+    def _step_tokens(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """[state token, hand tokens] (B, 1 + S, D), each carrying the time embedding."""
+        time = self.time_embed(timestep_embedding(t, self.config.d_model))  # (B, D)
+        tokens = self.state_embed(x_t / self.state_scale).unsqueeze(1)  # (B, 1, D)
+        if self.hand_encoder is not None:
+            hand_points = self.hand_cloud_fn(x_t)  # (B, M, 3): the live hand, recomputed at every step
+            tokens = torch.cat((tokens, self.hand_encoder(hand_points)), dim=1)
+        return tokens + time.unsqueeze(1)
+
+    def velocity(self, x_t: torch.Tensor, t: torch.Tensor | float, goal: GoalContext) -> torch.Tensor:
+        """x_t (B, state_dim), t scalar or (B,), goal with B rows -> velocity (B, state_dim) in physical units."""
+        x_t, t = self._check_state(x_t, t, goal.batch_size)
+        tokens = self._step_tokens(x_t, t)
+        if self.config.fusion == "compact":
+            fused = self.fusion(tokens, goal.memory, memory_key_padding_mask=goal.memory_mask)
+            readout = self.fusion_norm(fused[:, 0])  # the state token
+        else:
+            # Hand tokens first, the state token last: causally it attends to everything before it.
+            new = self.to_llm(torch.cat((tokens[:, 1:], tokens[:, :1]), dim=1))  # (B, S + 1, H)
+            from transformers import DynamicCache
+
+            cache = DynamicCache(ddp_cache_data=goal.prefix_kv, config=self.llm.config)  # prefix tensors untouched
+            mask = torch.cat((goal.prefix_mask, goal.prefix_mask.new_ones(new.shape[:2])), dim=1)
+            out = self.llm.get_decoder()(inputs_embeds=new, attention_mask=mask, cache=cache, use_cache=True)
+            readout = self.from_llm(out.last_hidden_state[:, -1])
+        return self.head(readout) * self.state_scale
+
+    def _check_state(self, x_t: torch.Tensor, t: torch.Tensor | float, batch: int):
+        if x_t.dim() != 2 or x_t.shape[1] != self.config.state_dim:
+            raise ValueError(f"x_t must be (B, {self.config.state_dim}), got {tuple(x_t.shape)}")
+        if x_t.shape[0] != batch:
+            raise ValueError(f"x_t has {x_t.shape[0]} rows but the goal context has {batch}")
+        t = torch.as_tensor(t, dtype=x_t.dtype, device=x_t.device)
+        if t.dim() == 0:
+            t = t.expand(batch)
+        if t.shape != (batch,):
+            raise ValueError(f"t must be a scalar or ({batch},), got {tuple(t.shape)}")
+        return x_t, t
+
+    # ------------------------------------------------------------------------------------------------------------
+    # training entry point
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, prompts: Sequence[str], object_points: torch.Tensor,
+                object_features: torch.Tensor | None = None, target_velocity: torch.Tensor | None = None):
+        """All conditioning encoded afresh for every row (no caches). Returns (velocity (B, state_dim), losses).
+
+        losses["cfm"] is the flow-matching MSE in normalised units (translations divided by translation_scale_m),
+        present when target_velocity (B, state_dim) is given.
+        """
+        if self.config.fusion == "llm_backbone":
+            velocity = self._forward_single_pass(x_t, t, prompts, object_points, object_features)
+        else:
+            velocity = self.velocity(x_t, t, self.encode_goal(prompts, object_points, object_features))
+        losses = {}
+        if target_velocity is not None:
+            losses["cfm"] = F.mse_loss(velocity / self.state_scale, target_velocity / self.state_scale)
+        return velocity, losses
+
+    def _forward_single_pass(self, x_t, t, prompts, object_points, object_features) -> torch.Tensor:
+        """The LLM over the whole sequence [text, object, hand, state] at once: what the KV-cached path must equal."""
+        x_t, t = self._check_state(x_t, t, len(prompts))
+        features = object_features if self.config.use_semantics else None
+        prefix, prefix_mask = self._prefix_embeddings(prompts, self.object_encoder(object_points, features))
+        tokens = self._step_tokens(x_t, t)
+        new = self.to_llm(torch.cat((tokens[:, 1:], tokens[:, :1]), dim=1))
+        mask = torch.cat((prefix_mask, prefix_mask.new_ones(new.shape[:2])), dim=1)
+        out = self.llm.get_decoder()(inputs_embeds=torch.cat((prefix, new), dim=1), attention_mask=mask,
+                                     use_cache=False)
+        return self.head(self.from_llm(out.last_hidden_state[:, -1])) * self.state_scale
