@@ -1,0 +1,119 @@
+"""Per-object mesh processing: repair, centre and scale-check, sample labelled points, compute SDFs.
+
+Output coordinates are the object's normalised frame: metres (the hands have a real size, so objects keep
+theirs), bounding-box centre at the origin. Objects whose longest side falls outside the graspable range are
+scaled into it and the factor is recorded. Surface points are drawn area-weighted, then thinned by farthest
+point sampling so they cover thin parts (handles, blades) evenly; each inherits its face's normal and part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import trimesh
+
+from flash_core.data.objects.base import ObjectAsset
+from flash_core.geometry.sampling import farthest_point_sample
+from flash_core.geometry.sdf import MeshSDF
+
+
+class MeshProcessingError(ValueError):
+    """The object's mesh cannot be used (empty, degenerate, ...); the message says why."""
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    num_points: int = 2048
+    oversample: int = 8  # area-weighted samples per kept point, before farthest point sampling
+    sdf_resolution: int = 48  # cells per side of the stored SDF grid
+    sdf_padding_m: float = 0.04  # grid margin around the object: hand points within this get a valid value
+    min_extent_m: float = 0.04  # longest side allowed, below and above it objects are rescaled
+    max_extent_m: float = 0.32
+    seed: int = 0
+
+
+@dataclass
+class ProcessedObject:
+    asset: ObjectAsset  # asset.mesh is the processed mesh in the normalised frame
+    points: np.ndarray  # (N, 3) float32
+    normals: np.ndarray  # (N, 3) float32, outward
+    point_parts: np.ndarray  # (N,) int64
+    sdf: MeshSDF  # exact signed distance (negative inside), for refinement and metrics
+    sdf_grid: np.ndarray  # (R, R, R) float32, indexed [x, y, z]
+    sdf_bounds_m: np.ndarray  # (2, 3) float32 grid corners; cell centres span them inclusively
+    scale: float  # factor applied to the source mesh (after centring)
+    notes: list[str] = field(default_factory=list)
+
+
+def repair_mesh(mesh: trimesh.Trimesh, object_id: str) -> tuple[trimesh.Trimesh, list[str]]:
+    """Clean a mesh so its signed distance is trustworthy; returns the mesh and what was done to it."""
+    if len(mesh.faces) == 0 or len(mesh.vertices) == 0:
+        raise MeshProcessingError(f"{object_id}: the mesh is empty")
+    if not np.isfinite(mesh.vertices).all():
+        raise MeshProcessingError(f"{object_id}: the mesh has NaN or infinite vertices")
+    notes: list[str] = []
+    mesh = mesh.copy()
+    if mesh.is_watertight:  # zero-area slivers on a closed surface do no harm; removing them would open it
+        trimesh.repair.fix_normals(mesh)
+        return mesh, notes
+    faces_before = len(mesh.faces)
+    mesh.merge_vertices()
+    mesh.update_faces(mesh.nondegenerate_faces())
+    mesh.update_faces(mesh.unique_faces())
+    mesh.remove_unreferenced_vertices()
+    if len(mesh.faces) < faces_before:
+        notes.append(f"removed {faces_before - len(mesh.faces)} degenerate or duplicate faces")
+    if len(mesh.faces) < 4 or mesh.area <= 0:
+        raise MeshProcessingError(f"{object_id}: nothing is left of the mesh after removing degenerate faces")
+    if not mesh.is_watertight:
+        trimesh.repair.fill_holes(mesh)
+        notes.append("filled holes" if mesh.is_watertight else "not watertight after hole filling: SDF sign from the winding number")
+    trimesh.repair.fix_normals(mesh)
+    return mesh, notes
+
+
+def _transfer_face_parts(source: ObjectAsset, repaired: trimesh.Trimesh) -> np.ndarray:
+    """Part of each repaired face = part of the source face closest to its centroid."""
+    if len(source.part_names) == 1:
+        return np.zeros(len(repaired.faces), dtype=np.int64)
+    query = MeshSDF.from_trimesh(source.mesh, sign_method="winding").query(torch.tensor(repaired.triangles_center)[None])
+    return source.face_parts[query.face[0].numpy()]
+
+
+def sdf_grid(sdf: MeshSDF, bounds_m: np.ndarray, resolution: int) -> np.ndarray:
+    """(R, R, R) signed distances at cell centres spanning `bounds_m` inclusively, indexed [x, y, z]."""
+    axes = [np.linspace(bounds_m[0, i], bounds_m[1, i], resolution) for i in range(3)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(1, -1, 3)
+    return sdf.query(torch.as_tensor(grid)).distance_m.reshape(resolution, resolution, resolution).numpy().astype(np.float32)
+
+
+def process_object(asset: ObjectAsset, config: ProcessingConfig) -> ProcessedObject:
+    mesh, notes = repair_mesh(asset.mesh, asset.object_id)
+    face_parts = asset.face_parts if len(mesh.faces) == len(asset.mesh.faces) and np.array_equal(mesh.faces, asset.mesh.faces) else _transfer_face_parts(asset, mesh)
+    mesh.apply_translation(-mesh.bounding_box.centroid)
+    extent = float(mesh.extents.max())
+    scale = float(np.clip(extent, config.min_extent_m, config.max_extent_m) / extent)
+    if scale != 1.0:
+        mesh.apply_scale(scale)
+        notes.append(f"longest side {extent:.3f} m outside [{config.min_extent_m}, {config.max_extent_m}] m: scaled by {scale:.3f}")
+
+    dense, faces = trimesh.sample.sample_surface(mesh, config.num_points * config.oversample, seed=config.seed)
+    keep = farthest_point_sample(torch.as_tensor(dense, dtype=torch.float32)[None], config.num_points)[0].numpy()
+    faces = faces[keep]
+
+    sdf = MeshSDF.from_trimesh(mesh)
+    bounds = np.stack([mesh.bounds[0] - config.sdf_padding_m, mesh.bounds[1] + config.sdf_padding_m]).astype(np.float32)
+    processed = ObjectAsset(asset.object_id, asset.category, mesh, face_parts, asset.part_names, asset.source, asset.licence, asset.notes + notes)
+    return ProcessedObject(
+        asset=processed,
+        points=dense[keep].astype(np.float32),
+        normals=np.asarray(mesh.face_normals[faces], np.float32),
+        point_parts=face_parts[faces].astype(np.int64),
+        sdf=sdf,
+        sdf_grid=sdf_grid(sdf, bounds, config.sdf_resolution),
+        sdf_bounds_m=bounds,
+        scale=scale,
+        notes=processed.notes,
+    )
