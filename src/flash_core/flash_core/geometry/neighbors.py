@@ -1,0 +1,121 @@
+"""Neighbour search on batched point clouds: kNN, ball query (PointNet++ style), gather and group.
+
+Brute force on the GPU-friendly (B, N, M) distance matrix, chunked over queries so memory stays
+bounded (`max_pairs_per_chunk` distances at a time). Indices are found without gradients; distances
+are then recomputed from the gathered points, so they are exact and differentiable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from flash_core.geometry.checks import check_points, check_same_batch
+
+DEFAULT_MAX_PAIRS_PER_CHUNK = 1 << 24  # 16M distances: 64 MB in float32
+
+
+@dataclass(frozen=True)
+class KNNResult:
+    """k nearest reference points of each query point, nearest first."""
+
+    dist_m: torch.Tensor  # (B, N, k) Euclidean distance, differentiable w.r.t. both clouds
+    idx: torch.Tensor  # (B, N, k) int64 index into the reference cloud
+
+
+@dataclass(frozen=True)
+class BallQueryResult:
+    """Up to `max_samples` reference points within `radius_m` of each centre, in index order.
+
+    As in PointNet++, unused slots repeat the first neighbour found; a centre with no neighbour gets
+    index 0 throughout. `valid` tells real neighbours from padding.
+    """
+
+    idx: torch.Tensor  # (B, M, K) int64 index into the reference cloud
+    valid: torch.Tensor  # (B, M, K) bool, True for real neighbours
+    counts: torch.Tensor  # (B, M) int64 number of real neighbours (<= K)
+
+
+def squared_distance_matrix(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """All pairwise squared distances via one matmul: (B, N, 3) x (B, M, 3) -> (B, N, M).
+
+    Rounding can shift values by ~1e-7 relative to |x|^2; use it to rank neighbours, then recompute
+    exact distances from the chosen points.
+    """
+    sq = x.square().sum(-1, keepdim=True) + y.square().sum(-1).unsqueeze(1) - 2.0 * x @ y.transpose(1, 2)
+    return sq.clamp_min_(0.0)
+
+
+def query_chunks(num_queries: int, num_refs: int, batch: int, max_pairs: int) -> list[slice]:
+    """Slices over the query axis so each (B, chunk, M) block holds at most `max_pairs` entries."""
+    per_chunk = max(1, max_pairs // max(1, batch * num_refs))
+    return [slice(start, min(start + per_chunk, num_queries)) for start in range(0, num_queries, per_chunk)]
+
+
+def gather_points(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Pick rows per batch element: points (B, N, C), idx (B, *S) int64 -> (B, *S, C). Differentiable."""
+    if idx.shape[0] != points.shape[0]:
+        raise ValueError(f"idx batch size {idx.shape[0]} does not match points batch size {points.shape[0]}")
+    if idx.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
+    batch, channels = points.shape[0], points.shape[-1]
+    flat = idx.reshape(batch, -1, 1).long().expand(-1, -1, channels)  # (B, prod(S), C)
+    return torch.gather(points, 1, flat).reshape(*idx.shape, channels)
+
+
+def group_points(points: torch.Tensor, centers: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Neighbourhoods in their centre's frame: points (B, N, 3), centers (B, M, 3), idx (B, M, K) -> (B, M, K, 3)."""
+    return gather_points(points, idx) - centers.unsqueeze(2)
+
+
+def knn(
+    query: torch.Tensor, reference: torch.Tensor, k: int, max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK
+) -> KNNResult:
+    """k nearest neighbours in `reference` (B, M, 3) of every point of `query` (B, N, 3)."""
+    check_points(query, "query")
+    check_points(reference, "reference")
+    check_same_batch(query, reference, ("query", "reference"))
+    if not 0 < k <= reference.shape[1]:
+        raise ValueError(f"k must be in [1, {reference.shape[1]}] (reference cloud size), got {k}")
+    with torch.no_grad():
+        idx = torch.cat(
+            [
+                squared_distance_matrix(query[:, rows], reference).topk(k, dim=-1, largest=False).indices
+                for rows in query_chunks(query.shape[1], reference.shape[1], query.shape[0], max_pairs_per_chunk)
+            ],
+            dim=1,
+        )  # (B, N, k)
+    dist = torch.linalg.vector_norm(query.unsqueeze(2) - gather_points(reference, idx), dim=-1)
+    return KNNResult(dist_m=dist, idx=idx)
+
+
+@torch.no_grad()
+def ball_query(
+    centers: torch.Tensor,
+    reference: torch.Tensor,
+    radius_m: float,
+    max_samples: int,
+    max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
+) -> BallQueryResult:
+    """First `max_samples` points of `reference` (B, N, 3) within `radius_m` of each of `centers` (B, M, 3)."""
+    check_points(centers, "centers")
+    check_points(reference, "reference")
+    check_same_batch(centers, reference, ("centers", "reference"))
+    if radius_m <= 0 or max_samples <= 0:
+        raise ValueError(f"radius_m and max_samples must be positive, got {radius_m} and {max_samples}")
+    num_refs = reference.shape[1]
+    take = min(max_samples, num_refs)
+    order = torch.arange(num_refs, device=reference.device)
+    blocks = []
+    for rows in query_chunks(centers.shape[1], num_refs, centers.shape[0], max_pairs_per_chunk):
+        inside = squared_distance_matrix(centers[:, rows], reference) <= radius_m**2  # (B, c, N)
+        # Outsiders get index N so the `take` smallest indices are the first neighbours in index order.
+        blocks.append(torch.where(inside, order, num_refs).topk(take, dim=-1, largest=False).values)
+    candidates = torch.cat(blocks, dim=1)  # (B, M, take) sorted, N marks "none"
+    if take < max_samples:
+        pad = candidates.new_full((*candidates.shape[:2], max_samples - take), num_refs)
+        candidates = torch.cat([candidates, pad], dim=-1)
+    valid = candidates < num_refs
+    first = torch.where(valid[..., :1], candidates[..., :1], 0)
+    return BallQueryResult(idx=torch.where(valid, candidates, first), valid=valid, counts=valid.sum(-1))
