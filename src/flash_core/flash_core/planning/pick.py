@@ -1,0 +1,262 @@
+"""Pick sequences for ranked grasp candidates, as MoveIt's pick pipeline stages them.
+
+For each candidate (best first) until one is feasible:
+  1. open_hand    hand from its current joints to open (arm still);
+  2. to_pregrasp  OMPL joint path to the pre-grasp: the grasp pose backed off along the palm normal;
+  3. approach     straight Cartesian line (1 mm IK steps) pre-grasp -> grasp, hand open;
+  4. close_hand   hand open -> grasp joints (arm still; limiting the squeeze current is the driver's job);
+  5. lift         straight line up by lift_m, hand closed;
+  6. retreat      OMPL joint path to the retreat configuration (default: where the arm started).
+
+Allowed contacts (documented choice): the hand may touch the object in approach, close_hand and lift, where
+the fingers are meant to reach it; the arm links may never touch it; nothing may touch the table. The retreat
+is planned without the object cloud, since the object then travels in the hand (its own collisions with the
+world are not modelled). Every segment is time-parameterised and then re-checked by `validate_trajectory`;
+a candidate failing any step is rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from flash_core.planning.cartesian import CartesianConfig, CartesianPathError, straight_line
+from flash_core.planning.collision import CollisionChecker, CollisionConfig
+from flash_core.planning.ik import IKConfig, check_pose, solve_ik
+from flash_core.planning.joint_path import JointPathConfig, JointPathError, plan_joint_path
+from flash_core.planning.robot_model import (
+    ARM_ACCELERATION_LIMITS_RAD_S2,
+    ARM_VELOCITY_LIMITS_RAD_S,
+    RobotModel,
+    RobotModelConfig,
+)
+from flash_core.planning.scene import Scene, SceneConfig
+from flash_core.planning.timing import TimingConfig, minimum_jerk, stationary, time_parameterise_polyline, \
+    time_parameterise_spline
+from flash_core.planning.trajectory import JointTrajectory
+from flash_core.planning.validate import ValidationConfig, validate_trajectory
+
+ARM_SEGMENTS = ("to_pregrasp", "approach", "lift", "retreat")
+HAND_SEGMENTS = ("open_hand", "close_hand")
+
+
+@dataclass(frozen=True)
+class GraspCandidate:
+    """A grasp to execute: hand-root pose in the robot base frame (4, 4) and the 16 LEAP joint positions."""
+
+    wrist_pose: np.ndarray
+    hand_q: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wrist_pose", check_pose(self.wrist_pose, "grasp wrist_pose"))
+        hand_q = np.asarray(self.hand_q, dtype=float)
+        if hand_q.shape != (16,) or not np.isfinite(hand_q).all():
+            raise ValueError(f"grasp hand_q must be 16 finite joint positions, got shape {hand_q.shape}")
+        object.__setattr__(self, "hand_q", hand_q)
+
+
+@dataclass(frozen=True)
+class PickConfig:
+    pregrasp_distance_m: float = 0.10
+    # Approach direction in the hand-root frame: the LEAP palm normal, the side the fingers close towards.
+    approach_axis_in_hand: tuple[float, float, float] = (0.0, 0.0, -1.0)
+    lift_m: float = 0.10
+    hand_move_duration_s: float = 1.5
+    retreat_arm_q: tuple[float, ...] | None = None  # None: return to the start configuration
+    robot: RobotModelConfig = field(default_factory=RobotModelConfig)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    collision: CollisionConfig = field(default_factory=CollisionConfig)
+    ik: IKConfig = field(default_factory=IKConfig)
+    cartesian: CartesianConfig = field(default_factory=CartesianConfig)
+    joint_path: JointPathConfig = field(default_factory=JointPathConfig)
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+
+
+@dataclass(frozen=True)
+class PlanSegment:
+    """One stage: a trajectory of arm OR hand joints, the other joints held at held_q (23,)."""
+
+    name: str
+    trajectory: JointTrajectory
+    held_q: np.ndarray
+    allow_hand_object: bool
+
+
+@dataclass
+class PickPlan:
+    candidate_index: int
+    arm_q_grasp: np.ndarray  # (7,)
+    segments: list[PlanSegment]
+    planning_time_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return sum(s.trajectory.duration_s for s in self.segments)
+
+    def segment(self, name: str) -> PlanSegment:
+        return next(s for s in self.segments if s.name == name)
+
+
+@dataclass
+class PickResult:
+    plan: PickPlan | None
+    rejected: list[tuple[int, str]]  # (candidate index, reason), in the order tried
+
+    @property
+    def success(self) -> bool:
+        return self.plan is not None
+
+
+class CandidateRejected(RuntimeError):
+    pass
+
+
+@runtime_checkable
+class MotionPlanner(Protocol):
+    """Turns ranked grasp candidates into an executable pick (first feasible candidate wins)."""
+
+    def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
+                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None) -> PickResult: ...
+
+
+class OmplPlanner:
+    """Pinocchio + coal + OMPL + toppra pick planner (runs anywhere the PyPI wheels install)."""
+
+    def __init__(self, config: PickConfig | None = None, robot: RobotModel | None = None):
+        self.config = config or PickConfig()
+        self.robot = robot or RobotModel(self.config.robot)
+        axis = np.asarray(self.config.approach_axis_in_hand, dtype=float)
+        if axis.shape != (3,) or not np.isfinite(axis).all() or np.linalg.norm(axis) < 1e-9:
+            raise ValueError(f"approach_axis_in_hand must be a non-zero 3-vector, got {axis}")
+        self._approach_axis = axis / np.linalg.norm(axis)
+
+    # --- public -----------------------------------------------------------------------------------------
+    def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
+                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None) -> PickResult:
+        robot = self.robot
+        start_arm_q = np.asarray(start_arm_q, dtype=float)
+        start_hand_q = np.zeros(robot.n_hand) if start_hand_q is None else robot.check_hand_q(start_hand_q)
+        robot.full_q(start_arm_q, start_hand_q)  # shape / NaN check
+        if not candidates:
+            raise ValueError("no grasp candidates given")
+        scene = Scene(self.config.scene, object_points_m)
+        checker = CollisionChecker(robot, scene, self.config.collision)
+        carry_checker = CollisionChecker(robot, scene.without_object(), self.config.collision)
+        rejected: list[tuple[int, str]] = []
+        for index, candidate in enumerate(candidates):
+            began = time.perf_counter()
+            try:
+                robot.check_hand_q(candidate.hand_q)
+                plan = self._plan_candidate(candidate, checker, carry_checker, start_arm_q, start_hand_q)
+            except (CandidateRejected, JointPathError, CartesianPathError, ValueError, RuntimeError) as exc:
+                rejected.append((index, f"{type(exc).__name__}: {exc}"))
+                continue
+            plan.candidate_index, plan.planning_time_s = index, time.perf_counter() - began
+            return PickResult(plan, rejected)
+        return PickResult(None, rejected)
+
+    # --- stages -----------------------------------------------------------------------------------------
+    def _plan_candidate(self, candidate: GraspCandidate, checker: CollisionChecker,
+                        carry_checker: CollisionChecker, start_arm_q: np.ndarray,
+                        start_hand_q: np.ndarray) -> PickPlan:
+        robot, cfg = self.robot, self.config
+        open_q = np.zeros(robot.n_hand)
+        strict = lambda q: checker.is_valid(q)  # noqa: E731
+        contact = lambda q: checker.is_valid(q, allow_hand_object=True)  # noqa: E731
+
+        if not strict(robot.full_q(start_arm_q, open_q)):
+            raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(robot.full_q(start_arm_q, open_q))}")
+        grasp_pose = candidate.wrist_pose
+        approach_world = grasp_pose[:3, :3] @ self._approach_axis  # (3,) unit
+        pregrasp_pose = grasp_pose.copy()
+        pregrasp_pose[:3, 3] -= cfg.pregrasp_distance_m * approach_world
+
+        pregrasp_solutions = solve_ik(robot, pregrasp_pose, start_arm_q, open_q, is_valid=strict, config=cfg.ik)
+        if not pregrasp_solutions:
+            raise CandidateRejected("pre-grasp pose unreachable or in collision for every IK solution")
+        last_error: Exception | None = None
+        for pregrasp_q in pregrasp_solutions:
+            try:
+                approach = straight_line(robot, pregrasp_q, open_q, cfg.pregrasp_distance_m * approach_world,
+                                         contact, cfg.cartesian, cfg.ik)
+                grasp_q = approach[-1]
+                if not contact(robot.full_q(grasp_q, candidate.hand_q)):
+                    raise CandidateRejected("the arm collides at the grasp with the hand closed")
+                lift = straight_line(robot, grasp_q, candidate.hand_q, np.array([0.0, 0.0, cfg.lift_m]),
+                                     contact, cfg.cartesian, cfg.ik)
+                break
+            except (CartesianPathError, CandidateRejected) as exc:
+                last_error = exc
+        else:
+            raise CandidateRejected(f"no pre-grasp branch gives a clear approach and lift ({last_error})")
+
+        to_pregrasp = self._joint_path(lambda q: strict(robot.full_q(q, open_q)), start_arm_q, pregrasp_q)
+        retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
+        carry = lambda q: carry_checker.is_valid(q)  # noqa: E731
+        retreat = self._joint_path(lambda q: carry(robot.full_q(q, candidate.hand_q)), lift[-1], retreat_q)
+
+        arm_names = robot.arm_joint_names
+        vmax, amax, timing = ARM_VELOCITY_LIMITS_RAD_S, ARM_ACCELERATION_LIMITS_RAD_S2, cfg.timing
+        duration = cfg.hand_move_duration_s
+        segments = [
+            PlanSegment("open_hand", self._hand_motion(start_hand_q, open_q, duration),
+                        robot.full_q(start_arm_q, start_hand_q), False),
+            PlanSegment("to_pregrasp", time_parameterise_polyline(arm_names, to_pregrasp, vmax, amax, timing),
+                        robot.full_q(start_arm_q, open_q), False),
+            PlanSegment("approach", time_parameterise_spline(arm_names, approach, vmax, amax, timing),
+                        robot.full_q(pregrasp_q, open_q), True),
+            PlanSegment("close_hand", self._hand_motion(open_q, candidate.hand_q, duration),
+                        robot.full_q(grasp_q, open_q), True),
+            PlanSegment("lift", time_parameterise_spline(arm_names, lift, vmax, amax, timing),
+                        robot.full_q(grasp_q, candidate.hand_q), True),
+            PlanSegment("retreat", time_parameterise_polyline(arm_names, retreat, vmax, amax, timing),
+                        robot.full_q(lift[-1], candidate.hand_q), False),
+        ]
+        for segment in segments:
+            is_arm = segment.trajectory.joint_names == arm_names
+            report = validate_trajectory(
+                segment.trajectory, carry_checker if segment.name == "retreat" else checker, segment.held_q,
+                allow_hand_object=segment.allow_hand_object,
+                vmax=vmax if is_arm else None, amax=amax if is_arm else None, config=cfg.validation,
+            )
+            if not report.ok:
+                raise CandidateRejected(f"{segment.name} failed validation: {'; '.join(report.problems[:3])}")
+        return PickPlan(-1, grasp_q, segments, 0.0)
+
+    def _joint_path(self, is_valid_arm, start: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """OMPL path between arm configurations; continuous joints searched within start +- pi."""
+        robot = self.robot
+        n = robot.n_arm
+        lower = np.where(robot.continuous, start - np.pi, robot.lower_rad[:n])
+        upper = np.where(robot.continuous, start + np.pi, robot.upper_rad[:n])
+        return plan_joint_path(is_valid_arm, start, goal, lower, upper, self.config.joint_path)
+
+    def _hand_motion(self, start: np.ndarray, end: np.ndarray, duration_s: float) -> JointTrajectory:
+        names = self.robot.hand_joint_names
+        if np.abs(end - start).max() < 1e-9:
+            return stationary(names, start)
+        return minimum_jerk(names, start, end, duration_s, self.config.timing.sample_period_s)
+
+
+class MoveItPyPlanner:
+    """The same interface on MoveIt 2 through moveit_py. Not implemented here: it needs ROS 2 Jazzy + MoveIt 2,
+    which this machine does not have, so it fails loudly instead of pretending."""
+
+    def __init__(self, *args, **kwargs):
+        from flash_core.utils.require import require_package
+
+        require_package(
+            "moveit.planning",
+            feature="MoveItPyPlanner (moveit_py is not available on this machine: it needs ROS 2 Jazzy with MoveIt 2)",
+            install_hint="sudo apt install ros-jazzy-moveit-py, then source /opt/ros/jazzy/setup.bash",
+        )
+        raise NotImplementedError(
+            "moveit_py imports, but the MoveItPy pick backend has not been written or tested yet; use OmplPlanner"
+        )
+
+    def plan_pick(self, candidates, object_points_m, start_arm_q, start_hand_q=None) -> PickResult:
+        raise NotImplementedError
