@@ -1,0 +1,16 @@
+"""Hand models: `make_hand("leap" | "allegro")` -> `HandModel`, and the 25-D hand parameter convention.
+
+- `pose`        x = [t 3, rot6d 6, q 16]: split/join, 4x4, DexGraspNet layout, LEAP motor angles
+- `spec`        the per-hand YAML (joint order, limits, contacts, poses) as a typed `HandSpec`
+- `mjcf`        MJCF -> patched XML, pytorch-kinematics chain, per-link hulls
+- `surface`     points fixed on links: surface samples, contact candidates, collision spheres
+- `hand_model`  `HandModel`: batched, differentiable FK, surface points, contacts, self-penetration
+- `factory`     `make_hand`
+"""
+
+from flash_core.hands.factory import make_hand
+from flash_core.hands.hand_model import HandModel
+from flash_core.hands.pose import POSE_DIM, join_pose, split_pose
+from flash_core.hands.spec import known_hands
+
+__all__ = ["POSE_DIM", "HandModel", "join_pose", "known_hands", "make_hand", "split_pose"]

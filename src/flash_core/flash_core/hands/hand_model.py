@@ -1,0 +1,176 @@
+"""`HandModel`: one hand-agnostic, stateless model of a multi-fingered hand, built from its MJCF.
+
+Every method is a pure function of its input (no pose is stored), works on a batch, on CPU or CUDA, in
+float32 or float64, and is differentiable. Link poses come from pytorch-kinematics; all points attached to the
+links (surface samples, contact candidates, collision spheres) are stored in their link frames and moved with
+one gather of the link transforms and one batched multiply per call.
+
+Shapes: B hands, L links (`link_names`), N surface points, C contact candidates, J = 16 joints.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import torch
+
+from flash_core.hands.pose import check_pose, join_pose, split_pose, wrist_matrix
+from flash_core.hands.spec import HandSpec
+from flash_core.hands.surface import LinkPoints
+
+log = logging.getLogger(__name__)
+
+
+class HandModel:
+    """Build with `flash_core.hands.make_hand(name)`; see the module docstring of `flash_core.hands.pose`
+    for the 25-D hand parameter x."""
+
+    def __init__(
+        self,
+        spec: HandSpec,
+        chain,
+        source: str,
+        surface: LinkPoints,
+        contacts: LinkPoints,
+        contact_finger_index: np.ndarray,
+        spheres: LinkPoints,
+        sphere_pairs: np.ndarray,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ):
+        self.spec = spec
+        self.name = spec.name
+        self.source = source  # "mjcf:<path>" or "primitives"
+        self.joint_names = list(spec.joint_names)
+        self.model_joint_names = list(spec.model_joint_names)
+        self.finger_names = list(spec.finger_names)
+        self.dof = len(self.joint_names)
+        self.pose_dim = 9 + self.dof
+        self.device = torch.device(device)
+        self.dtype = dtype
+
+        chain = chain.to(dtype=dtype, device=self.device)
+        self._chain = chain
+        num_frames = len(chain.idx_to_frame)
+        self.link_names = [chain.idx_to_frame[i] for i in range(num_frames)]
+        chain_joints = chain.get_joint_parameter_names()
+        # FLASH order -> the chain's order: q_chain = q[:, _to_chain]
+        self._to_chain = torch.tensor([self.model_joint_names.index(j) for j in chain_joints], device=self.device)
+
+        as_tensor = lambda a, dt=dtype: torch.as_tensor(np.asarray(a), dtype=dt, device=self.device)  # noqa: E731
+        limits = as_tensor(spec.joint_limits)
+        self.joint_lower, self.joint_upper = limits[:, 0].contiguous(), limits[:, 1].contiguous()
+        # The chain's root frame carries the root body's pose in the XML; FK results are re-expressed in the
+        # root body's own frame (the frame the wrist pose refers to).
+        with torch.no_grad():
+            root = chain.forward_kinematics_tensor(torch.zeros(1, len(chain_joints), dtype=dtype, device=self.device))[0, 0]
+        self._root_inv = torch.linalg.inv(root)
+
+        self._surface_points = as_tensor(surface.points)  # (N, 3) link frames
+        self._surface_normals = as_tensor(surface.normals)  # (N, 3)
+        self.surface_point_link_index = as_tensor(surface.link_index, torch.long)  # (N,)
+        self._contact_points = as_tensor(contacts.points)  # (C, 3)
+        self._contact_link_index = as_tensor(contacts.link_index, torch.long)  # (C,)
+        self.contact_finger_index = as_tensor(contact_finger_index, torch.long)  # (C,)
+        self._sphere_centres = as_tensor(spheres.points)  # (S, 3)
+        self._sphere_radii = as_tensor(spheres.normals[:, 0])  # (S,) radius stored in the first column
+        self._sphere_link_index = as_tensor(spheres.link_index, torch.long)  # (S,)
+        self._sphere_pairs = as_tensor(sphere_pairs, torch.long)  # (P, 2) sphere indices that may collide
+
+    # ------------------------------------------------------------------ basics
+    def to(self, device: torch.device | str) -> "HandModel":
+        """A copy on `device` (self when already there)."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        moved = copy.copy(self)
+        moved.device = device
+        moved._chain = copy.deepcopy(self._chain).to(device=device)
+        for key, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(moved, key, value.to(device))
+        return moved
+
+    def __repr__(self) -> str:
+        return (f"HandModel(name={self.name!r}, dof={self.dof}, links={len(self.link_names)}, "
+                f"surface_points={len(self._surface_points)}, source={self.source!r}, dtype={self.dtype}, "
+                f"device={self.device})")
+
+    def validate_pose(self, x: torch.Tensor) -> None:
+        """Raise ValueError naming the problem for a wrong shape, dtype, NaN or inf."""
+        check_pose(x, self.dof)
+
+    def _check_joints(self, q: torch.Tensor) -> None:
+        if not isinstance(q, torch.Tensor) or q.ndim != 2 or q.shape[1] != self.dof:
+            shape = tuple(q.shape) if isinstance(q, torch.Tensor) else type(q).__name__
+            raise ValueError(f"joint angles must be a (B, {self.dof}) tensor in {self.name}'s order, got {shape}")
+        if not torch.isfinite(q).all():
+            raise ValueError("joint angles hold NaN or inf")
+
+    def clamp_joints(self, q: torch.Tensor) -> torch.Tensor:
+        """(..., J) -> joint angles clamped into the limits (differentiable inside them)."""
+        return torch.maximum(torch.minimum(q, self.joint_upper), self.joint_lower)
+
+    def open_pose(self, batch: int = 1, device: torch.device | str | None = None) -> torch.Tensor:
+        """(batch, 25) the canonical open hand with the identity wrist pose."""
+        device = self.device if device is None else torch.device(device)
+        t = torch.zeros(batch, 3, dtype=self.dtype, device=device)
+        rot6d = torch.tensor([1.0, 0, 0, 0, 1, 0], dtype=self.dtype, device=device).expand(batch, 6)
+        q = torch.tensor(self.spec.open_joints, dtype=self.dtype, device=device).expand(batch, self.dof)
+        return join_pose(t, rot6d, q)
+
+    def open_joints(self) -> torch.Tensor:
+        """(J,) the open hand's joint angles."""
+        return torch.tensor(self.spec.open_joints, dtype=self.dtype, device=self.device)
+
+    def pregrasp_joints(self) -> torch.Tensor:
+        """(J,) slightly curled joint angles to approach an object with."""
+        return torch.tensor(self.spec.pregrasp_joints, dtype=self.dtype, device=self.device)
+
+    # ------------------------------------------------------------------ kinematics
+    def forward_kinematics(self, q: torch.Tensor) -> torch.Tensor:
+        """q (B, J) in FLASH joint order -> (B, L, 4, 4) link poses in the hand root frame."""
+        self._check_joints(q)
+        frames = self._chain.forward_kinematics_tensor(q[:, self._to_chain])  # (L, B, 4, 4), chain root frame
+        return self._root_inv @ frames.transpose(0, 1)
+
+    def link_poses(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 25) -> (B, L, 4, 4) link poses in the world/object frame."""
+        self.validate_pose(x)
+        return wrist_matrix(x)[:, None] @ self.forward_kinematics(split_pose(x)[2])
+
+    def _attached(self, x: torch.Tensor, points: torch.Tensor, link_index: torch.Tensor,
+                  directions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Move link-frame points (M, 3) with their links: (B, M, 3) (and rotated directions)."""
+        poses = self.link_poses(x)[:, link_index]  # (B, M, 4, 4)
+        rotation, translation = poses[..., :3, :3], poses[..., :3, 3]
+        moved = (rotation @ points[:, :, None]).squeeze(-1) + translation
+        turned = None if directions is None else (rotation @ directions[:, :, None]).squeeze(-1)
+        return moved, turned
+
+    def surface_points(self, x: torch.Tensor, normals: bool = False):
+        """x (B, 25) -> (B, N, 3) points on the hand's outer surface in the world frame
+        (and (B, N, 3) unit outward normals when `normals`)."""
+        points, turned = self._attached(x, self._surface_points, self.surface_point_link_index,
+                                        self._surface_normals if normals else None)
+        return (points, turned) if normals else points
+
+    def contact_candidates(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 25) -> (B, C, 3) fingertip and pad points; finger of each: `contact_finger_index` (C,)."""
+        return self._attached(x, self._contact_points, self._contact_link_index)[0]
+
+    def collision_spheres(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, 25) -> sphere centres (B, S, 3) in the world frame and radii (S,)."""
+        return self._attached(x, self._sphere_centres, self._sphere_link_index)[0], self._sphere_radii
+
+    def self_penetration(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 25) -> (B,) summed overlap depth (m) of collision spheres on links that may touch.
+
+        Pairs on the same link, on parent and child, and pairs the MJCF excludes never count.
+        """
+        centres, radii = self.collision_spheres(x)
+        i, j = self._sphere_pairs[:, 0], self._sphere_pairs[:, 1]
+        distance = (centres[:, i] - centres[:, j]).norm(dim=-1)  # (B, P)
+        return torch.relu(radii[i] + radii[j] - distance).sum(-1)
