@@ -1,0 +1,139 @@
+"""Pick sequences: ranked candidates, every segment re-checked by MuJoCo and finite differences."""
+
+import numpy as np
+import pytest
+
+from planning_reference import MujocoContacts, box_cloud
+from flash_core.planning import (
+    HOME_ARM_Q_RAD,
+    GraspCandidate,
+    MotionPlanner,
+    MoveItPyPlanner,
+    OmplPlanner,
+    PickConfig,
+)
+from flash_core.planning.robot_model import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
+from flash_core.planning.robot_model import ARM_VELOCITY_LIMITS_RAD_S as VMAX
+from flash_core.utils.require import MissingDependencyError
+
+OBJECT = box_cloud((0.5, 0.0, 0.06), (0.03, 0.03, 0.06), n=1500)
+GRASP_HAND_Q = np.array([0.8, 0.0, 0.6, 0.4] * 3 + [1.2, 0.5, 0.3, 0.3])
+ORDER = ("open_hand", "to_pregrasp", "approach", "close_hand", "lift", "retreat")
+
+
+def _pose(xyz):
+    pose = np.eye(4)  # palm normal down, fingers along +x
+    pose[:3, 3] = xyz
+    return pose
+
+
+@pytest.fixture(scope="module")
+def planner(robot):
+    return OmplPlanner(PickConfig(), robot)
+
+
+@pytest.fixture(scope="module")
+def result(planner):
+    candidates = [
+        GraspCandidate(_pose((2.0, 0.0, 0.2)), GRASP_HAND_Q),  # out of reach
+        GraspCandidate(_pose((0.45, 0.0, -0.05)), GRASP_HAND_Q),  # under the table top
+        GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q),  # over the box: feasible
+    ]
+    return planner.plan_pick(candidates, OBJECT, HOME_ARM_Q_RAD, start_hand_q=np.full(16, 0.2))
+
+
+def test_first_feasible_candidate_wins_with_reasons(result, planner):
+    assert isinstance(planner, MotionPlanner)
+    assert result.success and result.plan.candidate_index == 2
+    assert [index for index, _ in result.rejected] == [0, 1]
+    assert all("pre-grasp" in reason or "collision" in reason for _, reason in result.rejected)
+    assert tuple(s.name for s in result.plan.segments) == ORDER
+
+
+def test_segments_chain_and_reach_the_grasp(result, robot, planner):
+    plan = result.plan
+    seg = {s.name: s for s in plan.segments}
+    np.testing.assert_allclose(seg["to_pregrasp"].trajectory.positions[0], HOME_ARM_Q_RAD, atol=1e-9)
+    for before, after in (("to_pregrasp", "approach"), ("approach", "lift"), ("lift", "retreat")):
+        np.testing.assert_allclose(seg[before].trajectory.positions[-1], seg[after].trajectory.positions[0],
+                                   atol=1e-9)
+    np.testing.assert_allclose(seg["retreat"].trajectory.positions[-1], HOME_ARM_Q_RAD, atol=1e-9)
+    np.testing.assert_allclose(seg["open_hand"].trajectory.positions[-1], 0.0, atol=1e-12)
+    np.testing.assert_allclose(seg["close_hand"].trajectory.positions[-1], GRASP_HAND_Q, atol=1e-12)
+
+    palm = lambda arm_q: robot.frame_pose(robot.full_q(arm_q, GRASP_HAND_Q), robot.hand_root_frame)  # noqa: E731
+    grasp = palm(seg["approach"].trajectory.positions[-1])
+    np.testing.assert_allclose(grasp, _pose((0.46, 0.0, 0.165)), atol=1e-3)
+    pregrasp = palm(seg["approach"].trajectory.positions[0])
+    # backed off along the palm normal: 10 cm straight up for a palm facing down
+    np.testing.assert_allclose(pregrasp[:3, 3], (0.46, 0.0, 0.265), atol=1e-3)
+    for q in seg["approach"].trajectory.positions:  # the approach follows the straight line
+        assert np.linalg.norm(palm(q)[:2, 3] - (0.46, 0.0)) < 1.5e-3
+    lifted = palm(seg["lift"].trajectory.positions[-1])
+    assert lifted[2, 3] - grasp[2, 3] == pytest.approx(planner.config.lift_m, abs=1e-3)
+
+
+def test_every_segment_within_limits_by_finite_differences(result):
+    for segment in result.plan.segments:
+        traj = segment.trajectory
+        if traj.joint_names[0] != "joint_1" or len(traj.times_s) < 3:
+            continue
+        dt = np.diff(traj.times_s)[:, None]
+        vel = np.diff(traj.positions, axis=0) / dt
+        acc = np.diff(vel, axis=0) / dt[1:]
+        assert np.all(np.abs(vel) <= VMAX * 1.02), segment.name
+        assert np.all(np.abs(acc) <= AMAX * 1.02), segment.name
+        for j in (1, 3, 5):
+            assert np.all(np.abs(traj.positions[:, j]) <= [2.2497, 2.5796, 2.0996][j // 2]), segment.name
+
+
+def test_every_segment_is_contact_free_in_mujoco(result, robot, planner):
+    """Dense (0.002 rad) MuJoCo re-check of the timed trajectories, hand-object contact only where allowed."""
+    table = planner.config.scene.table
+    with_object = MujocoContacts(table, OBJECT[::3])
+    without_object = MujocoContacts(table, np.zeros((0, 3)))
+    checked = 0
+    for segment in result.plan.segments:
+        reference = without_object if segment.name == "retreat" else with_object
+        traj = segment.trajectory
+        index = [robot.joint_names.index(n) for n in traj.joint_names]
+        q = segment.held_q.copy()
+        for a, b in zip(traj.positions[:-1], traj.positions[1:]):
+            for sample in np.linspace(a, b, int(np.ceil(np.abs(b - a).max() / 0.002)) + 1):
+                q[index] = sample
+                contacts = reference.contacts(dict(zip(robot.joint_names, q)),
+                                              allow_hand_object=segment.allow_hand_object)
+                assert not contacts, (segment.name, contacts)
+                checked += 1
+    assert checked > 1000
+
+
+def test_no_object_cloud_still_plans(planner):
+    result = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], np.zeros((0, 3)),
+                               HOME_ARM_Q_RAD)
+    assert result.success and not result.rejected
+
+
+def test_all_candidates_infeasible_gives_reasons(planner):
+    result = planner.plan_pick([GraspCandidate(_pose((2.0, 0.0, 0.2)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
+    assert not result.success and len(result.rejected) == 1
+
+
+def test_bad_inputs_fail_clearly(planner):
+    nan_pose = _pose((0.5, 0.0, np.nan))
+    with pytest.raises(ValueError, match="NaN"):
+        GraspCandidate(nan_pose, GRASP_HAND_Q)
+    with pytest.raises(ValueError, match="16"):
+        GraspCandidate(_pose((0.5, 0.0, 0.2)), np.zeros(15))
+    with pytest.raises(ValueError, match="no grasp candidates"):
+        planner.plan_pick([], OBJECT, HOME_ARM_Q_RAD)
+    with pytest.raises(ValueError, match="object cloud"):
+        planner.plan_pick([GraspCandidate(_pose((0.5, 0, 0.2)), GRASP_HAND_Q)], OBJECT[:, :2], HOME_ARM_Q_RAD)
+    out_of_limits = GraspCandidate(_pose((0.46, 0.0, 0.165)), np.full(16, 3.0))
+    result = planner.plan_pick([out_of_limits], OBJECT, HOME_ARM_Q_RAD)
+    assert not result.success and "LEAP limits" in result.rejected[0][1]
+
+
+def test_moveit_backend_says_it_is_unavailable():
+    with pytest.raises(MissingDependencyError, match="moveit_py is not available on this machine"):
+        MoveItPyPlanner()
