@@ -20,6 +20,18 @@ from collections.abc import Mapping, Sequence
 from flash_core.motors.motors_bus import BusConfig, Failure, Motor, MotorsBus, Reply
 from flash_core.utils.require import require_package
 
+try:
+    from termios import error as _TermiosError  # pyserial's POSIX backend raises it on a dead tty
+except ImportError:  # not POSIX
+
+    class _TermiosError(Exception):
+        pass
+
+
+# What a vanished port (unplugged adapter, closed pty) or a malformed packet makes the SDK raise.
+# pyserial's SerialException is an OSError.
+_PORT_ERRORS = (OSError, _TermiosError, ValueError, IndexError, TypeError)
+
 # SDK result codes (dynamixel_sdk.robotis_def) -> our failure kinds.
 _COMM_SUCCESS = 0
 _COMM_RX_TIMEOUT = -3001
@@ -83,7 +95,7 @@ class DynamixelMotorsBus(MotorsBus):
         """Run an SDK call; a port error (unplugged adapter, closed pty) becomes a Failure.IO reply."""
         try:
             return transfer()
-        except (OSError, ValueError, IndexError, TypeError):  # SerialException is an OSError
+        except _PORT_ERRORS:
             self._port_handler.is_using = False  # the SDK leaves its busy flag set when it raises
             return Reply(failure=Failure.IO)
 
@@ -98,7 +110,7 @@ class DynamixelMotorsBus(MotorsBus):
                 if self._port_handler.getBytesAvailable() == before:
                     break
             self._port_handler.clearPort()
-        except OSError:
+        except _PORT_ERRORS:
             pass
         self._port_handler.is_using = False
 
@@ -147,7 +159,7 @@ class DynamixelMotorsBus(MotorsBus):
 
         try:
             return exchange()
-        except (OSError, ValueError, IndexError, TypeError):
+        except _PORT_ERRORS:
             self._port_handler.is_using = False
             return {i: Reply(failure=Failure.IO) for i in motor_ids}
 

@@ -74,14 +74,20 @@ def stuff(payload: bytes | bytearray) -> bytes:
 
 
 def unstuff(payload: bytes | bytearray) -> bytes:
-    """Undo `stuff`: drop the FD that follows every FF FF FD."""
+    """Undo `stuff`: FF FF FD FD -> FF FF FD.
+
+    An FF FF FD followed by anything else is kept as it is: dynamixel_sdk 4.1.0's Python `txPacket`
+    discards the result of its own `addStuffing`, so its instruction packets arrive unstuffed.
+    """
     out = bytearray()
     i = 0
     while i < len(payload):
         out.append(payload[i])
-        if payload[i] == 0xFD and len(out) >= 3 and out[-3] == 0xFF and out[-2] == 0xFF:
-            i += 1  # skip the stuffed FD
-        i += 1
+        stuffed = (
+            payload[i] == 0xFD and len(out) >= 3 and out[-3] == 0xFF and out[-2] == 0xFF
+            and i + 1 < len(payload) and payload[i + 1] == 0xFD
+        )
+        i += 2 if stuffed else 1
     return bytes(out)
 
 

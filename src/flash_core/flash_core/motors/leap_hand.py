@@ -143,20 +143,26 @@ class LeapHand:
         # Hold where the fingers are, so enabling torque does not jump to a stale goal.
         present = self.bus.sync_read("Present_Position")
         self.bus.sync_write("Goal_Position", present)
-        self.bus.enable_torque()
+        self._set_torque(True)
         self._writes += 7
+
+    def _set_torque(self, on: bool) -> None:
+        """Broadcast Torque_Enable and read it back, once more for motors that missed it.
+
+        Sync writes get no reply; the read-back also makes sure the broadcast has left the adapter
+        before the caller goes on (or closes the port).
+        """
+        for _ in range(2):
+            (self.bus.enable_torque if on else self.bus.disable_torque)()
+            if all(bool(v) == on for v in self.bus.sync_read("Torque_Enable").values()):
+                return
 
     def close(self) -> None:
         """Torque off (best effort: the port may already be gone), then release the port."""
         if not self.bus.is_connected:
             return
         try:
-            # Sync writes get no reply: read Torque_Enable back, which also makes sure the broadcast
-            # left the adapter before the port closes. One more broadcast for any motor still on.
-            for _ in range(2):
-                self.bus.disable_torque()
-                if not any(self.bus.sync_read("Torque_Enable").values()):
-                    break
+            self._set_torque(False)
         finally:
             self.bus.disconnect()
 

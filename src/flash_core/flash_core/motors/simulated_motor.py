@@ -53,6 +53,8 @@ class SimulatedMotor:
         self.set("Present_Input_Voltage", 120)
         self.set("Present_Temperature", 30)
         self._position = float(self.config.initial_position_ticks)
+        # Tests set present registers by hand and freeze the motor so the readings stay as set.
+        self.frozen = False
 
     # --- register access by name (for the simulation and for tests) ---
     def get(self, register: str) -> int:
@@ -86,7 +88,7 @@ class SimulatedMotor:
     # --- motion ---
     def step(self, dt_s: float) -> None:
         """Advance the servo by dt_s seconds."""
-        if dt_s <= 0.0:
+        if dt_s <= 0.0 or self.frozen:
             return
         mode = self.get("Operating_Mode")
         servoing = self.get("Torque_Enable") and mode in (
