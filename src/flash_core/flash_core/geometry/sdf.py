@@ -44,7 +44,7 @@ def _make_query_kernel(winding: bool):
         if wp.static(winding):
             hit = wp.mesh_query_point_sign_winding_number(mesh, points[tid], max_dist)
         else:
-            hit = wp.mesh_query_point_sign_normal(mesh, points[tid], max_dist)
+            hit = wp.mesh_query_point_sign_normal(mesh, points[tid], max_dist, 1.0e-6)
         if hit.result:
             faces[tid] = hit.face
             signs[tid] = wp.where(hit.sign < 0.0, -1.0, 1.0)
