@@ -17,7 +17,8 @@ from flash_core.planning.robot_model import RobotModel
 @dataclass(frozen=True)
 class IKConfig:
     n_seeds: int = 16  # the reference configuration plus n_seeds - 1 random ones
-    max_iterations: int = 200
+    max_solutions: int = 4  # stop seeding once this many distinct valid solutions are found
+    max_iterations: int = 100
     position_tolerance_m: float = 1e-4
     rotation_tolerance_rad: float = 1e-3
     damping: float = 1e-6
@@ -56,6 +57,7 @@ def solve_ik_from(robot: RobotModel, target: np.ndarray, frame_id: int, seed_arm
     goal = pin.SE3(target)
     q = robot.full_q(seed_arm_q, hand_q)
     lower, upper = robot.lower_rad[:n], robot.upper_rad[:n]
+    damping = config.damping * np.eye(6)
     for _ in range(config.max_iterations):
         pin.framesForwardKinematics(model, data, q)
         current_to_goal = data.oMf[frame_id].actInv(goal)
@@ -69,7 +71,7 @@ def solve_ik_from(robot: RobotModel, target: np.ndarray, frame_id: int, seed_arm
             return None
         jac = pin.computeFrameJacobian(model, data, q, frame_id, pin.LOCAL)[:, :n]  # (6, 7)
         jac = pin.Jlog6(current_to_goal) @ jac
-        step = jac.T @ np.linalg.solve(jac @ jac.T + config.damping * np.eye(6), error)
+        step = jac.T @ np.linalg.solve(jac @ jac.T + damping, error)
         scale = max(1.0, np.abs(step).max() / config.max_step_rad)
         q[:n] += step / scale
         limited = ~robot.continuous
@@ -79,11 +81,12 @@ def solve_ik_from(robot: RobotModel, target: np.ndarray, frame_id: int, seed_arm
 
 def solve_ik(robot: RobotModel, target: np.ndarray, reference_arm_q: np.ndarray, hand_q: np.ndarray | None = None,
              *, frame: str | None = None, is_valid: Callable[[np.ndarray], bool] | None = None,
-             config: IKConfig | None = None) -> list[np.ndarray]:
+             config: IKConfig | None = None, rejected: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Collision-free arm solutions (each (7,)) for `frame` (default: hand root) at target (4, 4).
 
     Sorted by joint distance to reference_arm_q, continuous joints unwrapped near it. Empty if none found.
-    `is_valid(q_full)` filters solutions (e.g. CollisionChecker.is_valid).
+    `is_valid(q_full)` filters solutions (e.g. CollisionChecker.is_valid); solutions it refuses are appended
+    to `rejected` when given, so callers can tell "out of reach" from "in collision".
     """
     config = config or IKConfig()
     target = check_pose(target)
@@ -95,14 +98,19 @@ def solve_ik(robot: RobotModel, target: np.ndarray, reference_arm_q: np.ndarray,
     n = robot.n_arm
     seeds = [reference] + [rng.uniform(robot.lower_rad[:n], robot.upper_rad[:n]) for _ in range(config.n_seeds - 1)]
     solutions: list[np.ndarray] = []
+    refused: list[np.ndarray] = [] if rejected is None else rejected
     for seed_q in seeds:
         arm = solve_ik_from(robot, target, frame_id, seed_q, hand_q, config)
         if arm is None:
             continue
         arm = unwrap_near(arm, reference, robot.continuous)
-        if any(np.abs(arm - s).max() < 1e-3 for s in solutions):
+        if any(np.abs(arm - s).max() < 1e-3 for s in solutions + refused):
             continue
         if is_valid is None or is_valid(robot.full_q(arm, hand_q)):
             solutions.append(arm)
+            if len(solutions) >= config.max_solutions:
+                break
+        else:
+            refused.append(arm)
     solutions.sort(key=lambda s: float(np.linalg.norm(s - reference)))
     return solutions

@@ -168,16 +168,16 @@ class OmplPlanner:
         strict = lambda q: checker.is_valid(q)  # noqa: E731
         contact = lambda q: checker.is_valid(q, allow_hand_object=True)  # noqa: E731
 
-        if not strict(robot.full_q(start_arm_q, open_q)):
-            raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(robot.full_q(start_arm_q, open_q))}")
+        start_q = robot.full_q(start_arm_q, open_q)
+        if not strict(start_q):
+            raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(start_q)}")
         grasp_pose = candidate.wrist_pose
+        self._reachable("grasp", grasp_pose, start_arm_q, candidate.hand_q, checker, allow_hand_object=True)
         approach_world = grasp_pose[:3, :3] @ self._approach_axis  # (3,) unit
         pregrasp_pose = grasp_pose.copy()
         pregrasp_pose[:3, 3] -= cfg.pregrasp_distance_m * approach_world
-
-        pregrasp_solutions = solve_ik(robot, pregrasp_pose, start_arm_q, open_q, is_valid=strict, config=cfg.ik)
-        if not pregrasp_solutions:
-            raise CandidateRejected("pre-grasp pose unreachable or in collision for every IK solution")
+        pregrasp_solutions = self._reachable("pre-grasp", pregrasp_pose, start_arm_q, open_q, checker,
+                                             allow_hand_object=False)
         last_error: Exception | None = None
         for pregrasp_q in pregrasp_solutions:
             try:
@@ -226,6 +226,20 @@ class OmplPlanner:
             if not report.ok:
                 raise CandidateRejected(f"{segment.name} failed validation: {'; '.join(report.problems[:3])}")
         return PickPlan(-1, grasp_q, segments, 0.0)
+
+    def _reachable(self, stage: str, pose: np.ndarray, reference_arm_q: np.ndarray, hand_q: np.ndarray,
+                   checker: CollisionChecker, *, allow_hand_object: bool) -> list[np.ndarray]:
+        """Collision-free IK solutions for a stage pose, or CandidateRejected saying why there are none."""
+        robot = self.robot
+        refused: list[np.ndarray] = []
+        solutions = solve_ik(robot, pose, reference_arm_q, hand_q, config=self.config.ik, rejected=refused,
+                             is_valid=lambda q: checker.is_valid(q, allow_hand_object=allow_hand_object))
+        if solutions:
+            return solutions
+        if not refused:
+            raise CandidateRejected(f"{stage} pose out of reach (no IK solution within the joint limits)")
+        pairs = checker.colliding_pairs(robot.full_q(refused[0], hand_q), allow_hand_object=allow_hand_object)
+        raise CandidateRejected(f"{stage} pose in collision for all {len(refused)} IK solutions, e.g. {pairs[:3]}")
 
     def _joint_path(self, is_valid_arm, start: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """OMPL path between arm configurations; continuous joints searched within start +- pi."""
