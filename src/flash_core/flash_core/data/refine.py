@@ -1,0 +1,61 @@
+"""Batch optimisation of hand poses against an object's SDF: the refinement step of FLASH-Drive.
+
+Adam on the 25-D x (one parameter group each for translation, rotation and joints, with their own step
+sizes), joints clamped into their limits after every step. Each hand is optimised on its own: the energy is
+a sum over the batch, so grasps never influence each other. For refinement of existing grasps a quadratic
+prior keeps x near its start, which keeps the grasp's meaning (the part it holds, the fingers it uses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from flash_core.data.grasp_energy import EnergyWeights, grasp_energy, measure_grasps
+from flash_core.geometry.sdf import MeshSDF
+from flash_core.hands.hand_model import HandModel
+from flash_core.hands.pose import join_pose, split_pose
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    steps: int = 150
+    lr_translation_m: float = 2e-3
+    lr_rotation: float = 1e-2
+    lr_joints_rad: float = 3e-2
+    prior_weight: float = 0.0  # pull towards the starting x (refinement); 0 for synthesis
+    weights: EnergyWeights = field(default_factory=EnergyWeights)
+
+
+def optimize_grasps(hand: HandModel, x_init: torch.Tensor, sdf: MeshSDF, config: OptimizerConfig, progress=None) -> torch.Tensor:
+    """x_init (B, 25) -> optimised x (B, 25) on the same device and dtype; `progress(step)` is called per step."""
+    hand.validate_pose(x_init)
+    start = x_init.detach()
+    translation, rotation, joints = (p.clone().requires_grad_(True) for p in split_pose(start))
+    optimizer = torch.optim.Adam([
+        {"params": [translation], "lr": config.lr_translation_m},
+        {"params": [rotation], "lr": config.lr_rotation},
+        {"params": [joints], "lr": config.lr_joints_rad},
+    ])
+    for step in range(config.steps):
+        optimizer.zero_grad(set_to_none=True)
+        x = join_pose(translation, rotation, joints)
+        energy = grasp_energy(measure_grasps(hand, x, sdf), config.weights)
+        if config.prior_weight:
+            energy = energy + config.prior_weight * (x - start).square().sum(-1)
+        energy.sum().backward()
+        optimizer.step()
+        with torch.no_grad():
+            joints.copy_(hand.clamp_joints(joints))
+        if progress is not None:
+            progress(step)
+    return join_pose(translation, rotation, joints).detach()
+
+
+REFINE_CONFIG = OptimizerConfig(steps=100, lr_translation_m=1e-3, lr_rotation=5e-3, lr_joints_rad=1e-2, prior_weight=10.0)
+
+
+def refine_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF, config: OptimizerConfig = REFINE_CONFIG) -> torch.Tensor:
+    """Refine existing grasps (B, 25): remove penetration, close the fingers onto the surface, stay near x."""
+    return optimize_grasps(hand, x, sdf, config)

@@ -1,0 +1,96 @@
+"""Grasp synthesis from scratch for objects without grasps (DexGraspNet-style energy, see grasp_energy.py).
+
+Initialisation: pick a target point on the object (optionally on one part, so that part-specific text such
+as "hold the handle" becomes true), put the hand's grasp centre a gap above it along the surface normal with
+the palm facing the surface, roll it randomly about the normal and open the fingers to the pre-grasp pose.
+The hand's palm direction and grasp centre are read off its own kinematics (where the fingertips go when the
+fingers close), so nothing here is specific to one hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from flash_core.data.refine import OptimizerConfig, optimize_grasps
+from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
+from flash_core.geometry.sdf import MeshSDF
+from flash_core.hands.hand_model import HandModel
+from flash_core.hands.pose import join_pose
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    gap_m: float = 0.02  # start distance of the grasp centre above the surface
+    jitter_rad: float = 0.2  # random tilt of the approach away from the surface normal
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(steps=150))
+
+
+@dataclass(frozen=True)
+class HandFrame:
+    """Where a hand grasps, in its root frame: the fingertip centroid in pre-grasp and the palm direction."""
+
+    grasp_centre: torch.Tensor  # (3,)
+    palm_direction: torch.Tensor  # (3,) unit, the way the fingertips move when the fingers close
+
+    @classmethod
+    def of(cls, hand: HandModel) -> "HandFrame":
+        identity = hand.open_pose(1)
+        pre, closed = identity.clone(), identity.clone()
+        pre[:, 9:] = hand.pregrasp_joints()
+        closed[:, 9:] = hand.clamp_joints(hand.pregrasp_joints() + 0.6)
+        with torch.no_grad():
+            tips_pre = hand.contact_candidates(pre)[0].mean(0)
+            tips_closed = hand.contact_candidates(closed)[0].mean(0)
+        return cls(tips_pre, torch.nn.functional.normalize(tips_closed - tips_pre, dim=0))
+
+
+def _rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) rotations taking unit vectors a (3,) to b (B, 3)."""
+    axis = torch.linalg.cross(a.expand_as(b), b, dim=-1)
+    sin = axis.norm(dim=-1, keepdim=True)
+    cos = (a * b).sum(-1, keepdim=True)
+    angle = torch.atan2(sin, cos)
+    # Antiparallel vectors have no unique axis: any axis perpendicular to a works.
+    fallback = torch.linalg.cross(a, torch.tensor([1.0, 0, 0], dtype=a.dtype, device=a.device))
+    if fallback.norm() < 1e-6:
+        fallback = torch.linalg.cross(a, torch.tensor([0, 1.0, 0], dtype=a.dtype, device=a.device))
+    axis = torch.where(sin > 1e-6, axis / sin.clamp_min(1e-12), torch.nn.functional.normalize(fallback, dim=0))
+    return axis_angle_to_matrix(axis * angle)
+
+
+def initial_poses(hand: HandModel, frame: HandFrame, points: torch.Tensor, normals: torch.Tensor, config: SynthesisConfig, generator: torch.Generator) -> torch.Tensor:
+    """Hands (B, 25) facing the target surface points (B, 3) with outward normals (B, 3)."""
+    b = len(points)
+    kw = {"dtype": hand.dtype, "device": hand.device}
+    tilt_axis = torch.nn.functional.normalize(torch.randn(b, 3, generator=generator, **kw), dim=-1)
+    tilt_axis = torch.nn.functional.normalize(tilt_axis - (tilt_axis * normals).sum(-1, keepdim=True) * normals, dim=-1)
+    tilt = torch.rand(b, 1, generator=generator, **kw) * config.jitter_rad
+    approach = (axis_angle_to_matrix(tilt_axis * tilt) @ normals[..., None]).squeeze(-1)  # (B, 3) outward
+    roll = (torch.rand(b, 1, generator=generator, **kw) * 2 - 1) * torch.pi
+    spin = axis_angle_to_matrix(frame.palm_direction * roll)  # (B, 3, 3) about the palm direction, hand frame
+    rotation = _rotation_between(frame.palm_direction, -approach) @ spin  # palm direction -> into the object
+    centre_world = points + approach * config.gap_m
+    translation = centre_world - (rotation @ frame.grasp_centre[:, None]).squeeze(-1)
+    joints = hand.pregrasp_joints().expand(b, -1)
+    return join_pose(translation, matrix_to_rot6d(rotation), joints)
+
+
+def synthesize_grasps(
+    hand: HandModel, sdf: MeshSDF, points: np.ndarray, normals: np.ndarray, count: int, config: SynthesisConfig,
+    seed: int = 0, candidate_mask: np.ndarray | None = None, progress=None,
+) -> torch.Tensor:
+    """`count` optimised hand poses (count, 25) around an object given by its SDF and labelled surface points.
+
+    candidate_mask (N,) bool restricts the target points (e.g. to one part); None allows all of them.
+    """
+    pool = np.flatnonzero(candidate_mask) if candidate_mask is not None else np.arange(len(points))
+    if len(pool) == 0:
+        raise ValueError("no candidate target points: the part mask selects nothing")
+    generator = torch.Generator(device=hand.device).manual_seed(seed)
+    pick = pool[torch.randint(len(pool), (count,), generator=generator, device=hand.device).cpu().numpy()]
+    kw = {"dtype": hand.dtype, "device": hand.device}
+    x0 = initial_poses(hand, HandFrame.of(hand), torch.as_tensor(points[pick], **kw), torch.as_tensor(normals[pick], **kw), config, generator)
+    return optimize_grasps(hand, x0, sdf, config.optimizer, progress)
