@@ -69,3 +69,42 @@ def test_written_mjcf_loads_in_mujoco(tmp_path):
 def test_unknown_frame_is_named(robot):
     with pytest.raises(KeyError, match="no_such_link"):
         robot.frame_pose(robot.full_q(np.zeros(7)), "no_such_link")
+
+
+def test_urdf_matches_mujoco_links_and_meshes(tmp_path):
+    """The exported URDF, read by Pinocchio, puts every link and collision mesh where MuJoCo does."""
+    import pinocchio as pin
+
+    paths = write_robot_description(tmp_path)
+    model = mujoco.MjModel.from_xml_path(str(paths["mjcf"]))
+    data = mujoco.MjData(model)
+    urdf_model, urdf_collision, _ = pin.buildModelsFromUrdf(str(paths["urdf"]))
+    urdf_data = urdf_model.createData()
+    urdf_geom_data = urdf_collision.createData()
+    rng = np.random.default_rng(5)
+    data.qpos[:] = rng.uniform(-1.0, 1.0, model.nq)
+    mujoco.mj_kinematics(model, data)
+    q = pin.neutral(urdf_model)
+    for j in range(1, urdf_model.njoints):  # continuous joints are (cos, sin) pairs in Pinocchio
+        angle = data.qpos[model.joint(urdf_model.names[j]).qposadr[0]]
+        start, width = urdf_model.joints[j].idx_q, urdf_model.joints[j].nq
+        q[start:start + width] = [angle] if width == 1 else [np.cos(angle), np.sin(angle)]
+    pin.framesForwardKinematics(urdf_model, urdf_data, q)
+    pin.updateGeometryPlacements(urdf_model, urdf_data, urdf_collision, urdf_geom_data)
+    for body in range(1, model.nbody):
+        frame = urdf_model.getFrameId(model.body(body).name)
+        np.testing.assert_allclose(urdf_data.oMf[frame].homogeneous, _body_pose(model, data, model.body(body).name),
+                                   atol=1e-7)
+    mesh_geoms = [g for g in range(model.ngeom)
+                  if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH and model.geom_contype[g]]
+    urdf_meshes = [o for o in urdf_collision.geometryObjects if o.meshPath.endswith((".stl", ".obj"))]
+    assert len(urdf_meshes) == len(mesh_geoms)
+    for g, obj in zip(mesh_geoms, urdf_meshes):
+        mesh = model.geom_dataid[g]
+        local = model.mesh_vert[model.mesh_vertadr[mesh]:model.mesh_vertadr[mesh] + model.mesh_vertnum[mesh]]
+        mj_world = local @ data.geom_xmat[g].reshape(3, 3).T + data.geom_xpos[g]
+        placement = urdf_geom_data.oMg[urdf_collision.getGeometryId(obj.name)]
+        urdf_local = np.asarray(obj.geometry.vertices())
+        urdf_world = urdf_local @ placement.rotation.T + placement.translation
+        np.testing.assert_allclose(urdf_world.min(0), mj_world.min(0), atol=1e-5)
+        np.testing.assert_allclose(urdf_world.max(0), mj_world.max(0), atol=1e-5)

@@ -7,7 +7,7 @@ your own `HandMount` when it differs.
 Frames: the hand root ("wrist pose" of a grasp) is the LEAP MJCF `palm` body frame with the palm's own world
 rotation removed, i.e. the frame the palm box geoms are written in.
 
-    flash robot-description --out urdf/     # writes urdf/gen3_leap.xml (MJCF)
+    flash robot-description --out urdf/     # writes urdf/gen3_leap.xml (MJCF) and urdf/gen3_leap.urdf
 """
 
 from __future__ import annotations
@@ -129,11 +129,19 @@ def assembly_spec(config: AssemblyConfig | None = None):
 
 
 def write_robot_description(out_dir: str | os.PathLike, config: AssemblyConfig | None = None) -> dict[str, Path]:
-    """Write `gen3_leap.xml` (MJCF) into out_dir; mesh paths are absolute (the asset cache)."""
+    """Write `gen3_leap.xml` (MJCF) and `gen3_leap.urdf` into out_dir; mesh paths are absolute (the cache)."""
+    from flash_core.planning.urdf_export import mjcf_to_urdf
+    from flash_core.planning.robot_model import ARM_VELOCITY_LIMITS_RAD_S
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec = assembly_spec(config)
-    spec.compile()  # fail here, not in the user's viewer, if the assembly is broken
+    model = spec.compile()  # fail here, not in the user's viewer, if the assembly is broken
     mjcf_path = out / "gen3_leap.xml"
     mjcf_path.write_text(spec.to_xml())
-    return {"mjcf": mjcf_path}
+    arm_effort_nm = (39.0,) * 4 + (9.0,) * 3  # Kinova Gen3 spec
+    limits = {name: (effort, float(velocity))
+              for name, effort, velocity in zip(ARM_JOINT_NAMES, arm_effort_nm, ARM_VELOCITY_LIMITS_RAD_S)}
+    urdf_path = out / "gen3_leap.urdf"
+    urdf_path.write_text(mjcf_to_urdf(model, "gen3_leap", limits))
+    return {"mjcf": mjcf_path, "urdf": urdf_path}
