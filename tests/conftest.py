@@ -1,7 +1,13 @@
-"""Shared pytest setup: deterministic torch on few threads, a private cache per run when asked."""
+"""Shared pytest setup: headless rendering, deterministic torch on few threads."""
 
-import pytest
-import torch
+import os
+
+# MuJoCo picks its OpenGL platform when first imported, and many modules import it: choose the
+# headless EGL platform before any of them does (CI has no display).
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
