@@ -140,6 +140,7 @@ def test_hardware_error_bits_are_decoded(hand, double):
     assert state.responding.all()
     status = hand.status()
     assert status.hardware_errors == {"5": ["overheating", "overload"]}
+    assert status.hardware_error_bits == {"5": 0b0010_0100}
     assert not status.ok
 
 

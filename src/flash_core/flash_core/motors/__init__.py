@@ -7,7 +7,7 @@
 - `LeapHand`: the LEAP hand in joint units on any of the above.
 """
 
-from flash_core.motors.leap_hand import HandState, HandStatus, LeapHand, LeapHandConfig
+from flash_core.motors.leap_hand import HandState, HandStatus, LeapHand, LeapHandConfig, allegro_to_leap
 from flash_core.motors.motors_bus import BusConfig, BusStatus, Failure, Motor, MotorNotRespondingError, MotorsBus, Reply
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "MotorNotRespondingError",
     "MotorsBus",
     "Reply",
+    "allegro_to_leap",
 ]

@@ -31,6 +31,20 @@ CURRENT_LIMITS = {"lite": 350, "full": 550}
 STATE_REGISTERS = ("Present_Current", "Present_Velocity", "Present_Position")  # adjacent: one read, 10 bytes
 
 
+def allegro_to_leap(allegro_rad: np.ndarray) -> np.ndarray:
+    """Allegro v4 joint angles (joint_0.0..joint_15.0) -> LEAP joint angles ("0".."15"), shape (..., 16).
+
+    Both hands list index, middle, ring, thumb with four joints each, base joint first, and both read
+    0 at the flat hand, so the map is joint for joint (the published LEAP API adds pi to an Allegro
+    command to get motor angles, which is this map followed by LEAP's +pi). The kinematics differ,
+    so this is a retargeting shortcut, not an equivalence; the result is clamped by the caller.
+    """
+    allegro_rad = np.asarray(allegro_rad, dtype=float)
+    if allegro_rad.shape[-1:] != (16,):
+        raise ValueError(f"expected 16 Allegro joint angles, got shape {allegro_rad.shape}")
+    return allegro_rad.copy()
+
+
 @dataclass
 class LeapHandConfig:
     port: str = "/dev/ttyUSB0"
@@ -79,6 +93,7 @@ class HandStatus:
     motor_ids: tuple[int, ...]
     responding: tuple[bool, ...]
     hardware_errors: dict[str, list[str]]  # joint name -> latched faults
+    hardware_error_bits: dict[str, int]  # joint name -> Hardware_Error_Status register value
     failures: dict[str, int]  # failure kind -> count since connect
     retries: int
     reads: int
@@ -203,8 +218,8 @@ class LeapHand:
         return q
 
     def write_allegro_positions(self, allegro_rad) -> np.ndarray:
-        """Command Allegro-convention angles (same finger/joint order, 0 = flat hand); clamped to LEAP limits."""
-        return self.write_positions(allegro_rad)
+        """Command Allegro-convention angles; see `allegro_to_leap`. Returns what was sent."""
+        return self.write_positions(allegro_to_leap(self._check_command(allegro_rad)))
 
     def read_state(self) -> HandState:
         """Positions, velocities and currents of all motors in one sync read."""
@@ -231,6 +246,7 @@ class LeapHand:
             motor_ids=self.config.motor_ids,
             responding=tuple(j not in s.non_responding for j in self.joint_names),
             hardware_errors=dict(s.hardware_errors),
+            hardware_error_bits=dict(s.hardware_error_bits),
             failures=dict(s.failures),
             retries=s.retries,
             reads=self._reads,

@@ -55,6 +55,7 @@ class BusStatus:
     retries: int = 0
     non_responding: set[str] = field(default_factory=set)
     hardware_errors: dict[str, list[str]] = field(default_factory=dict)  # motor -> latched fault names
+    hardware_error_bits: dict[str, int] = field(default_factory=dict)  # motor -> Hardware_Error_Status value
     instruction_errors: dict[str, int] = field(default_factory=dict)  # motor -> last non-alert error code
 
     @property
@@ -313,6 +314,7 @@ class MotorsBus(abc.ABC):
     def _update_hardware_errors(self, alerted: Sequence[str], clear: Sequence[str]) -> None:
         for n in clear:
             self.status.hardware_errors.pop(n, None)
+            self.status.hardware_error_bits.pop(n, None)
         for n in alerted:
             if n in self.status.hardware_errors:
                 continue  # latched until reboot: decode once, not every cycle
@@ -320,4 +322,5 @@ class MotorsBus(abc.ABC):
             self.status.transactions += 1
             reply = self._checked_length(self._transfer_read(self.motors[n].id, address, size), size)
             if reply.ok:
+                self.status.hardware_error_bits[n] = reply.data[0]
                 self.status.hardware_errors[n] = decode_hardware_error(reply.data[0]) or ["unknown"]
