@@ -1,0 +1,99 @@
+"""Where the flow starts: x_0, an open hand placed around the object, palm towards it.
+
+The distribution (object-centred frame, the object's centroid at the origin):
+1. a direction d uniform on the unit sphere;
+2. the wrist rotation R turns the hand's palm normal n onto -d (palm facing the centre), followed by a roll about
+   that axis uniform in [0, 2 pi);
+3. the wrist translation puts the open hand's cloud centre c at r d: t = r d - R c;
+4. jitter: t += N(0, translation_jitter_m^2), R <- exp(N(0, rotation_jitter_rad^2)) R, joints = open pose
+   + N(0, joint_jitter_rad^2), clipped to the joint limits.
+
+Different x_0 lead to different grasps, so K samples of this give K diverse grasps of one goal. n and c come from the
+hand itself (`InitialStateSampler.from_hand`): n is the mean direction the surface moves when the fingers close from
+the open to the pre-grasp pose (fingers curl towards the palm side), c the centre of the open hand's cloud.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
+
+
+@dataclass
+class InitialStateConfig:
+    radius_m: float = 0.2
+    translation_jitter_m: float = 0.01
+    rotation_jitter_rad: float = 0.1
+    joint_jitter_rad: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.radius_m <= 0:
+            raise ValueError(f"radius_m must be positive, got {self.radius_m}")
+        if min(self.translation_jitter_m, self.rotation_jitter_rad, self.joint_jitter_rad) < 0:
+            raise ValueError("jitters must be >= 0")
+
+
+def rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Smallest rotation taking unit vector a (3,) onto each unit vector b (B, 3): (B, 3, 3)."""
+    a = a.expand_as(b)
+    axis = torch.linalg.cross(a, b, dim=-1)
+    cos = (a * b).sum(-1).clamp(-1.0, 1.0)
+    sin = axis.norm(dim=-1)
+    # Antiparallel vectors have no unique axis: any axis orthogonal to a gives a half turn.
+    fallback = torch.linalg.cross(a, torch.eye(3, dtype=a.dtype, device=a.device)[a[0].abs().argmin()].expand_as(a))
+    axis = torch.where((sin < 1e-8)[:, None], fallback, axis)
+    return axis_angle_to_matrix(F.normalize(axis, dim=-1) * torch.atan2(sin, cos)[:, None])
+
+
+class InitialStateSampler:
+    def __init__(self, config: InitialStateConfig, open_joints_rad: torch.Tensor, joint_lower_rad: torch.Tensor,
+                 joint_upper_rad: torch.Tensor, palm_normal: torch.Tensor, palm_centre_m: torch.Tensor):
+        """open_joints_rad, joint_lower_rad, joint_upper_rad: (J,); palm_normal, palm_centre_m: (3,) in the wrist
+        frame."""
+        self.config = config
+        self.open_joints = open_joints_rad
+        self.lower = joint_lower_rad
+        self.upper = joint_upper_rad
+        self.palm_normal = F.normalize(palm_normal, dim=-1)
+        self.palm_centre = palm_centre_m
+
+    @classmethod
+    def from_hand(cls, hand, config: InitialStateConfig | None = None) -> InitialStateSampler:
+        """Palm normal and centre measured on the hand model (see the module docstring)."""
+        open_pose = hand.open_pose(2)  # (2, 25) identity wrist: points come out in the wrist frame
+        poses = torch.cat((open_pose[:, :9], torch.stack((hand.open_joints(), hand.pregrasp_joints()))), dim=-1)
+        with torch.no_grad():
+            open_cloud, closed_cloud = hand.surface_points(poses).float().cpu()  # (M, 3) each
+        normal = (closed_cloud - open_cloud).mean(0)
+        if normal.norm() < 1e-6:
+            raise ValueError(f"cannot find the palm side of hand {hand.name!r}: its open and pre-grasp poses match")
+        return cls(config or InitialStateConfig(), hand.open_joints().float().cpu(), hand.joint_lower.float().cpu(),
+                   hand.joint_upper.float().cpu(), normal, open_cloud.mean(0))
+
+    def sample(self, num: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """num initial hand states (num, 9 + J) around an object centred at the origin."""
+        if num < 1:
+            raise ValueError(f"num must be >= 1, got {num}")
+        cfg = self.config
+
+        def randn(*shape):
+            return torch.randn(*shape, generator=generator, dtype=dtype).to(device)
+
+        direction = F.normalize(randn(num, 3), dim=-1)  # uniform on the sphere
+        normal = self.palm_normal.to(device, dtype)
+        face_centre = rotation_between(normal, -direction)  # (num, 3, 3)
+        roll = torch.rand(num, generator=generator, dtype=dtype).to(device) * 2 * math.pi
+        # Roll about the palm normal, applied in the hand frame, keeps the palm facing the centre.
+        rotation = face_centre @ axis_angle_to_matrix(normal * roll[:, None])
+        rotation = axis_angle_to_matrix(randn(num, 3) * cfg.rotation_jitter_rad) @ rotation
+        translation = cfg.radius_m * direction - rotation @ self.palm_centre.to(device, dtype)
+        translation = translation + randn(num, 3) * cfg.translation_jitter_m
+        joints = self.open_joints.to(device, dtype) + randn(num, self.open_joints.numel()) * cfg.joint_jitter_rad
+        joints = torch.maximum(torch.minimum(joints, self.upper.to(device, dtype)), self.lower.to(device, dtype))
+        return torch.cat((translation, matrix_to_rot6d(rotation), joints), dim=-1)

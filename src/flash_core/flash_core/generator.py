@@ -1,0 +1,237 @@
+"""`GraspGenerator`: the ROS-free facade that turns (prompt, object cloud) into ranked dexterous grasps.
+
+Load once (`GraspGenerator.from_checkpoint(path)`), then `generate(prompt, object_points, num_grasps=K)`:
+1. check the inputs; thin the cloud to the model's N points by farthest point sampling (a smaller cloud repeats
+   its points); centre it on its centroid
+   (the frame the network works in);
+2. encode the goal once (prompt + object) and draw K initial hands around the object (`flow.initial_state`);
+3. integrate the velocity field from t = 0 to 1 for all K at once (`flow.solver`), the live hand cloud recomputed
+   at every evaluation; a cancel callback can stop between evaluations;
+4. re-orthonormalise the wrist rotation (Gram-Schmidt), clamp joints to their limits, move back to the input frame;
+5. rank (below) and return `Grasp`s, best first.
+
+Ranking, from the object cloud alone (no mesh is needed at run time):
+- contact_distance_m: for each finger, the distance from its nearest contact candidate (fingertip/pad points of the
+  hand model) to the object cloud, averaged over fingers;
+- penetration_m: the deepest hand surface point behind the object's surface, measured along the normal of its
+  nearest object point (object normals when given, else the direction from the cloud centroid);
+- score = -(contact_distance_m + PENETRATION_WEIGHT * penetration_m): higher is better;
+- contact_fingers: fingers with a contact candidate within CONTACT_THRESHOLD_M of the cloud.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler
+from flash_core.flow.solver import ODESolver, SolverConfig
+from flash_core.geometry.neighbors import knn
+from flash_core.geometry.rotations import matrix_to_quaternion, matrix_to_rot6d, rot6d_to_matrix
+from flash_core.geometry.sampling import farthest_point_sample
+
+PENETRATION_WEIGHT = 5.0
+CONTACT_THRESHOLD_M = 0.005
+# Hand points farther than this from the cloud cannot be inside the object; skipping them keeps a far-away point
+# from being judged "behind" a surface it is nowhere near.
+PENETRATION_SEARCH_M = 0.03
+
+
+@dataclass
+class Grasp:
+    translation_m: np.ndarray  # (3,) wrist (hand root frame) position in the input cloud's frame
+    rot6d: np.ndarray  # (6,) first two columns of the wrist rotation
+    matrix: np.ndarray  # (4, 4) wrist pose T_object_wrist
+    quaternion_wxyz: np.ndarray  # (4,)
+    joint_positions: np.ndarray  # (J,) rad, in `joint_names` order
+    joint_names: list[str]
+    score: float  # higher is better (see the module docstring)
+    contact_distance_m: float
+    penetration_m: float
+    contact_fingers: list[str] = field(default_factory=list)
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The 25-D hand parameter x = [translation, rot6d, joints]."""
+        return np.concatenate((self.translation_m, self.rot6d, self.joint_positions))
+
+
+@dataclass
+class GoalBatch:
+    """Preprocessed goals: clouds centred on their centroids and thinned to the model's point count."""
+
+    prompts: list[str]
+    points: torch.Tensor  # (G, N, 3) centred
+    centres: torch.Tensor  # (G, 3) centroid of each input cloud
+    normals: torch.Tensor | None  # (G, N, 3)
+    features: torch.Tensor | None  # (G, N, F)
+
+
+class GraspGenerator:
+    def __init__(self, model, hand, solver: SolverConfig | None = None,
+                 initial_state: InitialStateConfig | None = None):
+        if model.config.hand != hand.name:
+            raise ValueError(f"model is for hand {model.config.hand!r}, got hand {hand.name!r}")
+        self.model = model.eval()
+        self.hand = hand
+        self.solver = solver or SolverConfig()
+        self.initial_states = InitialStateSampler.from_hand(hand, initial_state)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu", hand=None,
+                        solver: SolverConfig | None = None) -> GraspGenerator:
+        """Load a checkpoint folder; the hand is built from the name it records unless one is given."""
+        from flash_core.hands import make_hand
+        from flash_core.model.checkpoint import load_checkpoint, read_checkpoint_meta
+
+        if hand is None:
+            hand = make_hand(read_checkpoint_meta(path)["hand"]["name"], device=device)
+        return cls(load_checkpoint(path, hand.to(device), device), hand.to(device), solver)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.state_scale.device
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def prepare_goals(self, prompts: list[str], clouds: list, normals: list | None = None,
+                      features: list | None = None) -> GoalBatch:
+        """Check and preprocess G goals: prompts (G,), clouds G x (N_i, 3) [+ normals (N_i, 3), features (N_i, F)]."""
+        if len(prompts) != len(clouds):
+            raise ValueError(f"{len(prompts)} prompts for {len(clouds)} object clouds")
+        for prompt in prompts:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ValueError(f"the prompt must be a non-empty string, got {prompt!r}")
+        count = self.model.config.object.num_points
+        points, kept_normals, kept_features, centres = [], [], [], []
+        for i, cloud in enumerate(clouds):
+            cloud = torch.as_tensor(np.asarray(cloud), dtype=torch.float32, device=self.device)
+            if cloud.ndim != 2 or cloud.shape[-1] != 3:
+                raise ValueError(f"object cloud {i} must be (N, 3), got {tuple(cloud.shape)}")
+            if cloud.shape[0] == 0:
+                raise ValueError(f"object cloud {i} is empty")
+            if not torch.isfinite(cloud).all():
+                raise ValueError(f"object cloud {i} contains NaN or inf")
+            if cloud.shape[0] >= count:
+                index = farthest_point_sample(cloud[None], count)[0]  # (N,)
+            else:  # repeating points changes nothing for max-pooled PointNet++ features
+                index = torch.arange(count, device=self.device) % cloud.shape[0]
+            centre = cloud.mean(0)
+            centres.append(centre)
+            points.append(cloud[index] - centre)
+            if normals is not None:
+                kept_normals.append(torch.as_tensor(np.asarray(normals[i]), dtype=torch.float32,
+                                                    device=self.device)[index])
+            if features is not None:
+                kept_features.append(torch.as_tensor(np.asarray(features[i]), dtype=torch.float32,
+                                                     device=self.device)[index])
+        if self.model.config.use_semantics and features is None:
+            raise ValueError("this model uses per-point semantic features: pass object_features")
+        return GoalBatch(list(prompts), torch.stack(points), torch.stack(centres),
+                         torch.stack(kept_normals) if normals is not None else None,
+                         torch.stack(kept_features) if features is not None else None)
+
+    @torch.no_grad()
+    def sample(self, goals: GoalBatch, num_grasps: int, *, seed: int | None = None,
+               solver: SolverConfig | None = None, should_continue: Callable[[float, int], bool] | None = None,
+               on_progress: Callable[[float, int], None] | None = None, cached: bool = True,
+               initial: torch.Tensor | None = None):
+        """Integrate K grasps per goal. Returns (x (G, K, 25) in the centred frame, NFE).
+
+        initial (G * K, 25): start states in the centred frame; drawn from the initial-state distribution if None.
+        cached=False re-encodes the whole conditioning for every row at every evaluation (the reference the cached
+        path must equal; used by tests and the benchmark).
+        """
+        if num_grasps < 1:
+            raise ValueError(f"num_grasps must be >= 1, got {num_grasps}")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        num_goals = len(goals.prompts)
+        if initial is None:
+            x_init = self.initial_states.sample(num_goals * num_grasps, generator=generator, device=self.device)
+        elif initial.shape != (num_goals * num_grasps, self.model.config.state_dim):
+            raise ValueError(f"initial must be ({num_goals * num_grasps}, {self.model.config.state_dim}), "
+                             f"got {tuple(initial.shape)}")
+        else:
+            x_init = initial.to(self.device)
+        if cached:
+            context = self.model.encode_goal(goals.prompts, goals.points, goals.features).repeat_interleave(num_grasps)
+
+            def velocity(x, t):
+                return self.model.velocity(x, t, context)
+        else:
+            prompts = [p for p in goals.prompts for _ in range(num_grasps)]
+            points = goals.points.repeat_interleave(num_grasps, 0)
+            features = None if goals.features is None else goals.features.repeat_interleave(num_grasps, 0)
+
+            def velocity(x, t):
+                return self.model(x, t.expand(x.shape[0]), prompts, points, features)[0]
+
+        result = ODESolver(velocity).sample(x_init, solver or self.solver, should_continue=should_continue,
+                                            on_progress=on_progress)
+        return result.x_1.reshape(num_goals, num_grasps, -1), result.nfe
+
+    def generate(self, prompt: str, object_points, *, hand: str | None = None, num_grasps: int = 16,
+                 seed: int | None = None, object_normals=None, object_features=None, method: str | None = None,
+                 steps: int | None = None, should_continue: Callable[[float, int], bool] | None = None,
+                 on_progress: Callable[[float, int], None] | None = None) -> list[Grasp]:
+        """K grasps for one goal, best first. object_points (N, 3) in any frame; grasps come back in that frame."""
+        if hand is not None and hand != self.hand.name:
+            raise ValueError(f"this generator's model is for hand {self.hand.name!r}, not {hand!r}")
+        solver = SolverConfig(method=method or self.solver.method, steps=steps or self.solver.steps,
+                              atol=self.solver.atol, rtol=self.solver.rtol)
+        goals = self.prepare_goals([prompt], [object_points],
+                                   None if object_normals is None else [object_normals],
+                                   None if object_features is None else [object_features])
+        x, _ = self.sample(goals, num_grasps, seed=seed, solver=solver, should_continue=should_continue,
+                           on_progress=on_progress)
+        return self._rank(x[0], goals.points[0], goals.centres[0], None if goals.normals is None else goals.normals[0])
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _rank(self, x: torch.Tensor, points: torch.Tensor, centre: torch.Tensor,
+              normals: torch.Tensor | None) -> list[Grasp]:
+        """x (K, 25) centred grasps, points (N, 3) centred cloud -> ranked Grasps in the input frame."""
+        rotation = rot6d_to_matrix(x[:, 3:9])  # Gram-Schmidt: a valid rotation whatever the solver left
+        joints = self.hand.clamp_joints(x[:, 9:])
+        x = torch.cat((x[:, :3], matrix_to_rot6d(rotation), joints), dim=-1)
+        if normals is None:
+            normals = torch.nn.functional.normalize(points, dim=-1)  # outward from the centroid
+        contact_distance, fingers = self._contact_distance(x, points)
+        penetration = self._penetration(x, points, normals)
+        score = -(contact_distance + PENETRATION_WEIGHT * penetration)
+        grasps = []
+        for k in torch.argsort(score, descending=True).tolist():
+            matrix = torch.eye(4)
+            matrix[:3, :3] = rotation[k].cpu()
+            matrix[:3, 3] = (x[k, :3] + centre).cpu()
+            grasps.append(Grasp(
+                translation_m=matrix[:3, 3].numpy().copy(), rot6d=x[k, 3:9].cpu().numpy(), matrix=matrix.numpy(),
+                quaternion_wxyz=matrix_to_quaternion(rotation[k]).cpu().numpy(),
+                joint_positions=joints[k].cpu().numpy(), joint_names=list(self.hand.joint_names),
+                score=float(score[k]), contact_distance_m=float(contact_distance[k]),
+                penetration_m=float(penetration[k]), contact_fingers=fingers[k]))
+        return grasps
+
+    def _contact_distance(self, x: torch.Tensor, points: torch.Tensor):
+        candidates = self.hand.contact_candidates(x)  # (K, C, 3)
+        cloud = points[None].expand(x.shape[0], -1, -1).contiguous()
+        distance = knn(candidates, cloud, 1).dist_m[..., 0]  # (K, C)
+        finger_index = self.hand.contact_finger_index  # (C,)
+        names = self.hand.finger_names
+        per_finger = torch.stack([distance[:, finger_index == f].amin(-1) for f in range(len(names))], -1)  # (K, F)
+        touching = [[names[f] for f in range(len(names)) if per_finger[k, f] < CONTACT_THRESHOLD_M]
+                    for k in range(x.shape[0])]
+        return per_finger.mean(-1), touching
+
+    def _penetration(self, x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+        surface = self.hand.surface_points(x)  # (K, M, 3)
+        cloud = points[None].expand(x.shape[0], -1, -1).contiguous()
+        nearest = knn(surface, cloud, 1)
+        index = nearest.idx[..., 0]  # (K, M)
+        depth = -((surface - points[index]) * normals[index]).sum(-1)  # > 0 behind the surface
+        depth = torch.where(nearest.dist_m[..., 0] < PENETRATION_SEARCH_M, depth, torch.zeros_like(depth))
+        return depth.clamp_min(0).amax(-1)
