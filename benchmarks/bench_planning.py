@@ -107,7 +107,7 @@ def main() -> None:
                                     amax=ARM_ACCELERATION_LIMITS_RAD_S2 if arm else None)
             validation_times.append(time.perf_counter() - began)
         else:
-            stage = result.rejected[0][1].split(":", 1)[1].strip().split(" (")[0][:60]
+            stage = result.rejected[0][1].split(":", 1)[1].strip()[:100]
             reasons[stage] = reasons.get(stage, 0) + 1
 
     def stats(values):

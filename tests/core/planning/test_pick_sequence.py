@@ -138,3 +138,35 @@ def test_bad_inputs_fail_clearly(planner):
 def test_moveit_backend_says_it_is_unavailable():
     with pytest.raises(MissingDependencyError, match="moveit_py is not available on this machine"):
         MoveItPyPlanner()
+
+
+def test_grasps_in_flash_joint_order_are_reordered(robot):
+    """FLASH names LEAP joints "0".."15" (official order); the planner uses MJCF order. Map by name."""
+    from flash_core.hands.spec import load_spec
+    from flash_core.planning import HAND_JOINT_NAMES
+
+    spec = load_spec("leap")
+    q_flash = np.linspace(0.01, 0.16, 16)
+    candidate = GraspCandidate.from_named_joints(_pose((0.5, 0.0, 0.2)), spec.joint_names, q_flash,
+                                                 pregrasp_positions=q_flash / 2)
+    for flash_index, model_name in enumerate(spec.model_joint_names):
+        assert candidate.hand_q[HAND_JOINT_NAMES.index(model_name)] == q_flash[flash_index]
+        assert candidate.pregrasp_hand_q[HAND_JOINT_NAMES.index(model_name)] == q_flash[flash_index] / 2
+        # and the planner enforces the hand YAML's (official) limits, not Menagerie's shifted thumb ones
+        k = robot.n_arm + HAND_JOINT_NAMES.index(model_name)
+        assert (robot.lower_rad[k], robot.upper_rad[k]) == spec.joint_limits[flash_index]
+    prefixed = ["leap_" + n for n in HAND_JOINT_NAMES]
+    np.testing.assert_array_equal(GraspCandidate.from_named_joints(np.eye(4), prefixed, q_flash).hand_q, q_flash)
+    with pytest.raises(ValueError, match="unknown"):
+        GraspCandidate.from_named_joints(np.eye(4), ["thumb"] + list(spec.joint_names[1:]), q_flash)
+
+
+def test_pregrasp_hand_shape_is_held_during_the_approach(planner):
+    shape = np.array([0.0, 0.3, 0.3, 0.3] * 3 + [0.8, 0.3, 0.3, 0.3])
+    result = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q, shape)], OBJECT,
+                               HOME_ARM_Q_RAD)
+    assert result.success, result.rejected
+    seg = {s.name: s for s in result.plan.segments}
+    np.testing.assert_allclose(seg["open_hand"].trajectory.positions[-1], shape)
+    np.testing.assert_allclose(seg["approach"].held_q[7:], shape)
+    np.testing.assert_allclose(seg["close_hand"].trajectory.positions[0], shape)

@@ -48,7 +48,9 @@ class CollisionChecker:
             env_ids[TABLE] = self.geometry.addGeometryObject(pin.GeometryObject(TABLE, 0, 0, pin.SE3(pose), shape))
         cloud = scene.object_geometry()
         if cloud is not None:
-            env_ids[OBJECT] = self.geometry.addGeometryObject(pin.GeometryObject(OBJECT, 0, 0, pin.SE3.Identity(), cloud))
+            env_ids[OBJECT] = self.geometry.addGeometryObject(
+                pin.GeometryObject(OBJECT, 0, 0, pin.SE3.Identity(), cloud)
+            )
 
         names = [self.geometry.geometryObjects[i].name for i in robot_ids]
         arm = [i for i in robot_ids if not robot.is_hand_link(names[i])]

@@ -86,10 +86,21 @@ def _load_with_absolute_meshes(path: Path):
 
 
 def leap_hand_spec():
-    """The LEAP right hand with its free joint removed and the palm frame at the model origin."""
+    """The LEAP right hand with its free joint removed and the palm frame at the model origin.
+
+    Built from the MJCF text `flash_core.hands` compiles (the asset with the hand YAML's patches applied), so
+    the planner collides the same hand the grasp model reasons about.
+    """
     import mujoco
 
-    spec = _load_with_absolute_meshes(asset_dir("leap"))
+    from flash_core.hands.mjcf import load_source
+    from flash_core.hands.spec import load_spec
+
+    spec = mujoco.MjSpec.from_string(load_source(load_spec("leap"), primitives=False).xml)
+    mesh_dir = Path(spec.meshdir)  # made absolute by load_source
+    for mesh in spec.meshes:
+        mesh.file = str((mesh_dir / mesh.file).resolve())
+    spec.meshdir = ""
     palm = spec.body(HAND_ROOT_BODY)
     for joint in list(palm.joints):
         if joint.type == mujoco.mjtJoint.mjJNT_FREE:
@@ -97,6 +108,32 @@ def leap_hand_spec():
     palm.pos = [0.0, 0.0, 0.0]
     palm.quat = [1.0, 0.0, 0.0, 0.0]
     return spec
+
+
+def hand_joint_order(joint_names) -> np.ndarray:
+    """Indices k such that positions_in_planner_order = positions[k], for LEAP joints named in any of:
+    FLASH / official LEAP numbering ("0".."15"), MJCF names ("if_mcp"), or prefixed MJCF names ("leap_if_mcp").
+    """
+    from flash_core.hands.spec import load_spec
+
+    spec = load_spec("leap")
+    to_model = dict(zip(spec.joint_names, spec.model_joint_names))
+    names = [str(n) for n in joint_names]
+    model_names = [to_model.get(n, n.removeprefix(HAND_PREFIX)) for n in names]
+    unknown = [n for n, m in zip(names, model_names) if m not in HAND_JOINT_NAMES]
+    if unknown or len(set(model_names)) != len(HAND_JOINT_NAMES) or len(names) != len(HAND_JOINT_NAMES):
+        raise ValueError(f"hand joint names must name each of the 16 LEAP joints once; got {names} "
+                         f"(unknown: {unknown})")
+    return np.array([model_names.index(n) for n in HAND_JOINT_NAMES])
+
+
+def hand_joint_limits_rad() -> np.ndarray:
+    """(16, 2) LEAP limits in planner order, from the hand YAML (official LEAP URDF; Menagerie's MJCF
+    shifts two thumb limits by one joint)."""
+    from flash_core.hands.spec import load_spec
+
+    spec = load_spec("leap")
+    return np.asarray(spec.joint_limits, dtype=float)[hand_joint_order(spec.joint_names)]
 
 
 def gen3_spec():

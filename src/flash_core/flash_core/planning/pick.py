@@ -1,10 +1,10 @@
 """Pick sequences for ranked grasp candidates, as MoveIt's pick pipeline stages them.
 
 For each candidate (best first) until one is feasible:
-  1. open_hand    hand from its current joints to open (arm still);
+  1. open_hand    hand from its current joints to the approach shape: open, or the grasp's pre-grasp shape;
   2. to_pregrasp  OMPL joint path to the pre-grasp: the grasp pose backed off along the palm normal;
-  3. approach     straight Cartesian line (1 mm IK steps) pre-grasp -> grasp, hand open;
-  4. close_hand   hand open -> grasp joints (arm still; limiting the squeeze current is the driver's job);
+  3. approach     straight Cartesian line (1 mm IK steps) pre-grasp -> grasp, hand in the approach shape;
+  4. close_hand   approach shape -> grasp joints (arm still; limiting the squeeze current is the driver's job);
   5. lift         straight line up by lift_m, hand closed;
   6. retreat      OMPL joint path to the retreat configuration (default: where the arm started).
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from flash_core.planning.cartesian import CartesianConfig, CartesianPathError, straight_line
 from flash_core.planning.collision import CollisionChecker, CollisionConfig
+from flash_core.planning.description import hand_joint_order
 from flash_core.planning.ik import IKConfig, check_pose, solve_ik
 from flash_core.planning.joint_path import JointPathConfig, JointPathError, plan_joint_path
 from flash_core.planning.robot_model import (
@@ -45,17 +46,40 @@ HAND_SEGMENTS = ("open_hand", "close_hand")
 
 @dataclass(frozen=True)
 class GraspCandidate:
-    """A grasp to execute: hand-root pose in the robot base frame (4, 4) and the 16 LEAP joint positions."""
+    """A grasp to execute: hand-root (LEAP `palm`) pose in the robot base frame (4, 4), the 16 LEAP joint
+    positions at the grasp, and optionally the hand shape held during the approach (default: open).
+    Joint positions are in planner order (`HAND_JOINT_NAMES`); use `from_named_joints` for other orders."""
 
     wrist_pose: np.ndarray
     hand_q: np.ndarray
+    pregrasp_hand_q: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wrist_pose", check_pose(self.wrist_pose, "grasp wrist_pose"))
-        hand_q = np.asarray(self.hand_q, dtype=float)
-        if hand_q.shape != (16,) or not np.isfinite(hand_q).all():
-            raise ValueError(f"grasp hand_q must be 16 finite joint positions, got shape {hand_q.shape}")
-        object.__setattr__(self, "hand_q", hand_q)
+        for name in ("hand_q", "pregrasp_hand_q"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=float)
+            if value.shape != (16,) or not np.isfinite(value).all():
+                raise ValueError(f"grasp {name} must be 16 finite joint positions, got shape {value.shape}")
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_named_joints(cls, wrist_pose: np.ndarray, joint_names: Sequence[str], positions: Sequence[float],
+                          pregrasp_positions: Sequence[float] | None = None) -> "GraspCandidate":
+        """Reorder joints named in FLASH/official ("0".."15") or MJCF names into planner order."""
+        order = hand_joint_order(joint_names)
+        positions = np.asarray(positions, dtype=float)
+        if positions.shape != (16,):
+            raise ValueError(f"expected 16 joint positions, got shape {positions.shape}")
+        pregrasp = None
+        if pregrasp_positions is not None and len(pregrasp_positions):
+            pregrasp = np.asarray(pregrasp_positions, dtype=float)
+            if pregrasp.shape != (16,):
+                raise ValueError(f"expected 16 pre-grasp joint positions, got shape {pregrasp.shape}")
+            pregrasp = pregrasp[order]
+        return cls(wrist_pose, positions[order], pregrasp)
 
 
 @dataclass(frozen=True)
@@ -151,6 +175,8 @@ class OmplPlanner:
             began = time.perf_counter()
             try:
                 robot.check_hand_q(candidate.hand_q)
+                if candidate.pregrasp_hand_q is not None:
+                    robot.check_hand_q(candidate.pregrasp_hand_q)
                 plan = self._plan_candidate(candidate, checker, carry_checker, start_arm_q, start_hand_q)
             except (CandidateRejected, JointPathError, CartesianPathError, ValueError, RuntimeError) as exc:
                 rejected.append((index, f"{type(exc).__name__}: {exc}"))
@@ -164,11 +190,12 @@ class OmplPlanner:
                         carry_checker: CollisionChecker, start_arm_q: np.ndarray,
                         start_hand_q: np.ndarray) -> PickPlan:
         robot, cfg = self.robot, self.config
-        open_q = np.zeros(robot.n_hand)
+        # The hand shape held from the start through the approach: open unless the grasp gives one.
+        approach_hand_q = np.zeros(robot.n_hand) if candidate.pregrasp_hand_q is None else candidate.pregrasp_hand_q
         strict = lambda q: checker.is_valid(q)  # noqa: E731
         contact = lambda q: checker.is_valid(q, allow_hand_object=True)  # noqa: E731
 
-        start_q = robot.full_q(start_arm_q, open_q)
+        start_q = robot.full_q(start_arm_q, approach_hand_q)
         if not strict(start_q):
             raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(start_q)}")
         grasp_pose = candidate.wrist_pose
@@ -176,13 +203,13 @@ class OmplPlanner:
         approach_world = grasp_pose[:3, :3] @ self._approach_axis  # (3,) unit
         pregrasp_pose = grasp_pose.copy()
         pregrasp_pose[:3, 3] -= cfg.pregrasp_distance_m * approach_world
-        pregrasp_solutions = self._reachable("pre-grasp", pregrasp_pose, start_arm_q, open_q, checker,
+        pregrasp_solutions = self._reachable("pre-grasp", pregrasp_pose, start_arm_q, approach_hand_q, checker,
                                              allow_hand_object=False)
         last_error: Exception | None = None
         for pregrasp_q in pregrasp_solutions:
             try:
-                approach = straight_line(robot, pregrasp_q, open_q, cfg.pregrasp_distance_m * approach_world,
-                                         contact, cfg.cartesian, cfg.ik)
+                approach = straight_line(robot, pregrasp_q, approach_hand_q,
+                                         cfg.pregrasp_distance_m * approach_world, contact, cfg.cartesian, cfg.ik)
                 grasp_q = approach[-1]
                 if not contact(robot.full_q(grasp_q, candidate.hand_q)):
                     raise CandidateRejected("the arm collides at the grasp with the hand closed")
@@ -194,7 +221,7 @@ class OmplPlanner:
         else:
             raise CandidateRejected(f"no pre-grasp branch gives a clear approach and lift ({last_error})")
 
-        to_pregrasp = self._joint_path(lambda q: strict(robot.full_q(q, open_q)), start_arm_q, pregrasp_q)
+        to_pregrasp = self._joint_path(lambda q: strict(robot.full_q(q, approach_hand_q)), start_arm_q, pregrasp_q)
         retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
         carry = lambda q: carry_checker.is_valid(q)  # noqa: E731
         retreat = self._joint_path(lambda q: carry(robot.full_q(q, candidate.hand_q)), lift[-1], retreat_q)
@@ -203,14 +230,14 @@ class OmplPlanner:
         vmax, amax, timing = ARM_VELOCITY_LIMITS_RAD_S, ARM_ACCELERATION_LIMITS_RAD_S2, cfg.timing
         duration = cfg.hand_move_duration_s
         segments = [
-            PlanSegment("open_hand", self._hand_motion(start_hand_q, open_q, duration),
+            PlanSegment("open_hand", self._hand_motion(start_hand_q, approach_hand_q, duration),
                         robot.full_q(start_arm_q, start_hand_q), False),
             PlanSegment("to_pregrasp", time_parameterise_polyline(arm_names, to_pregrasp, vmax, amax, timing),
-                        robot.full_q(start_arm_q, open_q), False),
+                        robot.full_q(start_arm_q, approach_hand_q), False),
             PlanSegment("approach", time_parameterise_spline(arm_names, approach, vmax, amax, timing),
-                        robot.full_q(pregrasp_q, open_q), True),
-            PlanSegment("close_hand", self._hand_motion(open_q, candidate.hand_q, duration),
-                        robot.full_q(grasp_q, open_q), True),
+                        robot.full_q(pregrasp_q, approach_hand_q), True),
+            PlanSegment("close_hand", self._hand_motion(approach_hand_q, candidate.hand_q, duration),
+                        robot.full_q(grasp_q, approach_hand_q), True),
             PlanSegment("lift", time_parameterise_spline(arm_names, lift, vmax, amax, timing),
                         robot.full_q(grasp_q, candidate.hand_q), True),
             PlanSegment("retreat", time_parameterise_polyline(arm_names, retreat, vmax, amax, timing),

@@ -23,6 +23,7 @@ from flash_core.planning.description import (
     HAND_ROOT_BODY,
     MOUNT_PARENT_LINK,
     AssemblyConfig,
+    hand_joint_limits_rad,
     leap_hand_spec,
 )
 from flash_core.utils.cache import cache_dir
@@ -113,6 +114,8 @@ class RobotModel:
                 lower[i], upper[i] = -ARM_POSITION_LIMITS_RAD[name], ARM_POSITION_LIMITS_RAD[name]
             else:
                 lower[i], upper[i] = -CONTINUOUS_WINDOW_RAD, CONTINUOUS_WINDOW_RAD
+        hand_limits = hand_joint_limits_rad()
+        lower[self.n_arm:], upper[self.n_arm:] = hand_limits[:, 0], hand_limits[:, 1]
         self.lower_rad, self.upper_rad = lower, upper  # (23,), finite
         self.continuous = np.array([not math.isfinite(self.model.upperPositionLimit[i]) for i in range(7)])
 

@@ -84,7 +84,8 @@ def validate_trajectory(trajectory: JointTrajectory, checker: CollisionChecker, 
     # Dense collision re-check on the checker's pairs WITHOUT its margins: true contact is the failure.
     gdata = checker.geometry.createData()
     for k in range(len(gdata.collisionRequests)):
-        gdata.collisionRequests[k].security_margin = config.environment_margin_m if checker.is_environment_pair(k) else 0.0
+        margin = config.environment_margin_m if checker.is_environment_pair(k) else 0.0
+        gdata.collisionRequests[k].security_margin = margin
     if allow_hand_object:
         for k in checker.hand_object_pair_indices:
             gdata.deactivateCollisionPair(int(k))
