@@ -103,8 +103,8 @@ def test_dataset_items_and_splits(tmp_path):
     assert item["object_points"].shape == (N_POINTS, 3) and item["x"].shape == (25,)
     assert item["part_labels"].dtype == torch.int64 and item["hand"] == "leap" and item["prompt"].endswith("low")
     assert {FlashDriveDataset(tmp_path, "all")[i]["text_level"] for i in range(40)} == {"low", "mid", "high"}
-    sdf, bounds = train.sdf(item["object_index"])
-    assert sdf.shape == (8, 8, 8) and bounds.shape == (2, 3)
+    grid = train.sdf(item["object_index"])
+    assert grid.values.shape == (8, 8, 8) and grid(item["object_points"][None]).shape == (1, N_POINTS)
     with pytest.raises(ValueError, match="unknown split"):
         FlashDriveDataset(tmp_path, "validation")
 

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from flash_core.data.splits import DATASET_SPLITS
 from flash_core.data.storage import TEXT_LEVELS, DatasetReader
+from flash_core.geometry.sdf_grid import SDFGrid
 
 
 class FlashDriveDataset(Dataset):
@@ -70,7 +71,7 @@ class FlashDriveDataset(Dataset):
             out["semantic"] = torch.from_numpy(np.array(arrays["semantic"], np.float32))
         return out
 
-    def sdf(self, object_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(R, R, R) signed-distance grid in metres (negative inside, indexed [x, y, z]) and its (2, 3) bounds."""
+    def sdf(self, object_index: int) -> SDFGrid:
+        """The object's signed-distance grid (metres, negative inside), differentiable at any points."""
         arrays = self.reader.object_arrays(object_index)
-        return torch.from_numpy(np.array(arrays["sdf"])), torch.from_numpy(np.array(arrays["sdf_bounds_m"]))
+        return SDFGrid(values=torch.from_numpy(np.array(arrays["sdf"])), bounds_m=torch.from_numpy(np.array(arrays["sdf_bounds_m"])))

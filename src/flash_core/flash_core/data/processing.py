@@ -17,6 +17,7 @@ import trimesh
 from flash_core.data.objects.base import ObjectAsset
 from flash_core.geometry.sampling import farthest_point_sample
 from flash_core.geometry.sdf import MeshSDF
+from flash_core.geometry.sdf_grid import SDFGrid
 
 
 class MeshProcessingError(ValueError):
@@ -41,8 +42,7 @@ class ProcessedObject:
     normals: np.ndarray  # (N, 3) float32, outward
     point_parts: np.ndarray  # (N,) int64
     sdf: MeshSDF  # exact signed distance (negative inside), for refinement and metrics
-    sdf_grid: np.ndarray  # (R, R, R) float32, indexed [x, y, z]
-    sdf_bounds_m: np.ndarray  # (2, 3) float32 grid corners; cell centres span them inclusively
+    sdf_grid: SDFGrid  # stored with the data for training-time penalties
     scale: float  # factor applied to the source mesh (after centring)
     notes: list[str] = field(default_factory=list)
 
@@ -82,13 +82,6 @@ def _transfer_face_parts(source: ObjectAsset, repaired: trimesh.Trimesh) -> np.n
     return source.face_parts[query.face[0].numpy()]
 
 
-def sdf_grid(sdf: MeshSDF, bounds_m: np.ndarray, resolution: int) -> np.ndarray:
-    """(R, R, R) signed distances at cell centres spanning `bounds_m` inclusively, indexed [x, y, z]."""
-    axes = [np.linspace(bounds_m[0, i], bounds_m[1, i], resolution) for i in range(3)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(1, -1, 3)
-    return sdf.query(torch.as_tensor(grid)).distance_m.reshape(resolution, resolution, resolution).numpy().astype(np.float32)
-
-
 def process_object(asset: ObjectAsset, config: ProcessingConfig) -> ProcessedObject:
     mesh, notes = repair_mesh(asset.mesh, asset.object_id)
     face_parts = asset.face_parts if len(mesh.faces) == len(asset.mesh.faces) and np.array_equal(mesh.faces, asset.mesh.faces) else _transfer_face_parts(asset, mesh)
@@ -104,7 +97,6 @@ def process_object(asset: ObjectAsset, config: ProcessingConfig) -> ProcessedObj
     faces = faces[keep]
 
     sdf = MeshSDF.from_trimesh(mesh)
-    bounds = np.stack([mesh.bounds[0] - config.sdf_padding_m, mesh.bounds[1] + config.sdf_padding_m]).astype(np.float32)
     processed = ObjectAsset(asset.object_id, asset.category, mesh, face_parts, asset.part_names, asset.source, asset.licence, asset.notes + notes)
     return ProcessedObject(
         asset=processed,
@@ -112,8 +104,7 @@ def process_object(asset: ObjectAsset, config: ProcessingConfig) -> ProcessedObj
         normals=np.asarray(mesh.face_normals[faces], np.float32),
         point_parts=face_parts[faces].astype(np.int64),
         sdf=sdf,
-        sdf_grid=sdf_grid(sdf, bounds, config.sdf_resolution),
-        sdf_bounds_m=bounds,
+        sdf_grid=SDFGrid.from_mesh_sdf(sdf, config.sdf_resolution, config.sdf_padding_m),
         scale=scale,
         notes=processed.notes,
     )

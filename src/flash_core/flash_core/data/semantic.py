@@ -68,7 +68,6 @@ def _look_at_quat(position: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def render_views(mesh: trimesh.Trimesh, config: SemanticConfig) -> RenderedViews:
     """Render RGB and depth of `mesh` (metres) from `config.views` cameras that frame its bounding sphere."""
-    os.environ.setdefault("MUJOCO_GL", "egl")  # before the first mujoco import: software EGL works headless
     import mujoco
 
     centre = mesh.bounding_box.centroid
@@ -95,19 +94,68 @@ def render_views(mesh: trimesh.Trimesh, config: SemanticConfig) -> RenderedViews
     model = spec.compile()
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
+    rgb, depth = _render_fixed_cameras(model, data, config.image_size)
     size = config.image_size
-    rgb, depth = [], []
-    with mujoco.Renderer(model, size, size) as renderer:
-        for v in range(config.views):
-            renderer.update_scene(data, camera=f"view{v}")
-            rgb.append(renderer.render().copy())
-            renderer.enable_depth_rendering()
-            renderer.update_scene(data, camera=f"view{v}")
-            depth.append(renderer.render().copy())
-            renderer.disable_depth_rendering()
     focal = (size / 2) / np.tan(np.radians(config.fovy_deg) / 2)
     intrinsics = np.array([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1]])
-    return RenderedViews(np.stack(rgb), np.stack(depth).astype(np.float32), intrinsics, np.stack(poses))
+    return RenderedViews(rgb, depth, intrinsics, np.stack(poses))
+
+
+def _offscreen_context(size: int):
+    """An OpenGL context for MUJOCO_GL (default egl), chosen at call time.
+
+    mujoco.Renderer picks its backend once, when mujoco is first imported; in a process where another module
+    imported mujoco before MUJOCO_GL was set it would pick GLFW and fail without a display. Making the context
+    here keeps rendering independent of import order.
+    """
+    backend = os.environ.get("MUJOCO_GL", "egl").lower()
+    if backend == "osmesa":
+        from mujoco.osmesa import GLContext
+    elif backend == "glfw":
+        from mujoco.glfw import GLContext
+    else:
+        from mujoco.egl import GLContext
+    return GLContext(size, size)
+
+
+def _render_fixed_cameras(model, data, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """RGB (V, H, W, 3) uint8 and metric z-depth (V, H, W) float32 from every fixed camera of the model."""
+    import mujoco
+
+    context = _offscreen_context(size)
+    context.make_current()
+    render_context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
+    try:
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, render_context)
+        render_context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR  # the mapping the inversion below undoes
+        scene, option, perturb = mujoco.MjvScene(model, maxgeom=16), mujoco.MjvOption(), mujoco.MjvPerturb()
+        camera = mujoco.MjvCamera()
+        camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        rect = mujoco.MjrRect(0, 0, size, size)
+        rgb = np.empty((model.ncam, size, size, 3), np.uint8)
+        buffer = np.empty((model.ncam, size, size), np.float32)
+        for v in range(model.ncam):
+            camera.fixedcamid = v
+            mujoco.mjv_updateScene(model, data, option, perturb, camera, mujoco.mjtCatBit.mjCAT_ALL, scene)
+            mujoco.mjr_render(rect, scene, render_context)
+            mujoco.mjr_readPixels(rgb[v], None, rect, render_context)
+            # Depth from a second, segmentation-style pass (no lighting or blending): as mujoco.Renderer does,
+            # for depth accurate to well below a millimetre.
+            scene.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = scene.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = True
+            mujoco.mjr_render(rect, scene, render_context)
+            mujoco.mjr_readPixels(None, buffer[v], rect, render_context)
+            scene.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = scene.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = False
+    finally:
+        render_context.free()
+        context.free()
+    # OpenGL rows run bottom-up. MuJoCo renders with reversed z; undo its perspective mapping (the same
+    # inversion mujoco.Renderer applies) in float64, where float32 would lose millimetres at this range.
+    near = np.float32(model.vis.map.znear * model.stat.extent)
+    far = np.float32(model.vis.map.zfar * model.stat.extent)
+    c_coef = np.float32(-0.5) * (-(far + near) / (far - near)) - np.float32(0.5)
+    d_coef = np.float32(-0.5) * (-(np.float32(2) * far * near) / (far - near))
+    depth = (d_coef / (buffer.astype(np.float64) + c_coef)).astype(np.float32)
+    return rgb[:, ::-1].copy(), depth[:, ::-1].copy()
 
 
 class Dinov2Features:

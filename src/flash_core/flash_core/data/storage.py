@@ -145,7 +145,7 @@ class DatasetWriter:
                 raise ValueError(f"{self.root} was built with another configuration; resume with the same one or use a new folder")
         else:
             self.root.mkdir(parents=True, exist_ok=True)
-            self.manifest = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": config, "hands": {}, "objects": [], "shards": []}
+            self.manifest = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": config, "hands": {}, "objects": [], "skipped_objects": {}, "shards": []}
             self._save_manifest()
         self._object_index = {o["object_id"]: i for i, o in enumerate(self.manifest["objects"])}
         self._done_units = {u for shard in self.manifest["shards"] for u in shard["units"]}
@@ -170,6 +170,14 @@ class DatasetWriter:
         self.manifest["objects"].append(entry)
         self._save_manifest()
         return self._object_index[obj.object_id]
+
+    def record_skip(self, object_id: str, reason: str) -> None:
+        """Remember that an object cannot be used and why (the report lists these; a resume does not retry)."""
+        self.manifest["skipped_objects"][object_id] = reason
+        self._save_manifest()
+
+    def is_skipped(self, object_id: str) -> bool:
+        return object_id in self.manifest["skipped_objects"]
 
     def object_split(self, object_id: str) -> str:
         return self.manifest["objects"][self._object_index[object_id]]["split"]

@@ -78,11 +78,17 @@ def initial_poses(hand: HandModel, frame: HandFrame, points: torch.Tensor, norma
     return join_pose(translation, matrix_to_rot6d(rotation), joints)
 
 
+@dataclass
+class SynthesizedGrasps:
+    initial: torch.Tensor  # (B, 25) the poses the optimisation started from
+    optimized: torch.Tensor  # (B, 25)
+
+
 def synthesize_grasps(
     hand: HandModel, sdf: MeshSDF, points: np.ndarray, normals: np.ndarray, count: int, config: SynthesisConfig,
     seed: int = 0, candidate_mask: np.ndarray | None = None, progress=None,
-) -> torch.Tensor:
-    """`count` optimised hand poses (count, 25) around an object given by its SDF and labelled surface points.
+) -> SynthesizedGrasps:
+    """`count` optimised hand poses around an object given by its SDF and surface points (N, 3) with normals.
 
     candidate_mask (N,) bool restricts the target points (e.g. to one part); None allows all of them.
     """
@@ -93,4 +99,4 @@ def synthesize_grasps(
     pick = pool[torch.randint(len(pool), (count,), generator=generator, device=hand.device).cpu().numpy()]
     kw = {"dtype": hand.dtype, "device": hand.device}
     x0 = initial_poses(hand, HandFrame.of(hand), torch.as_tensor(points[pick], **kw), torch.as_tensor(normals[pick], **kw), config, generator)
-    return optimize_grasps(hand, x0, sdf, config.optimizer, progress)
+    return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, progress))
