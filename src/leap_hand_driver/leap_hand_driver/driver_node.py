@@ -64,13 +64,21 @@ class LeapHandDriver(Node):
             use_fake_hardware=bool(param("use_fake_hardware")),
             bus=BusConfig(max_retries=int(param("max_retries"))),
         )
+        self.rate_hz = float(param("rate_hz"))
+        status_rate_hz = float(param("status_rate_hz"))
+        if self.rate_hz <= 0 or status_rate_hz <= 0:
+            raise ValueError(f"rate_hz and status_rate_hz must be positive, got {self.rate_hz}, {status_rate_hz}")
         self.hand = LeapHand(config)
         self.hand.connect()
-        self.joint_names = [param("joint_prefix") + j for j in self.hand.joint_names]
+        try:
+            self._setup_ros(config, param("joint_prefix"), status_rate_hz)
+        except BaseException:
+            self.hand.close()  # never leave torque on behind a node that failed to start
+            raise
+
+    def _setup_ros(self, config: LeapHandConfig, joint_prefix: str, status_rate_hz: float) -> None:
+        self.joint_names = [joint_prefix + j for j in self.hand.joint_names]
         self._index = {name: i for i, name in enumerate(self.joint_names)}
-        self.rate_hz = float(param("rate_hz"))
-        if self.rate_hz <= 0:
-            raise ValueError(f"rate_hz must be positive, got {self.rate_hz}")
 
         # The goal and the last state are shared between the control timer and other callbacks.
         self._lock = threading.Lock()
@@ -85,12 +93,13 @@ class LeapHandDriver(Node):
         self.create_subscription(JointState, "cmd_leap", self._on_cmd_leap, 10)
         self.create_subscription(JointState, "cmd_allegro", self._on_cmd_allegro, 10)
         self.create_timer(1.0 / self.rate_hz, self._control_step, callback_group=bus_group)
-        self.create_timer(1.0 / float(param("status_rate_hz")), self._publish_status)
-        self.create_service(LeapPosition, "leap_position", self._srv(lambda s, r: setattr(r, "position", s[0])))
-        self.create_service(LeapVelocity, "leap_velocity", self._srv(lambda s, r: setattr(r, "velocity", s[1])))
-        self.create_service(LeapEffort, "leap_effort", self._srv(lambda s, r: setattr(r, "effort", s[2])))
-        self.create_service(LeapPosVel, "leap_pos_vel", self._srv(lambda s, r: self._fill(r, s, 2)))
-        self.create_service(LeapPosVelEff, "leap_pos_vel_eff", self._srv(lambda s, r: self._fill(r, s, 3)))
+        # Same group as the control step: the status reads the bus counters that the control step updates.
+        self.create_timer(1.0 / status_rate_hz, self._publish_status, callback_group=bus_group)
+        self.create_service(LeapPosition, "leap_position", self._srv("position"))
+        self.create_service(LeapVelocity, "leap_velocity", self._srv("velocity"))
+        self.create_service(LeapEffort, "leap_effort", self._srv("effort"))
+        self.create_service(LeapPosVel, "leap_pos_vel", self._srv("position", "velocity"))
+        self.create_service(LeapPosVelEff, "leap_pos_vel_eff", self._srv("position", "velocity", "effort"))
         self._action = ActionServer(
             self, FollowJointTrajectory, "follow_joint_trajectory", self._execute,
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
@@ -106,9 +115,13 @@ class LeapHandDriver(Node):
         with self._lock:
             goal = self._goal.copy() if self._goal_dirty else None
             self._goal_dirty = False
-        if goal is not None:
-            self.hand.write_positions(goal)
-        state = self.hand.read_state()
+        try:
+            if goal is not None:
+                self.hand.write_positions(goal)
+            state = self.hand.read_state()
+        except Exception as exc:  # serial faults are already absorbed by the bus; this is the last guard
+            self.get_logger().error(f"control cycle failed: {exc!r}", throttle_duration_sec=1.0)
+            return
         with self._lock:
             self._state = state
         msg = JointState()
@@ -184,19 +197,18 @@ class LeapHandDriver(Node):
             self._active_goal = None  # the running trajectory sees this and aborts
 
     # --- services: state of the last control cycle ---
-    def _srv(self, fill):
+    def _srv(self, *fields: str):
+        """A service callback filling `fields` (position: rad, velocity: rad/s, effort: A) from the last cycle."""
+
         def callback(_request, response):
             with self._lock:
-                s = self._state
-            fill((s.position_rad.tolist(), s.velocity_rad_s.tolist(), s.current_a.tolist()), response)
+                state = self._state
+            values = {"position": state.position_rad, "velocity": state.velocity_rad_s, "effort": state.current_a}
+            for field in fields:
+                setattr(response, field, values[field].tolist())
             return response
 
         return callback
-
-    @staticmethod
-    def _fill(response, state, n: int) -> None:
-        for field, values in zip(("position", "velocity", "effort")[:n], state):
-            setattr(response, field, values)
 
     # --- FollowJointTrajectory ---
     def _on_goal(self, goal) -> GoalResponse:

@@ -77,7 +77,7 @@ class DynamixelMotorsBus(MotorsBus):
         port_handler = sdk.PortHandler(self.port)
         try:
             opened = port_handler.openPort()
-        except Exception as exc:  # pyserial raises SerialException (an OSError subclass) or ValueError
+        except _PORT_ERRORS as exc:
             raise ConnectionError(f"cannot open Dynamixel port '{self.port}': {exc}") from exc
         if not opened or not port_handler.setBaudRate(self.baudrate):
             raise ConnectionError(f"cannot open Dynamixel port '{self.port}' at {self.baudrate} baud "
@@ -138,12 +138,12 @@ class DynamixelMotorsBus(MotorsBus):
 
         return self._guarded(write)
 
-    def _transfer_sync_write(self, address: int, data: Mapping[int, bytes]) -> None:
+    def _transfer_sync_write(self, address: int, data: Mapping[int, bytes]) -> Reply:
         length = len(next(iter(data.values())))
         group = self._sdk.GroupSyncWrite(self._port_handler, self._packet_handler, address, length)
         for motor_id, value in data.items():
             group.addParam(motor_id, list(value))
-        self._guarded(lambda: Reply(failure=_failure(group.txPacket())))
+        return self._guarded(lambda: Reply(failure=_failure(group.txPacket())))
 
     def _transfer_sync_read(self, motor_ids: Sequence[int], address: int, length: int) -> dict[int, Reply]:
         group = self._sdk.GroupSyncRead(self._port_handler, self._packet_handler, address, length)

@@ -44,16 +44,17 @@ class FakeMotorsBus(MotorsBus):
             motor.step(now - self._last_step)
         self._last_step = now
 
-    def _motor_or_timeout(self, motor_id: int) -> SimulatedMotor | None:
-        self._advance()
+    def _motor_or_timeout(self, motor_id: int, advance: bool = True) -> SimulatedMotor | None:
+        if advance:
+            self._advance()
         return self.simulated.get(motor_id)
 
     def _transfer_ping(self, motor_id: int) -> Reply:
         motor = self._motor_or_timeout(motor_id)
         return Reply(error=motor.alert_flag()) if motor else Reply(failure=Failure.TIMEOUT)
 
-    def _transfer_read(self, motor_id: int, address: int, length: int) -> Reply:
-        motor = self._motor_or_timeout(motor_id)
+    def _transfer_read(self, motor_id: int, address: int, length: int, advance: bool = True) -> Reply:
+        motor = self._motor_or_timeout(motor_id, advance)
         if motor is None:
             return Reply(failure=Failure.TIMEOUT)
         data, error = motor.read_bytes(address, length)
@@ -64,10 +65,12 @@ class FakeMotorsBus(MotorsBus):
         return Reply(error=motor.write_bytes(address, data)) if motor else Reply(failure=Failure.TIMEOUT)
 
     def _transfer_sync_read(self, motor_ids: Sequence[int], address: int, length: int) -> dict[int, Reply]:
-        return {i: self._transfer_read(i, address, length) for i in motor_ids}
+        self._advance()  # once per transaction: all motors answer at the same instant
+        return {i: self._transfer_read(i, address, length, advance=False) for i in motor_ids}
 
-    def _transfer_sync_write(self, address: int, data: Mapping[int, bytes]) -> None:
+    def _transfer_sync_write(self, address: int, data: Mapping[int, bytes]) -> Reply:
         self._advance()
         for motor_id, value in data.items():
             if motor_id in self.simulated:
                 self.simulated[motor_id].write_bytes(address, value)
+        return Reply()

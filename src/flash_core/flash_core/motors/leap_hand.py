@@ -96,8 +96,8 @@ class HandStatus:
     hardware_error_bits: dict[str, int]  # joint name -> Hardware_Error_Status register value
     failures: dict[str, int]  # failure kind -> count since connect
     retries: int
-    reads: int
-    writes: int
+    reads: int  # read calls since connect (each may be several packets)
+    writes: int  # write calls since connect
 
     @property
     def ok(self) -> bool:
@@ -119,7 +119,6 @@ class LeapHand:
         self.bus = bus or self._make_bus(motors)
         n = len(self.joint_names)
         self._state = HandState(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, bool), 0.0)
-        self._reads = self._writes = 0
 
     def _make_bus(self, motors: dict[str, Motor]) -> MotorsBus:
         if self.config.use_fake_hardware:
@@ -142,7 +141,7 @@ class LeapHand:
         A motor that does not answer is left out (and reported in `status()`); the others are configured.
         """
         cfg = self.config
-        self.bus.disable_torque()
+        self._set_torque(False)
         for joint in self.joint_names:
             try:
                 # Operating_Mode is in EEPROM: the motor only accepts it with torque off.
@@ -159,7 +158,6 @@ class LeapHand:
         present = self.bus.sync_read("Present_Position")
         self.bus.sync_write("Goal_Position", present)
         self._set_torque(True)
-        self._writes += 7
 
     def _set_torque(self, on: bool) -> None:
         """Broadcast Torque_Enable and read it back, once more for motors that missed it.
@@ -214,7 +212,6 @@ class LeapHand:
         q = self.clamp(self._check_command(position_rad))
         ticks = self.joint_to_ticks(q)
         self.bus.sync_write("Goal_Position", {j: int(t) for j, t in zip(self.joint_names, ticks)})
-        self._writes += 1
         return q
 
     def write_allegro_positions(self, allegro_rad) -> np.ndarray:
@@ -224,18 +221,14 @@ class LeapHand:
     def read_state(self) -> HandState:
         """Positions, velocities and currents of all motors in one sync read."""
         values = self.bus.sync_read_block(STATE_REGISTERS)
-        self._reads += 1
-        previous = self._state
-        position, velocity, current = previous.position_rad.copy(), previous.velocity_rad_s.copy(), \
-            previous.current_a.copy()
-        responding = np.zeros(len(self.joint_names), bool)
-        for k, joint in enumerate(self.joint_names):
-            if joint not in values["Present_Position"]:
-                continue
-            responding[k] = True
-            position[k] = self.ticks_to_joint(values["Present_Position"][joint])
-            velocity[k] = values["Present_Velocity"][joint] * VELOCITY_RAD_S_PER_UNIT
-            current[k] = values["Present_Current"][joint] * CURRENT_MA_PER_UNIT / 1000.0
+        responding = np.array([j in values["Present_Position"] for j in self.joint_names])
+        answered = [j for j in self.joint_names if j in values["Present_Position"]]
+        # Motors that did not answer keep their previous values (flagged in `responding`).
+        position, velocity, current = (self._state.position_rad.copy(), self._state.velocity_rad_s.copy(),
+                                       self._state.current_a.copy())
+        position[responding] = self.ticks_to_joint([values["Present_Position"][j] for j in answered])
+        velocity[responding] = np.array([values["Present_Velocity"][j] for j in answered]) * VELOCITY_RAD_S_PER_UNIT
+        current[responding] = np.array([values["Present_Current"][j] for j in answered]) * CURRENT_MA_PER_UNIT / 1e3
         self._state = HandState(position, velocity, current, responding, time.time())
         return self._state
 
@@ -249,6 +242,6 @@ class LeapHand:
             hardware_error_bits=dict(s.hardware_error_bits),
             failures=dict(s.failures),
             retries=s.retries,
-            reads=self._reads,
-            writes=self._writes,
+            reads=s.reads,
+            writes=s.writes,
         )

@@ -50,7 +50,9 @@ class Reply:
 class BusStatus:
     """Counters and health of a bus, cumulative since connect()."""
 
-    transactions: int = 0
+    transactions: int = 0  # packets exchanged, retries and probes included
+    reads: int = 0  # read calls (single or sync)
+    writes: int = 0  # write calls (single or sync)
     failures: dict[str, int] = field(default_factory=lambda: {f.value: 0 for f in Failure})
     retries: int = 0
     non_responding: set[str] = field(default_factory=set)
@@ -113,7 +115,8 @@ class MotorsBus(abc.ABC):
     def _transfer_sync_read(self, motor_ids: Sequence[int], address: int, length: int) -> dict[int, Reply]: ...
 
     @abc.abstractmethod
-    def _transfer_sync_write(self, address: int, data: Mapping[int, bytes]) -> None: ...
+    def _transfer_sync_write(self, address: int, data: Mapping[int, bytes]) -> Reply:
+        """Broadcast; the Reply only says whether the packet went out (motors do not answer)."""
 
     def _recover(self) -> None:
         """Bring the link back to a clean state after a failed transaction (e.g. drop stale bytes)."""
@@ -168,6 +171,7 @@ class MotorsBus(abc.ABC):
     def read(self, register: str, motor: str) -> int:
         address, size = self.register(register)
         motor_id = self._motor(motor).id
+        self.status.reads += 1
         reply = self._with_retries(lambda: self._checked_length(self._transfer_read(motor_id, address, size), size))
         self._note_reply(motor, reply)
         if not reply.ok:
@@ -178,6 +182,7 @@ class MotorsBus(abc.ABC):
     def write(self, register: str, motor: str, value: int) -> None:
         address, size = self.register(register)
         motor_id = self._motor(motor).id
+        self.status.writes += 1
         reply = self._with_retries(lambda: self._transfer_write(motor_id, address, self.encode(register, value, size)))
         self._note_reply(motor, reply)
         if not reply.ok:
@@ -207,6 +212,7 @@ class MotorsBus(abc.ABC):
         address = spans[0][0]
         length = spans[-1][0] + spans[-1][1] - address
         names = self._live_motors(motors)
+        self.status.reads += 1
         values: dict[str, dict[str, int]] = {r: {} for r in registers}
         if not names:
             return values
@@ -252,7 +258,8 @@ class MotorsBus(abc.ABC):
         data = {self._motor(n).id: self.encode(register, v, size) for n, v in values.items()}
         if data:
             self.status.transactions += 1
-            self._transfer_sync_write(address, data)
+            self.status.writes += 1
+            self._count_failures([self._transfer_sync_write(address, data)])
 
     def enable_torque(self, motors: Iterable[str] | None = None) -> None:
         self.sync_write("Torque_Enable", {n: 1 for n in (motors or self.motors)})
