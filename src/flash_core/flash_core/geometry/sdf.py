@@ -31,7 +31,7 @@ wp = load_warp()
 SignMethod = Literal["auto", "normal", "winding"]
 
 
-def _make_query_kernel(winding: bool):
+def _make_query_kernel(sign_method: str):
     @wp.kernel(module="unique")
     def closest_face_and_sign(
         mesh: wp.uint64,
@@ -41,10 +41,14 @@ def _make_query_kernel(winding: bool):
         signs: wp.array(dtype=wp.float32),
     ):
         tid = wp.tid()
-        if wp.static(winding):
+        if wp.static(sign_method == "winding"):
             hit = wp.mesh_query_point_sign_winding_number(mesh, points[tid], max_dist)
-        else:
+        elif wp.static(sign_method == "normal"):
+            # epsilon 1e-6 (default 1e-3 of the mean edge): the default treats near-equal face distances
+            # as equal and mis-signed points near a coarse box's medial plane.
             hit = wp.mesh_query_point_sign_normal(mesh, points[tid], max_dist, 1.0e-6)
+        else:
+            hit = wp.mesh_query_point_no_sign(mesh, points[tid], max_dist)
         if hit.result:
             faces[tid] = hit.face
             signs[tid] = wp.where(hit.sign < 0.0, -1.0, 1.0)
@@ -55,7 +59,7 @@ def _make_query_kernel(winding: bool):
     return closest_face_and_sign
 
 
-_KERNELS = {"normal": _make_query_kernel(winding=False), "winding": _make_query_kernel(winding=True)}
+_KERNELS = {method: _make_query_kernel(method) for method in ("normal", "winding", "none")}
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,9 @@ class MeshSDF:
         sign_method: SignMethod = "auto",
         max_distance_m: float = 1.0e6,
     ):
-        vertices = torch.as_tensor(np.asarray(vertices, dtype=np.float64))
-        faces = torch.as_tensor(np.asarray(faces, dtype=np.int64))
+        # Own copies: trimesh hands out read-only cached arrays, and the mesh may change after this.
+        vertices = torch.tensor(np.array(vertices, dtype=np.float64))
+        faces = torch.tensor(np.array(faces, dtype=np.int64))
         if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
             raise ValueError(f"need vertices (V, 3) and faces (F, 3), got {tuple(vertices.shape)} and {tuple(faces.shape)}")
         if len(faces) == 0 or len(vertices) == 0:
@@ -94,7 +99,7 @@ class MeshSDF:
             raise ValueError(f"face indices must lie in [0, {len(vertices)}), got [{int(faces.min())}, {int(faces.max())}]")
         if sign_method == "auto":
             sign_method = "normal" if _is_watertight(faces) else "winding"
-        if sign_method not in _KERNELS:
+        if sign_method not in ("normal", "winding"):
             raise ValueError(f"sign_method must be 'auto', 'normal' or 'winding', got {sign_method!r}")
         self.sign_method: str = sign_method
         self.max_distance_m = max_distance_m
@@ -124,7 +129,10 @@ class MeshSDF:
         """Signed distance, closest point, gradient and face of points (B, N, 3); no autograd graph."""
         check_points(points)
         flat = points.detach().reshape(-1, 3)
-        face, sign = self._closest_face_and_sign(flat)
+        face, sign = self._closest_face_and_sign(flat, self.sign_method, self.max_distance_m)
+        if bool((face < 0).any()):
+            missed = int((face < 0).sum())
+            raise ValueError(f"{missed} point(s) lie farther than max_distance_m={self.max_distance_m} from the mesh")
         vertices = self.vertices.to(device=flat.device, dtype=flat.dtype)
         corners = vertices[self.faces.to(flat.device)[face]]  # (P, 3, 3)
         closest = closest_point_on_triangles(flat, corners[:, 0], corners[:, 1], corners[:, 2])
@@ -142,6 +150,22 @@ class MeshSDF:
             face=face.reshape(batch_shape),
         )
 
+    @torch.no_grad()
+    def unsigned_distance(self, points: torch.Tensor, max_distance_m: float) -> torch.Tensor:
+        """Distance (B, N) of points (B, N, 3) to the surface, inf beyond `max_distance_m`; no sign, no graph.
+
+        A small `max_distance_m` lets the BVH prune early: the cheap way to find a band around the surface.
+        """
+        check_points(points)
+        flat = points.detach().reshape(-1, 3)
+        face, _ = self._closest_face_and_sign(flat, "none", max_distance_m)
+        found = face >= 0
+        distance = torch.full(flat.shape[:1], float("inf"), dtype=flat.dtype, device=flat.device)
+        corners = self.vertices.to(device=flat.device, dtype=flat.dtype)[self.faces.to(flat.device)[face[found]]]
+        closest = closest_point_on_triangles(flat[found], corners[:, 0], corners[:, 1], corners[:, 2])
+        distance[found] = torch.linalg.vector_norm(flat[found] - closest, dim=-1)
+        return distance.reshape(points.shape[:-1])
+
     def _warp_mesh(self, device: str):
         if device not in self._warp_meshes:
             points = wp.array(self.vertices.numpy().astype(np.float32), dtype=wp.vec3, device=device)
@@ -150,11 +174,13 @@ class MeshSDF:
             self._warp_meshes[device] = (mesh, points, indices)  # warp needs the arrays kept alive
         return self._warp_meshes[device][0]
 
-    def _closest_face_and_sign(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Closest face (P,) int64 and sign (P,) +-1 in flat's dtype, for points (P, 3)."""
+    def _closest_face_and_sign(
+        self, flat: torch.Tensor, sign_method: str, max_distance_m: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Closest face (P,) int64 (-1 if none within max_distance_m) and sign (P,) +-1, for points (P, 3)."""
         device = warp_device(flat.device)
         mesh = self._warp_mesh(device)
-        kernel = _KERNELS[self.sign_method]
+        kernel = _KERNELS[sign_method]
         queries = flat.to(torch.float32).contiguous()
         faces = torch.empty(len(queries), dtype=torch.int32, device=flat.device)
         signs = torch.empty(len(queries), dtype=torch.float32, device=flat.device)
@@ -163,7 +189,7 @@ class MeshSDF:
             wp.launch(
                 kernel,
                 dim=rows.stop - rows.start,
-                inputs=[mesh.id, wp.from_torch(queries[rows], dtype=wp.vec3), float(self.max_distance_m)],
+                inputs=[mesh.id, wp.from_torch(queries[rows], dtype=wp.vec3), float(max_distance_m)],
                 outputs=[wp.from_torch(faces[rows]), wp.from_torch(signs[rows])],
                 device=device,
             )
@@ -177,9 +203,6 @@ class MeshSDF:
             list(_thread_pool(workers).map(launch, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
         else:
             launch(slice(0, len(queries)))
-        if bool((faces < 0).any()):
-            missed = int((faces < 0).sum())
-            raise ValueError(f"{missed} point(s) lie farther than max_distance_m={self.max_distance_m} from the mesh")
         return faces.long(), signs.to(flat.dtype)
 
 
