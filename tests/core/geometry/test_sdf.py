@@ -102,6 +102,16 @@ def test_query_returns_closest_points_on_surface(box):
     torch.testing.assert_close(moved, points)  # p = closest + sdf * grad
 
 
+def test_unsigned_distance_band(box):
+    sdf = MeshSDF.from_trimesh(box)
+    points = torch.rand(1, 3000, 3, dtype=torch.float64) * 0.4 - 0.2
+    expected = box_sdf(points, torch.tensor([0.1, 0.05, 0.03], dtype=torch.float64)).abs()
+    band = sdf.unsigned_distance(points, max_distance_m=0.02)
+    near = expected < 0.0199
+    torch.testing.assert_close(band[near], expected[near], atol=1e-7, rtol=0)
+    assert bool(torch.isinf(band[expected > 0.0201]).all())
+
+
 def test_float32_queries_and_bad_input(box):
     sdf = MeshSDF.from_trimesh(box)
     assert sdf(torch.zeros(3, 4, 3)).dtype == torch.float32

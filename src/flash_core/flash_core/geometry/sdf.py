@@ -108,6 +108,7 @@ class MeshSDF:
         normals = torch.linalg.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
         self.face_normals = normals / torch.linalg.vector_norm(normals, dim=-1, keepdim=True).clamp_min(1e-300)
         self._warp_meshes: dict[str, tuple] = {}  # warp device -> (wp.Mesh, its points, its indices)
+        self._triangle_cache: dict[tuple[str, torch.dtype], torch.Tensor] = {}
 
     @classmethod
     def from_trimesh(cls, mesh, sign_method: SignMethod = "auto", max_distance_m: float = 1.0e6) -> "MeshSDF":
@@ -133,14 +134,13 @@ class MeshSDF:
         if bool((face < 0).any()):
             missed = int((face < 0).sum())
             raise ValueError(f"{missed} point(s) lie farther than max_distance_m={self.max_distance_m} from the mesh")
-        vertices = self.vertices.to(device=flat.device, dtype=flat.dtype)
-        corners = vertices[self.faces.to(flat.device)[face]]  # (P, 3, 3)
+        corners = self._triangles(flat.device, flat.dtype)[face]  # (P, 3, 3)
         closest = closest_point_on_triangles(flat, corners[:, 0], corners[:, 1], corners[:, 2])
         offset = flat - closest
         unsigned = torch.linalg.vector_norm(offset, dim=-1)
         # On the surface the offset has no direction; the face normal is the gradient there.
         on_surface = unsigned <= 1e-12 if flat.dtype == torch.float64 else unsigned <= 1e-7
-        normal = self.face_normals.to(device=flat.device, dtype=flat.dtype)[face]
+        normal = self.face_normals.to(device=flat.device, dtype=flat.dtype)[face]  # no copy on CPU
         direction = torch.where(on_surface[:, None], normal, sign[:, None] * offset / unsigned.clamp_min(1e-300)[:, None])
         batch_shape = points.shape[:-1]
         return SDFQuery(
@@ -161,10 +161,17 @@ class MeshSDF:
         face, _ = self._closest_face_and_sign(flat, "none", max_distance_m)
         found = face >= 0
         distance = torch.full(flat.shape[:1], float("inf"), dtype=flat.dtype, device=flat.device)
-        corners = self.vertices.to(device=flat.device, dtype=flat.dtype)[self.faces.to(flat.device)[face[found]]]
+        corners = self._triangles(flat.device, flat.dtype)[face[found]]
         closest = closest_point_on_triangles(flat[found], corners[:, 0], corners[:, 1], corners[:, 2])
         distance[found] = torch.linalg.vector_norm(flat[found] - closest, dim=-1)
         return distance.reshape(points.shape[:-1])
+
+    def _triangles(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """(F, 3, 3) corner positions, cached per device and dtype so GPU queries copy them once."""
+        key = (str(device), dtype)
+        if key not in self._triangle_cache:
+            self._triangle_cache[key] = self.vertices[self.faces].to(device=device, dtype=dtype)
+        return self._triangle_cache[key]
 
     def _warp_mesh(self, device: str):
         if device not in self._warp_meshes:
