@@ -107,7 +107,7 @@ def test_contact_candidates_sit_on_their_fingers(hand64):
     for finger_id, finger in enumerate(hand64.finger_names):
         mine = hand64.contact_finger_index == finger_id
         assert mine.sum() == spec.contact_points_per_finger
-        links = {hand64.link_names[i] for i in hand64._contact_link_index[mine].tolist()}
+        links = {hand64.link_names[i] for i in hand64.contact_link_index[mine].tolist()}
         assert links <= set(spec.contact_fingers[finger].links)
         # The fingertip candidate reaches farther from the first contact joint than any other point of the finger.
         base = poses[hand64.link_names.index(spec.contact_fingers[finger].links[0]), :3, 3]
@@ -194,11 +194,8 @@ def test_missing_assets_raise_or_fall_back_to_primitives_loudly(name, monkeypatc
 
 
 def test_primitives_have_the_official_kinematics_and_are_up_to_date(hand64):
-    primitives = factory._geometry(hand64.name, True, 1024, 0)
-    from flash_core.hands.hand_model import HandModel
-
-    spec, source, chain, *rest = primitives
-    primitive_hand = HandModel(spec, chain, source, *rest, dtype=torch.float64)
+    primitive_hand = factory.build_hand(hand64.name, primitives=True, dtype=torch.float64)
+    assert primitive_hand.source == "primitives"
     q = hand64.joint_lower + torch.rand(8, 16, dtype=torch.float64) * (hand64.joint_upper - hand64.joint_lower)
     torch.testing.assert_close(primitive_hand.forward_kinematics(q), hand64.forward_kinematics(q))
     regenerated = make_primitives_xml(hand64.spec, load_source(hand64.spec, primitives=False).xml)

@@ -31,8 +31,8 @@ def _geometry(name: str, primitives: bool, num_surface_points: int, seed: int):
     surface_points = surface.sample_surface(hulls, link_names, num_surface_points, seed)
     open_poses = _open_link_poses(chain, spec)
     contacts, finger_index = surface.contact_candidates(hulls, link_names, open_poses, spec, seed)
-    spheres, pairs = _spheres(spec, model, chain, link_names, hulls, seed)
-    return spec, source.source, chain, surface_points, contacts, finger_index, spheres, pairs
+    spheres, radii, pairs = _spheres(spec, model, chain, link_names, hulls, seed)
+    return spec, source.source, chain, surface_points, contacts, finger_index, spheres, radii, pairs
 
 
 def _open_link_poses(chain, spec: HandSpec) -> np.ndarray:
@@ -68,8 +68,15 @@ def _spheres(spec: HandSpec, model, chain, link_names, hulls, seed):
     keep = [(link_of[a] != link_of[b]) and frozenset((names[link_of[a]], names[link_of[b]])) not in excluded
             for a, b in zip(i, j)]
     pairs = np.stack([i[keep], j[keep]], axis=1)
-    radii_as_normals = np.repeat(rows[:, 3:4], 3, axis=1)
-    return surface.LinkPoints(rows[:, :3], link_of, radii_as_normals), pairs
+    return surface.LinkPoints(rows[:, :3], link_of), rows[:, 3], pairs
+
+
+def build_hand(name: str, primitives: bool, num_surface_points: int = 1024, seed: int = 0,
+               dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> HandModel:
+    """Build from the fetched MJCF, or from the packaged primitives-only MJCF when `primitives`."""
+    spec, source, chain, *points = _geometry(name, primitives, num_surface_points, seed)
+    # A copy per model: pytorch-kinematics moves chains in place.
+    return HandModel(spec, copy.deepcopy(chain), source, *points, dtype=dtype, device=device)
 
 
 def make_hand(
@@ -80,25 +87,21 @@ def make_hand(
     allow_primitives: bool = False,
     seed: int = 0,
 ) -> HandModel:
-    """Build the hand `name` ("leap", "allegro").
+    """Build the hand `name` ("leap", "allegro") with `num_surface_points` surface samples.
 
     The fetched MJCF is used when present; if it is missing, `allow_primitives=True` falls back to a packaged
-    boxes/capsules model with the same kinematics (reported in `hand.source == "primitives"` and a warning),
-    otherwise flash_core.assets.AssetsMissingError is raised.
+    boxes-only model with the same kinematics (reported in `hand.source == "primitives"` and a warning),
+    otherwise flash_core.assets.AssetsMissingError is raised. `seed` fixes the surface sampling.
     """
     if name not in known_hands():
         raise KeyError(f"unknown hand '{name}'; known hands: {known_hands()}")
     from flash_core.assets import AssetsMissingError
 
     try:
-        built = _geometry(name, False, num_surface_points, seed)
+        return build_hand(name, False, num_surface_points, seed, dtype, device)
     except AssetsMissingError:
         if not allow_primitives:
             raise
-        log.warning("hand '%s': the MJCF asset is missing; using the primitives-only model (boxes/capsules, "
-                    "same kinematics, coarser surface). Run `flash assets fetch` for the real one.", name)
-        built = _geometry(name, True, num_surface_points, seed)
-    spec, source, chain, surface_points, contacts, finger_index, spheres, pairs = built
-    # A copy per model: pytorch-kinematics moves chains in place.
-    return HandModel(spec, copy.deepcopy(chain), source, surface_points, contacts, finger_index, spheres, pairs,
-                     dtype=dtype, device=device)
+    log.warning("hand '%s': the MJCF asset is missing; using the primitives-only model (boxes, same "
+                "kinematics, coarser surface). Run `flash assets fetch` for the real one.", name)
+    return build_hand(name, True, num_surface_points, seed, dtype, device)

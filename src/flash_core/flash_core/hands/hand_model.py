@@ -16,6 +16,7 @@ import logging
 import numpy as np
 import torch
 
+from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.pose import check_pose, join_pose, split_pose, wrist_matrix
 from flash_core.hands.spec import HandSpec
 from flash_core.hands.surface import LinkPoints
@@ -36,6 +37,7 @@ class HandModel:
         contacts: LinkPoints,
         contact_finger_index: np.ndarray,
         spheres: LinkPoints,
+        sphere_radii: np.ndarray,
         sphere_pairs: np.ndarray,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
@@ -68,15 +70,14 @@ class HandModel:
             root = chain.forward_kinematics_tensor(torch.zeros(1, len(chain_joints), dtype=dtype, device=self.device))[0, 0]
         self._root_inv = torch.linalg.inv(root)
 
-        self._surface_points = as_tensor(surface.points)  # (N, 3) link frames
-        self._surface_normals = as_tensor(surface.normals)  # (N, 3)
-        self.surface_point_link_index = as_tensor(surface.link_index, torch.long)  # (N,)
-        self._contact_points = as_tensor(contacts.points)  # (C, 3)
-        self._contact_link_index = as_tensor(contacts.link_index, torch.long)  # (C,)
+        self._surface = LinkAttachedPoints(surface.points, surface.link_index, dtype, self.device)  # N points
+        self._surface_normals = LinkAttachedPoints(surface.normals, surface.link_index, dtype, self.device, w=0.0)
+        self.surface_point_link_index = self._surface.link_index  # (N,)
+        self._contacts = LinkAttachedPoints(contacts.points, contacts.link_index, dtype, self.device)  # C points
+        self.contact_link_index = self._contacts.link_index  # (C,)
         self.contact_finger_index = as_tensor(contact_finger_index, torch.long)  # (C,)
-        self._sphere_centres = as_tensor(spheres.points)  # (S, 3)
-        self._sphere_radii = as_tensor(spheres.normals[:, 0])  # (S,) radius stored in the first column
-        self._sphere_link_index = as_tensor(spheres.link_index, torch.long)  # (S,)
+        self._spheres = LinkAttachedPoints(spheres.points, spheres.link_index, dtype, self.device)  # S centres
+        self.sphere_radii = as_tensor(sphere_radii)  # (S,) metres
         self._sphere_pairs = as_tensor(sphere_pairs, torch.long)  # (P, 2) sphere indices that may collide
 
     # ------------------------------------------------------------------ basics
@@ -89,13 +90,13 @@ class HandModel:
         moved.device = device
         moved._chain = copy.deepcopy(self._chain).to(device=device)
         for key, value in vars(self).items():
-            if isinstance(value, torch.Tensor):
+            if isinstance(value, (torch.Tensor, LinkAttachedPoints)):
                 setattr(moved, key, value.to(device))
         return moved
 
     def __repr__(self) -> str:
         return (f"HandModel(name={self.name!r}, dof={self.dof}, links={len(self.link_names)}, "
-                f"surface_points={len(self._surface_points)}, source={self.source!r}, dtype={self.dtype}, "
+                f"surface_points={self._surface.num_points}, source={self.source!r}, dtype={self.dtype}, "
                 f"device={self.device})")
 
     def validate_pose(self, x: torch.Tensor) -> None:
@@ -130,40 +131,35 @@ class HandModel:
         return torch.tensor(self.spec.pregrasp_joints, dtype=self.dtype, device=self.device)
 
     # ------------------------------------------------------------------ kinematics
+    def _chain_frames(self, q: torch.Tensor) -> torch.Tensor:
+        """q (B, J) FLASH order -> (L, B, 4, 4) link poses in the chain's root frame (see __init__)."""
+        self._check_joints(q)
+        return self._chain.forward_kinematics_tensor(q[:, self._to_chain])
+
     def forward_kinematics(self, q: torch.Tensor) -> torch.Tensor:
         """q (B, J) in FLASH joint order -> (B, L, 4, 4) link poses in the hand root frame."""
-        self._check_joints(q)
-        frames = self._chain.forward_kinematics_tensor(q[:, self._to_chain])  # (L, B, 4, 4), chain root frame
-        return self._root_inv @ frames.transpose(0, 1)
+        return self._root_inv @ self._chain_frames(q).transpose(0, 1)
 
     def link_poses(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 25) -> (B, L, 4, 4) link poses in the world/object frame."""
         self.validate_pose(x)
-        return wrist_matrix(x)[:, None] @ self.forward_kinematics(split_pose(x)[2])
-
-    def _attached(self, x: torch.Tensor, points: torch.Tensor, link_index: torch.Tensor,
-                  directions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Move link-frame points (M, 3) with their links: (B, M, 3) (and rotated directions)."""
-        poses = self.link_poses(x)[:, link_index]  # (B, M, 4, 4)
-        rotation, translation = poses[..., :3, :3], poses[..., :3, 3]
-        moved = (rotation @ points[:, :, None]).squeeze(-1) + translation
-        turned = None if directions is None else (rotation @ directions[:, :, None]).squeeze(-1)
-        return moved, turned
+        world_from_chain = wrist_matrix(x) @ self._root_inv  # (B, 4, 4): one product per hand, not per link
+        return world_from_chain[:, None] @ self._chain_frames(split_pose(x)[2]).transpose(0, 1)
 
     def surface_points(self, x: torch.Tensor, normals: bool = False):
         """x (B, 25) -> (B, N, 3) points on the hand's outer surface in the world frame
         (and (B, N, 3) unit outward normals when `normals`)."""
-        points, turned = self._attached(x, self._surface_points, self.surface_point_link_index,
-                                        self._surface_normals if normals else None)
-        return (points, turned) if normals else points
+        poses = self.link_poses(x)
+        points = self._surface.move(poses)
+        return (points, self._surface_normals.move(poses)) if normals else points
 
     def contact_candidates(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 25) -> (B, C, 3) fingertip and pad points; finger of each: `contact_finger_index` (C,)."""
-        return self._attached(x, self._contact_points, self._contact_link_index)[0]
+        return self._contacts.move(self.link_poses(x))
 
     def collision_spheres(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, 25) -> sphere centres (B, S, 3) in the world frame and radii (S,)."""
-        return self._attached(x, self._sphere_centres, self._sphere_link_index)[0], self._sphere_radii
+        return self._spheres.move(self.link_poses(x)), self.sphere_radii
 
     def self_penetration(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 25) -> (B,) summed overlap depth (m) of collision spheres on links that may touch.
