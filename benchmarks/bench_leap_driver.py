@@ -6,7 +6,8 @@
 Against the Protocol 2.0 pty double, through the unmodified dynamixel_sdk, with the double either in a
 thread of this process (shares the GIL with the driver) or in its own process (`flash leap-double`, as a
 user without a hand would run it); Fast Sync Read vs plain Sync Read; the in-memory fake bus (no bytes)
-as the ceiling of the Python side. The pty has no baud rate: these numbers measure the driver's and the
+as the ceiling of the Python side; and, for comparison, the driver with the SDK's own busy-polling
+receive (no select() wait before rxPacket). The pty has no baud rate: these numbers measure the driver's and the
 SDK's own overhead, not a 4 Mbaud wire (see `wire_bound_hz` for that).
 """
 
@@ -27,7 +28,9 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from flash_core.motors import LeapHand, LeapHandConfig
+from flash_core.hands.spec import load_spec
+from flash_core.motors import LeapHand, LeapHandConfig, Motor
+from flash_core.motors.dynamixel import DynamixelMotorsBus
 from flash_core.motors.dynamixel_double import DynamixelDouble
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_leap_driver.json"
@@ -69,11 +72,24 @@ def double_in_process():
         proc.wait(timeout=10)
 
 
-def measure(config: LeapHandConfig, cycles: int, label: str) -> dict:
+class BusyPollingBus(DynamixelMotorsBus):
+    """The driver as it would be without its select() wait: the SDK's rxPacket spins on the port."""
+
+    def _wait_for_bytes(self) -> None:
+        pass
+
+
+def busy_polling_bus(config: LeapHandConfig) -> BusyPollingBus:
+    joints = load_spec("leap").joint_names
+    motors = {j: Motor(i, config.motor_model) for j, i in zip(joints, config.motor_ids)}
+    return BusyPollingBus(config.port, motors, config.baudrate, config.fast_sync_read, config.bus)
+
+
+def measure(config: LeapHandConfig, cycles: int, label: str, bus=None) -> dict:
     periods = np.empty(cycles)
     rng = np.random.default_rng(0)
     goals = rng.uniform(-0.3, 0.8, (cycles, N_MOTORS))
-    with LeapHand(config) as hand:
+    with LeapHand(config, bus=bus) as hand:
         for k in range(50):  # warm-up
             hand.read_state()
             hand.write_positions(goals[k])
@@ -107,6 +123,11 @@ def main() -> None:
             with double() as port:
                 rows[label] = measure(LeapHandConfig(port=port, fast_sync_read=fast), args.cycles, label)
             rows[label]["wire_bound_hz"] = wire_bound_hz(fast)
+    label = "pty double (process), fast sync read, SDK busy-polling"
+    with double_in_process() as port:
+        config = LeapHandConfig(port=port)
+        rows[label] = measure(config, args.cycles, label, bus=busy_polling_bus(config))
+    rows[label]["wire_bound_hz"] = wire_bound_hz(True)
     rows["fake bus (in memory)"] = measure(LeapHandConfig(use_fake_hardware=True), args.cycles, "fake bus")
 
     table = Table(title=f"LEAP driver loop: read pos+vel+cur, write goals ({args.cycles} cycles each)")

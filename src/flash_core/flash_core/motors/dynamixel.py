@@ -14,6 +14,7 @@ this class only turns its result codes into `Reply`s. Two SDK behaviours need ca
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Mapping, Sequence
 
@@ -114,6 +115,20 @@ class DynamixelMotorsBus(MotorsBus):
             pass
         self._port_handler.is_using = False
 
+    def _wait_for_bytes(self) -> None:
+        """Sleep in select() until the reply starts arriving or the SDK's deadline passes.
+
+        The SDK's rxPacket polls the port in a busy loop; on a small machine that loop takes the CPU the
+        replying side (the pty double, or the USB driver) needs. Blocking first costs nothing: rxPacket
+        then finds the bytes, or times out at once on the deadline it set.
+        """
+        port = self._port_handler
+        if port.getBytesAvailable():
+            return
+        remaining_ms = port.packet_timeout - port.getTimeSinceStart()
+        if remaining_ms > 0:
+            select.select([port.ser], [], [], remaining_ms / 1000.0)
+
     def _transfer_ping(self, motor_id: int) -> Reply:
         def ping() -> Reply:
             _model, result, error = self._packet_handler.ping(self._port_handler, motor_id)
@@ -174,6 +189,7 @@ class DynamixelMotorsBus(MotorsBus):
         replies: dict[int, Reply] = {}
         corrupt_seen = False
         while pending:
+            self._wait_for_bytes()
             packet, result = self._packet_handler.rxPacket(self._port_handler, False)
             if result == _COMM_RX_CORRUPT:
                 corrupt_seen = True  # that packet is lost; the others may still be fine
@@ -194,6 +210,7 @@ class DynamixelMotorsBus(MotorsBus):
             result = group.fastSyncReadTxPacket()
             if result != _COMM_SUCCESS:
                 return Reply(failure=_failure(result))
+            self._wait_for_bytes()
             packet, result = self._packet_handler.rxPacket(self._port_handler, True)
             if result != _COMM_SUCCESS:
                 return Reply(failure=_failure(result))
