@@ -1,0 +1,208 @@
+"""The `flash_motion` pick node: a grasp in, a planned and executed pick out.
+
+Subscribes: `object_cloud` (sensor_msgs/PointCloud2, in the robot base frame), `joint_states` (arm joints
+joint_1..7 and, if the hand driver publishes there too, the hand joints), `pick_grasp`
+(flash_interfaces/Grasp: plan + execute that grasp). Python callers can pass a ranked list
+(`plan_pick(grasps)`, e.g. a GenerateGrasp result) and `execute(plan)`.
+Publishes: `pick_status` (std_msgs/String), one line per stage and the outcome.
+Sends: arm segments to `arm_action` (ros2_kortex: /joint_trajectory_controller/follow_joint_trajectory),
+hand segments to `hand_action` (leap_hand_driver's follow_joint_trajectory), one segment at a time.
+
+Parameters: see config/flash_motion.yaml.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import rclpy
+from action_msgs.msg import GoalStatus
+from control_msgs.action import FollowJointTrajectory
+from rclpy.action import ActionClient
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.task import Future
+from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import String
+
+from flash_core.planning import ARM_JOINT_NAMES, OmplPlanner, PickConfig, PickPlan, PickResult
+from flash_core.planning.description import hand_joint_order
+from flash_core.utils.require import require_package
+from flash_grasp_server.cloud import read_points
+from flash_interfaces.msg import Grasp
+from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
+
+LEAP_DRIVER_JOINT_NAMES = [str(i) for i in range(16)]  # leap_hand_driver's names (official LEAP numbering)
+
+
+def require_kortex_api():
+    """The direct Kinova API backend: Kinova's own wheel, not on PyPI."""
+    require_package("kortex_api", feature="flash_motion's kortex_api arm backend",
+                    install_hint="install Kinova's kortex_api wheel (from Kinova, not on PyPI)")
+    raise NotImplementedError("kortex_api is importable, but the kortex_api backend (ExecuteWaypointTrajectory) "
+                              "has not been written or tested yet; use arm_backend:=ros2_control with ros2_kortex")
+
+
+class PickNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("flash_motion", **kwargs)
+        defaults = PickConfig()
+        self.declare_parameter("base_frame", "base_link")
+        self.declare_parameter("arm_backend", "ros2_control")
+        self.declare_parameter("arm_action", "/joint_trajectory_controller/follow_joint_trajectory")
+        self.declare_parameter("hand_action", "/leap_hand/follow_joint_trajectory")
+        self.declare_parameter("hand_joint_names", LEAP_DRIVER_JOINT_NAMES)
+        self.declare_parameter("pregrasp_distance_m", defaults.pregrasp_distance_m)
+        self.declare_parameter("lift_m", defaults.lift_m)
+        self.declare_parameter("hand_move_duration_s", defaults.hand_move_duration_s)
+        param = lambda name: self.get_parameter(name).value  # noqa: E731
+
+        backend = param("arm_backend")
+        if backend == "kortex_api":
+            require_kortex_api()
+        elif backend != "ros2_control":
+            raise ValueError(f"arm_backend must be 'ros2_control' or 'kortex_api', got '{backend}'")
+        self.base_frame = param("base_frame")
+        self.hand_joint_names = list(param("hand_joint_names"))
+        self._hand_order = hand_joint_order(self.hand_joint_names)  # validates the names
+        self.planner = OmplPlanner(PickConfig(pregrasp_distance_m=float(param("pregrasp_distance_m")),
+                                              lift_m=float(param("lift_m")),
+                                              hand_move_duration_s=float(param("hand_move_duration_s"))))
+
+        group = ReentrantCallbackGroup()
+        self.arm_client = ActionClient(self, FollowJointTrajectory, param("arm_action"), callback_group=group)
+        self.hand_client = ActionClient(self, FollowJointTrajectory, param("hand_action"), callback_group=group)
+        self._status = self.create_publisher(String, "pick_status", 10)
+        self.create_subscription(PointCloud2, "object_cloud", self._on_cloud, 1, callback_group=group)
+        self.create_subscription(JointState, "joint_states", self._on_joint_states, 10, callback_group=group)
+        self.create_subscription(Grasp, "pick_grasp", self._on_grasp, 1, callback_group=group)
+
+        self._lock = threading.Lock()
+        self._cloud: np.ndarray | None = None
+        self._joints: dict[str, float] = {}
+        self._busy = False
+        self.get_logger().info(f"flash_motion ready: arm {param('arm_action')}, hand {param('hand_action')}")
+
+    # --- inputs ---
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        if msg.header.frame_id != self.base_frame:
+            self.report(f"ignoring object cloud in '{msg.header.frame_id}': expected '{self.base_frame}'")
+            return
+        points = read_points(msg)["xyz"].astype(float)
+        with self._lock:
+            self._cloud = points
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        with self._lock:
+            self._joints.update(zip(msg.name, msg.position))
+
+    def _on_grasp(self, grasp: Grasp) -> None:
+        with self._lock:
+            if self._busy:
+                self.report(f"busy: grasp '{grasp.id}' ignored")
+                return
+            self._busy = True
+        try:
+            result = self.plan_pick([grasp])
+        except ValueError as exc:
+            self.report(f"failed: {exc}")
+            self._busy = False
+            return
+        if not result.success:
+            self.report(f"failed: no feasible plan: {result.rejected}")
+            self._busy = False
+            return
+        self.execute(result.plan).add_done_callback(lambda _: setattr(self, "_busy", False))
+
+    def report(self, text: str) -> None:
+        self.get_logger().info(text)
+        self._status.publish(String(data=text))
+
+    # --- planning and execution ---
+    def current_state(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(arm q (7,), hand q (16,) in planner order or None) from the latest joint states."""
+        with self._lock:
+            joints = dict(self._joints)
+        missing = [n for n in ARM_JOINT_NAMES if n not in joints]
+        if missing:
+            raise ValueError(f"no joint_states yet for arm joints {missing}")
+        arm = np.array([joints[n] for n in ARM_JOINT_NAMES])
+        if all(n in joints for n in self.hand_joint_names):
+            return arm, np.array([joints[n] for n in self.hand_joint_names])[self._hand_order]
+        return arm, None
+
+    def plan_pick(self, grasps: list[Grasp]) -> PickResult:
+        """Plan for ranked grasps (first feasible wins) with the latest cloud and joint states."""
+        with self._lock:
+            cloud = self._cloud
+        if cloud is None:
+            raise ValueError("no object_cloud received yet")
+        arm_q, hand_q = self.current_state()
+        if hand_q is None:
+            self.get_logger().warning("hand joints not in joint_states: assuming the hand is open")
+        candidates = [grasp_to_candidate(g, self.base_frame) for g in grasps]
+        self.report(f"planning {len(candidates)} candidate(s) against {len(cloud)} object points")
+        return self.planner.plan_pick(candidates, cloud, arm_q, hand_q)
+
+    def execute(self, plan: PickPlan) -> Future:
+        """Send the plan's segments one after the other; the future ends with (success, message)."""
+        done = Future()
+        segments = [s for s in plan.segments if s.trajectory.duration_s > 0.0]
+
+        def fail(text: str) -> None:
+            self.report(f"failed: {text}")
+            done.set_result((False, text))
+
+        def send(index: int) -> None:
+            if index == len(segments):
+                self.report("succeeded: pick executed")
+                done.set_result((True, "pick executed"))
+                return
+            segment = segments[index]
+            if segment.trajectory.joint_names == tuple(ARM_JOINT_NAMES):
+                client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
+            else:
+                client, msg = self.hand_client, hand_trajectory_for_driver(segment.trajectory,
+                                                                           self.hand_joint_names)
+            if not client.wait_for_server(timeout_sec=2.0):
+                fail(f"{segment.name}: no FollowJointTrajectory server on {client._action_name}")
+                return
+            self.report(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
+            future = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
+            future.add_done_callback(lambda f: accepted(index, f))
+
+        def accepted(index: int, future) -> None:
+            handle = future.result()
+            if not handle.accepted:
+                fail(f"{segments[index].name}: goal rejected by the controller")
+                return
+            handle.get_result_async().add_done_callback(lambda f: finished(index, f))
+
+        def finished(index: int, future) -> None:
+            response = future.result()
+            if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
+                fail(f"{segments[index].name}: controller returned error {response.result.error_code} "
+                     f"'{response.result.error_string}'")
+                return
+            send(index + 1)
+
+        send(0)
+        return done
+
+
+def main(args=None) -> None:
+    try:
+        with rclpy.init(args=args):
+            node = PickNode()
+            executor = MultiThreadedExecutor()
+            executor.add_node(node)
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()
