@@ -119,3 +119,23 @@ def test_short_reply_passes_the_crc(link, double):
     _, result, _ = handler.read4ByteTxRx(port, 2, PRESENT_POSITION)
     assert result == sdk.COMM_SUCCESS  # CRC and length field agree: only a length check can tell
     assert packet_length == [4 + 3]
+
+
+def test_cli_double_serves_the_printed_port():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "flash_core.cli", "leap-double", "--ids", "1", "2",
+                             "--seconds", "20"], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert lines[1].startswith("port: /dev/"), lines
+        port = SlackPortHandler(lines[1].split()[1])
+        assert port.openPort() and port.setBaudRate(4_000_000)
+        handler = sdk.PacketHandler(2.0)
+        assert handler.ping(port, 2)[1] == sdk.COMM_SUCCESS
+        assert handler.ping(port, 3)[1] == sdk.COMM_RX_TIMEOUT  # only IDs 1 and 2 exist
+        port.closePort()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -36,7 +36,12 @@ def test_crc_continues_across_chunks():
 
 @pytest.mark.parametrize(
     "params",
-    [b"", bytes([0xFF, 0xFF, 0xFD]), bytes([1, 0xFF, 0xFF, 0xFD, 0xFF, 0xFF, 0xFD, 2]), bytes([0xFF, 0xFF, 0xFD, 0xFD])],
+    [
+        b"",
+        bytes([0xFF, 0xFF, 0xFD]),
+        bytes([1, 0xFF, 0xFF, 0xFD, 0xFF, 0xFF, 0xFD, 2]),
+        bytes([0xFF, 0xFF, 0xFD, 0xFD]),
+    ],
 )
 def test_stuffing_matches_the_sdk(params):
     # The SDK stuffs a whole packet in place; compare the stuffed packet bytes.

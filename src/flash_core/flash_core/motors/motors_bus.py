@@ -60,10 +60,6 @@ class BusStatus:
     hardware_error_bits: dict[str, int] = field(default_factory=dict)  # motor -> Hardware_Error_Status value
     instruction_errors: dict[str, int] = field(default_factory=dict)  # motor -> last non-alert error code
 
-    @property
-    def healthy(self) -> bool:
-        return not self.non_responding and not self.hardware_errors
-
 
 class MotorNotRespondingError(RuntimeError):
     """A single-motor read or write failed after every retry."""
