@@ -12,8 +12,8 @@ import numpy as np
 class JointPathConfig:
     planner_time_s: float = 2.0
     simplify_time_s: float = 0.5
-    # Motion checks every resolution * (extent of the space): 0.002 * ~20 rad ~= 0.04 rad between checks,
-    # with the 1 cm environment margin covering the gaps (the validator re-checks densely anyway).
+    # Motion checks every resolution * (extent of the space): 0.002 * ~15 rad ~= 0.03 rad between checks for
+    # the Gen3 window, with the 1 cm environment margin covering the gaps (the validator re-checks densely).
     validity_resolution: float = 0.002
 
 

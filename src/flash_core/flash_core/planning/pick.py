@@ -35,13 +35,15 @@ from flash_core.planning.robot_model import (
     RobotModelConfig,
 )
 from flash_core.planning.scene import Scene, SceneConfig
-from flash_core.planning.timing import TimingConfig, minimum_jerk, stationary, time_parameterise_polyline, \
-    time_parameterise_spline
+from flash_core.planning.timing import (
+    TimingConfig,
+    minimum_jerk,
+    stationary,
+    time_parameterise_polyline,
+    time_parameterise_spline,
+)
 from flash_core.planning.trajectory import JointTrajectory
 from flash_core.planning.validate import ValidationConfig, validate_trajectory
-
-ARM_SEGMENTS = ("to_pregrasp", "approach", "lift", "retreat")
-HAND_SEGMENTS = ("open_hand", "close_hand")
 
 
 @dataclass(frozen=True)

@@ -36,15 +36,6 @@ class JointTrajectory:
     def duration_s(self) -> float:
         return float(self.times_s[-1])
 
-    def sample(self, times_s: np.ndarray) -> np.ndarray:
-        """(K, D) positions at times_s by cubic Hermite interpolation between samples (uses the velocities)."""
-        from scipy.interpolate import CubicHermiteSpline
-
-        if len(self.times_s) == 1:
-            return np.repeat(self.positions, len(np.atleast_1d(times_s)), axis=0)
-        spline = CubicHermiteSpline(self.times_s, self.positions, self.velocities, axis=0)
-        return spline(np.clip(times_s, 0.0, self.duration_s))
-
     @staticmethod
     def concatenate(parts: list["JointTrajectory"]) -> "JointTrajectory":
         """Join trajectories of the same joints that meet at rest (the end of one is the start of the next)."""
