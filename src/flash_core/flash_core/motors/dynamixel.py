@@ -1,7 +1,7 @@
 """`MotorsBus` over the unmodified ROBOTIS `dynamixel_sdk` (Protocol 2.0).
 
 The SDK builds and sends the packets (PortHandler, PacketHandler(2.0), GroupSyncRead/GroupSyncWrite);
-this class only turns its result codes into `Reply`s. Two SDK behaviours need care:
+this class only turns its result codes into `Reply`s. Three SDK behaviours need care:
 
 - After a failed group read, later status packets may still be in flight and would be mistaken for the
   next transaction's replies; `_recover` waits for the line to go quiet and drops them.
@@ -10,6 +10,7 @@ this class only turns its result codes into `Reply`s. Two SDK behaviours need ca
   the fast-sync receiver neither removes byte stuffing nor checks lengths. So the SDK builds and sends
   every request, its `rxPacket` receives and CRC-checks every status packet, and the replies are split
   here, with lengths taken from the packets and checked.
+- `rxPacket` busy-polls the port; the driver first sleeps in select() until a reply starts.
 """
 
 from __future__ import annotations
@@ -164,19 +165,17 @@ class DynamixelMotorsBus(MotorsBus):
         group = self._sdk.GroupSyncRead(self._port_handler, self._packet_handler, address, length)
         for motor_id in motor_ids:
             group.addParam(motor_id)
-        if self.fast_sync_read:
-            return self._fast_sync_read(group, motor_ids, length)
-        def exchange() -> dict[int, Reply]:
+        try:
+            if self.fast_sync_read:
+                return self._fast_sync_read(group, motor_ids, length)
             result = group.txPacket()
             if result != _COMM_SUCCESS:
                 return {i: Reply(failure=_failure(result)) for i in motor_ids}
             return self._receive_status(motor_ids)
-
-        try:
-            return exchange()
         except _PORT_ERRORS:
             self._port_handler.is_using = False
-            return {i: Reply(failure=Failure.IO) for i in motor_ids}
+            failed = Reply(failure=Failure.IO)
+            return {i: failed for i in motor_ids}
 
     def _receive_status(self, motor_ids: Sequence[int]) -> dict[int, Reply]:
         """Collect one status packet per ID until all arrived or the SDK's deadline passed.
@@ -206,29 +205,28 @@ class DynamixelMotorsBus(MotorsBus):
         return replies
 
     def _fast_sync_read(self, group, motor_ids: Sequence[int], length: int) -> dict[int, Reply]:
-        def exchange() -> Reply:
-            result = group.fastSyncReadTxPacket()
-            if result != _COMM_SUCCESS:
-                return Reply(failure=_failure(result))
+        """One Fast Sync Read: a single status packet ERR ID DATA CRC | ERR ID DATA CRC | ... for all motors.
+
+        A packet-level failure is returned as one Reply shared by every motor (counted once by the bus).
+        """
+        result = group.fastSyncReadTxPacket()
+        if result == _COMM_SUCCESS:
             self._wait_for_bytes()
             packet, result = self._packet_handler.rxPacket(self._port_handler, True)
-            if result != _COMM_SUCCESS:
-                return Reply(failure=_failure(result))
-            packet = self._packet_handler.removeStuffing(list(packet))
-            total = 7 + (packet[5] | (packet[6] << 8))
-            return Reply(data=bytes(packet[8 : total - 2]))  # ERR ID DATA CRC ... (last CRC excluded)
-
-        raw = self._guarded(exchange)
-        if not raw.ok:
-            return {i: raw for i in motor_ids}
-        segment = length + 4  # ERR + ID + DATA + CRC, the last CRC being the packet's own
-        replies = {}
-        body = raw.data + b"\0\0"
+        if result != _COMM_SUCCESS:
+            failed = Reply(failure=_failure(result))
+            return {i: failed for i in motor_ids}
+        packet = self._packet_handler.removeStuffing(list(packet))  # the SDK skips this for fast replies
+        total = 7 + (packet[5] | (packet[6] << 8))
+        # From the first ERR byte to the end, with the packet CRC standing in for the last motor's CRC.
+        body = bytes(packet[8:total])
+        segment = length + 4  # ERR + ID + DATA + CRC
         if len(body) != segment * len(motor_ids):
-            bad = Reply(failure=Failure.LENGTH)
-            return {i: bad for i in motor_ids}
-        for k in range(len(motor_ids)):
-            error, motor_id = body[k * segment], body[k * segment + 1]
-            replies[motor_id] = Reply(data=body[k * segment + 2 : k * segment + 2 + length], error=error)
-        bad = Reply(failure=Failure.CRC)  # a segment for an ID we did not ask about: garbled packet
-        return {i: replies.get(i, bad) for i in motor_ids}
+            failed = Reply(failure=Failure.LENGTH)
+            return {i: failed for i in motor_ids}
+        replies = {}
+        for start in range(0, len(body), segment):
+            error, motor_id = body[start], body[start + 1]
+            replies[motor_id] = Reply(data=body[start + 2 : start + 2 + length], error=error)
+        garbled = Reply(failure=Failure.CRC)  # no segment for a requested ID: the packet is not what it says
+        return {i: replies.get(i, garbled) for i in motor_ids}
