@@ -1,5 +1,20 @@
 """Gen3 + LEAP motion planning: robot description, collision checking, IK, OMPL paths, toppra timing,
-independent validation and pick sequences for ranked grasp candidates. No ROS imports."""
+independent validation and pick sequences for ranked grasp candidates. No ROS imports.
+
+    from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, OmplPlanner
+
+    planner = OmplPlanner()                                  # loads the models once (~1 s)
+    candidates = [GraspCandidate.from_named_joints(T_base_palm, ["0", ..., "15"], q) for T_base_palm, q in ranked]
+    result = planner.plan_pick(candidates, object_points_base_m, HOME_ARM_Q_RAD)
+    if result.success:
+        for segment in result.plan.segments:                 # open_hand, to_pregrasp, approach, close_hand, ...
+            segment.trajectory                               # JointTrajectory: arm (7) or hand (16) joints
+    else:
+        print(result.rejected)                               # [(candidate index, reason), ...]
+
+Frames and units: poses are (4, 4) transforms of the LEAP `palm` frame in the Gen3 `base_link` frame, metres and
+radians; the object cloud is (N, 3) in `base_link`.
+"""
 
 from flash_core.planning.collision import CollisionChecker, CollisionConfig
 from flash_core.planning.description import (

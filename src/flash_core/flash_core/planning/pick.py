@@ -26,7 +26,7 @@ import numpy as np
 from flash_core.planning.cartesian import CartesianConfig, CartesianPathError, straight_line
 from flash_core.planning.collision import CollisionChecker, CollisionConfig
 from flash_core.planning.description import hand_joint_order
-from flash_core.planning.ik import IKConfig, check_pose, solve_ik
+from flash_core.planning.ik import IKConfig, check_pose, solve_ik, unwrap_near
 from flash_core.planning.joint_path import JointPathConfig, JointPathError, plan_joint_path
 from flash_core.planning.robot_model import (
     ARM_ACCELERATION_LIMITS_RAD_S2,
@@ -91,6 +91,7 @@ class PickConfig:
     approach_axis_in_hand: tuple[float, float, float] = (0.0, 0.0, -1.0)
     lift_m: float = 0.10
     hand_move_duration_s: float = 1.5
+    hand_close_checks: int = 11  # hand shapes checked along the closing before the expensive stages
     retreat_arm_q: tuple[float, ...] | None = None  # None: return to the start configuration
     robot: RobotModelConfig = field(default_factory=RobotModelConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)
@@ -213,8 +214,12 @@ class OmplPlanner:
                 approach = straight_line(robot, pregrasp_q, approach_hand_q,
                                          cfg.pregrasp_distance_m * approach_world, contact, cfg.cartesian, cfg.ik)
                 grasp_q = approach[-1]
-                if not contact(robot.full_q(grasp_q, candidate.hand_q)):
-                    raise CandidateRejected("the arm collides at the grasp with the hand closed")
+                # Closing sweeps the fingers: check intermediate shapes now (the validator re-checks densely).
+                for s in np.linspace(0.0, 1.0, cfg.hand_close_checks):
+                    closing = robot.full_q(grasp_q, approach_hand_q + s * (candidate.hand_q - approach_hand_q))
+                    if not contact(closing):
+                        pairs = checker.colliding_pairs(closing, allow_hand_object=True)[:3]
+                        raise CandidateRejected(f"closing the hand collides {s:.0%} of the way: {pairs}")
                 lift = straight_line(robot, grasp_q, candidate.hand_q, np.array([0.0, 0.0, cfg.lift_m]),
                                      contact, cfg.cartesian, cfg.ik)
                 break
@@ -225,6 +230,7 @@ class OmplPlanner:
 
         to_pregrasp = self._joint_path(lambda q: strict(robot.full_q(q, approach_hand_q)), start_arm_q, pregrasp_q)
         retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
+        retreat_q = unwrap_near(retreat_q, lift[-1], robot.continuous)  # the same pose, the shorter way round
         carry = lambda q: carry_checker.is_valid(q)  # noqa: E731
         retreat = self._joint_path(lambda q: carry(robot.full_q(q, candidate.hand_q)), lift[-1], retreat_q)
 
