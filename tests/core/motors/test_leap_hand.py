@@ -178,3 +178,15 @@ def test_bad_config_is_refused():
         LeapHandConfig(variant="huge")
     with pytest.raises(ValueError, match="motor IDs"):
         LeapHand(LeapHandConfig(motor_ids=(0, 1, 2), use_fake_hardware=True))
+
+
+def test_falls_back_to_sync_read_without_fast_sync_read_firmware():
+    from flash_core.motors.dynamixel_double import DynamixelDouble
+
+    with DynamixelDouble(range(16), fast_sync_read=False) as old_firmware:
+        with LeapHand(LeapHandConfig(port=old_firmware.port, fast_sync_read=True)) as hand:
+            assert hand.bus.fast_sync_read is False
+            hand.write_positions(np.full(16, 0.2))
+            state = settle(hand)
+            assert state.responding.all() and hand.status().ok
+            np.testing.assert_allclose(state.position_rad, 0.2, atol=3e-3)

@@ -15,6 +15,7 @@ this class only turns its result codes into `Reply`s. Three SDK behaviours need 
 
 from __future__ import annotations
 
+import logging
 import select
 import time
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,8 @@ except ImportError:  # not POSIX
 # What a vanished port (unplugged adapter, closed pty) or a malformed packet makes the SDK raise.
 # pyserial's SerialException is an OSError.
 _PORT_ERRORS = (OSError, _TermiosError, ValueError, IndexError, TypeError)
+
+_log = logging.getLogger(__name__)
 
 # SDK result codes (dynamixel_sdk.robotis_def) -> our failure kinds.
 _COMM_SUCCESS = 0
@@ -69,6 +72,7 @@ class DynamixelMotorsBus(MotorsBus):
         )
         self._port_handler = None
         self._packet_handler = None
+        self._fast_sync_read_confirmed = False
 
     @property
     def is_connected(self) -> bool:
@@ -166,16 +170,43 @@ class DynamixelMotorsBus(MotorsBus):
         for motor_id in motor_ids:
             group.addParam(motor_id)
         try:
-            if self.fast_sync_read:
-                return self._fast_sync_read(group, motor_ids, length)
-            result = group.txPacket()
-            if result != _COMM_SUCCESS:
-                return {i: Reply(failure=_failure(result)) for i in motor_ids}
-            return self._receive_status(motor_ids)
+            if not self.fast_sync_read:
+                return self._plain_sync_read(group, motor_ids)
+            replies = self._fast_sync_read(group, motor_ids, length)
+            if not self._fast_sync_read_confirmed:
+                replies = self._confirm_fast_sync_read(group, motor_ids, replies)
+            return replies
         except _PORT_ERRORS:
             self._port_handler.is_using = False
             failed = Reply(failure=Failure.IO)
             return {i: failed for i in motor_ids}
+
+    def _confirm_fast_sync_read(self, group, motor_ids: Sequence[int], replies: dict[int, Reply]) -> dict[int, Reply]:
+        """Fall back to plain Sync Read when the motors ignore Fast Sync Read (firmware without it).
+
+        Decided on the first sync read that settles it: if every motor answers Fast Sync Read it stays on;
+        if it draws a blank (timeout, no bytes) but a plain Sync Read works, the bus switches for good.
+        """
+        if all(r.ok for r in replies.values()):
+            self._fast_sync_read_confirmed = True
+            return replies
+        if any(r.failure is not Failure.TIMEOUT for r in replies.values()):
+            return replies  # a garbled answer is still an answer: not a firmware question, decide later
+        self._recover()
+        plain = self._plain_sync_read(group, motor_ids)
+        if all(r.ok for r in plain.values()):
+            _log.warning("motors on %s did not answer Fast Sync Read (firmware without it?); using Sync Read",
+                         self.port)
+            self.fast_sync_read = False
+            return plain
+        return replies
+
+    def _plain_sync_read(self, group, motor_ids: Sequence[int]) -> dict[int, Reply]:
+        result = group.txPacket()
+        if result != _COMM_SUCCESS:
+            failed = Reply(failure=_failure(result))
+            return {i: failed for i in motor_ids}
+        return self._receive_status(motor_ids)
 
     def _receive_status(self, motor_ids: Sequence[int]) -> dict[int, Reply]:
         """Collect one status packet per ID until all arrived or the SDK's deadline passed.

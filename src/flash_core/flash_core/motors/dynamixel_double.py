@@ -52,6 +52,7 @@ class DynamixelDouble:
         motor_ids: Iterable[int] = range(16),
         model: str = "xc330-m288",
         motor_config: SimulatedMotorConfig | None = None,
+        fast_sync_read: bool = True,
     ):
         ids = list(motor_ids)
         if not ids:
@@ -59,6 +60,7 @@ class DynamixelDouble:
         if any(not 0 <= i < proto.BROADCAST_ID - 1 for i in ids) or len(set(ids)) != len(ids):
             raise ValueError(f"motor IDs must be unique and in 0..252, got {ids}")
         self.motors: dict[int, SimulatedMotor] = {i: SimulatedMotor(i, model, motor_config) for i in ids}
+        self.fast_sync_read = fast_sync_read  # False: ignore FAST_SYNC_READ, like firmware without it
         self.faults = DoubleFaults()
         self.lock = threading.Lock()
         self.instructions_received = 0
@@ -205,7 +207,7 @@ class DynamixelDouble:
                     data, error = self.motors[motor_id].read_bytes(address, length)
                     out += self._status(motor_id, error, data)
             return out
-        if packet.instruction == proto.INST_FAST_SYNC_READ and len(p) >= 4:
+        if packet.instruction == proto.INST_FAST_SYNC_READ and len(p) >= 4 and self.fast_sync_read:
             address, length = int.from_bytes(p[0:2], "little"), int.from_bytes(p[2:4], "little")
             return self._fast_sync_read_reply(address, length, [i for i in p[4:] if i in self.motors])
         if packet.id in self.motors and self._answering(packet.id):

@@ -107,17 +107,19 @@ class HandStatus:
 class LeapHand:
     """A connected LEAP hand. `with LeapHand(cfg) as hand: hand.write_positions(q); hand.read_state()`."""
 
-    def __init__(self, config: LeapHandConfig | None = None, bus: MotorsBus | None = None, hand: str = "leap"):
+    def __init__(self, config: LeapHandConfig | None = None, bus: MotorsBus | None = None):
         self.config = config or LeapHandConfig()
-        spec = load_spec(hand)
+        spec = load_spec("leap")
         self.joint_names: tuple[str, ...] = spec.joint_names
-        if len(self.config.motor_ids) != len(self.joint_names):
-            raise ValueError(f"{len(self.config.motor_ids)} motor IDs for {len(self.joint_names)} joints of '{hand}'")
+        n = len(self.joint_names)
+        if len(self.config.motor_ids) != n:
+            raise ValueError(f"{len(self.config.motor_ids)} motor IDs for the {n} joints of the LEAP hand")
+        if any(not 0 <= i < n for i in self.config.soft_joints):
+            raise ValueError(f"soft_joints {self.config.soft_joints} must index the {n} joints")
         self.lower_rad = np.array([lo for lo, _ in spec.joint_limits])
         self.upper_rad = np.array([hi for _, hi in spec.joint_limits])
         motors = {j: Motor(i, self.config.motor_model) for j, i in zip(self.joint_names, self.config.motor_ids)}
         self.bus = bus or self._make_bus(motors)
-        n = len(self.joint_names)
         self._state = HandState(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, bool), 0.0)
 
     def _make_bus(self, motors: dict[str, Motor]) -> MotorsBus:
