@@ -236,3 +236,19 @@ def test_shutdown_turns_torque_off(client, double, driver):
     os.killpg(driver.pid, signal.SIGINT)
     driver.wait(timeout=10.0)
     assert {m.get("Torque_Enable") for m in double.motors.values()} == {0}
+
+
+def test_fake_hardware_node_without_a_port(spawn, client):
+    """use_fake_hardware: simulated motors in memory; in its own namespace beside the driver above."""
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import JointState
+
+    proc = spawn("-m", "leap_hand_driver.driver_node", "--ros-args", "-r", "__ns:=/fake",
+                 "-p", "use_fake_hardware:=true", "-p", "port:=/dev/does-not-exist")
+    states: list = []
+    client.node.create_subscription(JointState, "/fake/joint_states", states.append, QoSProfile(depth=10))
+    command = client.node.create_publisher(JointState, "/fake/cmd_leap", 10)
+    assert client.spin_until(lambda: states, 30.0), "fake-hardware node published nothing"
+    command.publish(JointState(position=[0.7] * 16))
+    assert client.spin_until(lambda: np.allclose(states[-1].position, 0.7, atol=5e-3), 5.0)
+    assert proc.poll() is None
