@@ -190,3 +190,21 @@ def test_falls_back_to_sync_read_without_fast_sync_read_firmware():
             state = settle(hand)
             assert state.responding.all() and hand.status().ok
             np.testing.assert_allclose(state.position_rad, 0.2, atol=3e-3)
+
+
+def test_unplugged_hand_costs_one_probe_per_cycle(double):
+    config = LeapHandConfig(port=double.port, bus=BusConfig(probe_interval_s=0.0, max_retries=0))
+    with LeapHand(config) as hand:
+        for i in range(16):
+            double.set_silent(i)
+        assert not hand.read_state().responding.any()
+        before = double.instructions_received
+        state = hand.read_state()  # nobody left to sync-read: only the most overdue motor is pinged
+        time.sleep(0.05)
+        assert double.instructions_received - before == 1
+        assert not state.responding.any()
+        for i in range(16):
+            double.set_silent(i, False)
+        for _ in range(16):  # one motor rejoins per cycle
+            hand.read_state()
+        assert hand.read_state().responding.all()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -199,7 +199,7 @@ class MotorsBus(abc.ABC):
         """Adjacent registers from many motors in one transaction: {register: {motor: value}}.
 
         Motors that fail are retried one by one (up to `max_retries`); those that still fail are marked
-        non-responding and skipped (pinged again every `probe_interval_s`) until they answer.
+        non-responding and skipped (pinged again every `probe_interval_s`, one per call) until they answer.
         """
         spans = sorted((self.register(r) + (r,) for r in registers))
         for (a0, s0, r0), (a1, _, r1) in zip(spans, spans[1:]):
@@ -265,20 +265,23 @@ class MotorsBus(abc.ABC):
 
     # --- bookkeeping ---
     def _live_motors(self, motors: Iterable[str] | None) -> list[str]:
-        """Requested motors minus non-responding ones, after pinging those whose probe is due."""
+        """Requested motors minus non-responding ones, after pinging the one whose probe is most overdue."""
         names = list(self.motors) if motors is None else list(motors)
         for n in names:
             self._motor(n)  # unknown names fail here, with the list of known ones
         now = time.monotonic()
-        for n in [n for n in names if n in self.status.non_responding]:
-            if now - self._last_probe.get(n, 0.0) >= self.config.probe_interval_s:
-                self._last_probe[n] = now
-                self.status.transactions += 1
-                reply = self._transfer_ping(self.motors[n].id)
-                self._note_reply(n, reply, count=True)
+        due = [n for n in names if n in self.status.non_responding
+               and now - self._last_probe.get(n, 0.0) >= self.config.probe_interval_s]
+        if due:
+            # One probe per call: a silent motor costs one timeout, so probing a whole unplugged hand at
+            # once would stall the caller's loop for all of them.
+            n = min(due, key=lambda m: self._last_probe.get(m, 0.0))
+            self._last_probe[n] = now
+            self.status.transactions += 1
+            self._note_reply(n, self._transfer_ping(self.motors[n].id), count=True)
         return [n for n in names if n not in self.status.non_responding]
 
-    def _with_retries(self, transfer) -> Reply:
+    def _with_retries(self, transfer: Callable[[], Reply]) -> Reply:
         reply = Reply(failure=Failure.TIMEOUT)
         for attempt in range(1 + self.config.max_retries):
             if attempt:

@@ -17,6 +17,7 @@ from flash_core.motors.dynamixel_tables import (
     MODEL_NUMBERS,
     OPERATING_MODES,
     SIGNED_REGISTERS,
+    VELOCITY_RPM_PER_UNIT,
     control_table,
 )
 
@@ -113,6 +114,6 @@ class SimulatedMotor:
         self.set("Present_Position", round(self._position))
         velocity_ticks_s = (self._position - previous) / dt_s
         # Present_Velocity is in 0.229 rpm units: ticks/s -> rev/min -> units.
-        self.set("Present_Velocity", round(velocity_ticks_s / 4096.0 * 60.0 / 0.229))
+        self.set("Present_Velocity", round(velocity_ticks_s / 4096.0 * 60.0 / VELOCITY_RPM_PER_UNIT))
         self.set("Present_Current", round(current))
         self.set("Moving", int(abs(velocity_ticks_s) > 1.0))
