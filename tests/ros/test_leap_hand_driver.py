@@ -201,6 +201,7 @@ def test_follow_joint_trajectory_cancel_and_reject(client):
     from action_msgs.msg import GoalStatus
 
     assert not _run_goal(client, _trajectory_goal(["no_such_joint"], [(1.0, [0.0])])).accepted
+    assert not _run_goal(client, _trajectory_goal(["3", "3"], [(1.0, [0.0, 0.0])])).accepted
     handle = _run_goal(client, _trajectory_goal(["6"], [(20.0, [1.5])]))
     assert handle.accepted
     client.spin_until(lambda: False, 0.3)
@@ -210,6 +211,20 @@ def test_follow_joint_trajectory_cancel_and_reject(client):
     # The trajectory lasts 20 s; CANCELED within a few seconds shows the cancel stopped it.
     assert client.spin_until(result.done, 5.0)
     assert result.result().status == GoalStatus.STATUS_CANCELED
+
+
+def test_newer_trajectory_preempts_the_running_one(client, double):
+    from action_msgs.msg import GoalStatus
+    from control_msgs.action import FollowJointTrajectory
+
+    first = _run_goal(client, _trajectory_goal(["9"], [(20.0, [1.5])]))
+    client.spin_until(lambda: False, 0.2)
+    second = _run_goal(client, _trajectory_goal(["9", "10"], [(0.3, [0.5, 0.6])]))
+    first_result, second_result = first.get_result_async(), second.get_result_async()
+    assert client.spin_until(lambda: first_result.done() and second_result.done(), 5.0)
+    assert first_result.result().status == GoalStatus.STATUS_ABORTED
+    assert second_result.result().result.error_code == FollowJointTrajectory.Result.SUCCESSFUL
+    assert client.spin_until(lambda: motors_reached(double, {9: ticks(0.5), 10: ticks(0.6)}), 5.0)
 
 
 def test_serial_faults_are_reported_and_survived(client, double, driver):

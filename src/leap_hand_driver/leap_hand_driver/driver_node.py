@@ -212,9 +212,11 @@ class LeapHandDriver(Node):
 
     # --- FollowJointTrajectory ---
     def _on_goal(self, goal) -> GoalResponse:
-        unknown = [n for n in goal.trajectory.joint_names if n not in self._index]
-        if unknown or not goal.trajectory.points:
-            self.get_logger().warning(f"rejecting trajectory: unknown joints {unknown} or no points")
+        names = list(goal.trajectory.joint_names)
+        unknown = [n for n in names if n not in self._index]
+        if unknown or len(set(names)) != len(names) or not goal.trajectory.points:
+            self.get_logger().warning(f"rejecting trajectory over {names}: unknown joints {unknown}, "
+                                      "repeated joints or no points")
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
@@ -240,14 +242,16 @@ class LeapHandDriver(Node):
             t = time.monotonic() - t0
             with self._lock:
                 owner = self._active_goal
-            if handle.is_cancel_requested or owner is not handle:
+            if owner is not handle:  # the newer goal or command now sets the joints: leave them alone
+                handle.abort()
+                result.error_string = "preempted by a newer command"
+                return result
+            if handle.is_cancel_requested:
                 self._hold(columns)
-                if handle.is_cancel_requested:
-                    handle.canceled()
-                    result.error_string = f"canceled at t={t:.2f}s"
-                else:
-                    handle.abort()
-                    result.error_string = "preempted by a newer command"
+                with self._lock:
+                    self._active_goal = None
+                handle.canceled()
+                result.error_string = f"canceled at t={t:.2f}s"
                 return result
             desired = trajectory.sample(t)
             with self._lock:
@@ -262,7 +266,9 @@ class LeapHandDriver(Node):
             if t >= trajectory.duration_s:
                 break
             time.sleep(1.0 / self.rate_hz)
-        violated = self._wait_for_goal_tolerance(handle.request, columns, trajectory.positions[-1])
+        final = start.copy()
+        final[columns] = trajectory.positions[-1]
+        violated = self._wait_for_goal_tolerance(handle.request, columns, self.hand.clamp(final)[columns])
         with self._lock:
             if self._active_goal is handle:
                 self._active_goal = None
