@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -70,7 +70,7 @@ def _run(ros_context, grasp, timeout_s=120.0):
     states = feeder.create_publisher(JointState, "joint_states", 10)
     clouds = feeder.create_publisher(PointCloud2, "object_cloud", 1)
     grasps = feeder.create_publisher(Grasp, "pick_grasp", 1)
-    executor = MultiThreadedExecutor(context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(pick)
     executor.add_node(feeder)
     try:
