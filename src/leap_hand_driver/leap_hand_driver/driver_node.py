@@ -124,6 +124,8 @@ class LeapHandDriver(Node):
             return
         with self._lock:
             self._state = state
+        if not self.context.ok():  # shutting down: a callback already in flight must not publish
+            return
         msg = JointState()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.name = self.joint_names
@@ -138,6 +140,8 @@ class LeapHandDriver(Node):
             self._goal_dirty = True
 
     def _publish_status(self) -> None:
+        if not self.context.ok():
+            return
         status = self.hand.status()
         msg = HandMotorStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
