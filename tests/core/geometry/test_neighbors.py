@@ -4,19 +4,21 @@ import torch
 from flash_core.geometry.neighbors import ball_query, gather_points, group_points, knn
 
 
-def test_knn_matches_brute_force():
+@pytest.mark.parametrize("backend", ["brute", "kdtree"])
+def test_knn_matches_brute_force(backend):
     query, reference = torch.rand(2, 200, 3, dtype=torch.float64), torch.rand(2, 300, 3, dtype=torch.float64)
-    result = knn(query, reference, k=5, max_pairs_per_chunk=2 * 37 * 300)  # several chunks
+    result = knn(query, reference, k=5, backend=backend, max_pairs_per_chunk=2 * 37 * 300)  # several chunks
     full = torch.cdist(query, reference)
     expected_dist, expected_idx = full.topk(5, dim=-1, largest=False)
     torch.testing.assert_close(result.dist_m, expected_dist)
     assert torch.equal(result.idx, expected_idx)
 
 
-def test_knn_distance_gradcheck():
+@pytest.mark.parametrize("backend", ["brute", "kdtree"])
+def test_knn_distance_gradcheck(backend):
     query = torch.rand(1, 6, 3, dtype=torch.float64, requires_grad=True)
     reference = torch.rand(1, 9, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda q, r: knn(q, r, k=3).dist_m, (query, reference))
+    assert torch.autograd.gradcheck(lambda q, r: knn(q, r, k=3, backend=backend).dist_m, (query, reference))
 
 
 def brute_force_ball(centers, reference, radius, k):
@@ -60,6 +62,8 @@ def test_gather_and_group():
 def test_neighbors_bad_input():
     with pytest.raises(ValueError, match="batch sizes"):
         knn(torch.rand(1, 5, 3), torch.rand(2, 5, 3), k=1)
+    with pytest.raises(ValueError, match="backend"):
+        knn(torch.rand(1, 5, 3), torch.rand(1, 5, 3), k=1, backend="octree")
     with pytest.raises(ValueError, match="k must be"):
         knn(torch.rand(1, 5, 3), torch.rand(1, 5, 3), k=6)
     with pytest.raises(ValueError, match="NaN"):

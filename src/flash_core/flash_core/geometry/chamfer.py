@@ -2,8 +2,9 @@
 
 chamfer(x, y) = reduce_i d(x_i, NN_y(x_i)) + reduce_j d(y_j, NN_x(y_j)), where d is the squared
 (default, as in pytorch3d) or plain Euclidean distance and reduce is a mean or a sum over points.
-Nearest neighbours are found in memory-bounded chunks without gradients; the distances are then
-recomputed from the matched points, so gradients flow to both clouds exactly.
+Nearest neighbours are found without gradients (kd-tree on CPU, chunked brute force elsewhere; see
+`flash_core.geometry.neighbors`); the distances are then recomputed from the matched points, so
+gradients flow to both clouds exactly.
 """
 
 from __future__ import annotations
@@ -14,12 +15,7 @@ from typing import Literal
 import torch
 
 from flash_core.geometry.checks import check_points, check_same_batch
-from flash_core.geometry.neighbors import (
-    DEFAULT_MAX_PAIRS_PER_CHUNK,
-    gather_points,
-    query_chunks,
-    squared_distance_matrix,
-)
+from flash_core.geometry.neighbors import DEFAULT_MAX_PAIRS_PER_CHUNK, NeighborBackend, gather_points, nearest_indices
 
 Reduction = Literal["mean", "sum"]
 
@@ -38,6 +34,7 @@ def chamfer_distance(
     y: torch.Tensor,
     reduction: Reduction = "mean",
     squared: bool = True,
+    backend: NeighborBackend = "auto",
     max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
 ) -> ChamferResult:
     """Chamfer distance between x (B, N, 3) and y (B, M, 3)."""
@@ -46,22 +43,15 @@ def chamfer_distance(
     check_same_batch(x, y, ("x", "y"))
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    x_to_y = _one_sided(x, y, reduction, squared, max_pairs_per_chunk)
-    y_to_x = _one_sided(y, x, reduction, squared, max_pairs_per_chunk)
+    x_to_y = _one_sided(x, y, reduction, squared, backend, max_pairs_per_chunk)
+    y_to_x = _one_sided(y, x, reduction, squared, backend, max_pairs_per_chunk)
     return ChamferResult(distance=x_to_y + y_to_x, x_to_y=x_to_y, y_to_x=y_to_x)
 
 
-def nearest_index(query: torch.Tensor, reference: torch.Tensor, max_pairs_per_chunk: int) -> torch.Tensor:
-    """Index of the nearest reference point (B, M, 3) for each query point (B, N, 3) -> (B, N) int64."""
-    with torch.no_grad():
-        chunks = query_chunks(query.shape[1], reference.shape[1], query.shape[0], max_pairs_per_chunk)
-        return torch.cat([squared_distance_matrix(query[:, rows], reference).argmin(-1) for rows in chunks], dim=1)
-
-
 def _one_sided(
-    query: torch.Tensor, reference: torch.Tensor, reduction: Reduction, squared: bool, max_pairs: int
+    query: torch.Tensor, reference: torch.Tensor, reduction: Reduction, squared: bool, backend: NeighborBackend, max_pairs: int
 ) -> torch.Tensor:
-    matched = gather_points(reference, nearest_index(query, reference, max_pairs))  # (B, N, 3)
-    diff = query - matched
+    nearest = nearest_indices(query, reference, 1, backend, max_pairs)[..., 0]  # (B, N)
+    diff = query - gather_points(reference, nearest)  # (B, N, 3)
     dist = diff.square().sum(-1) if squared else torch.linalg.vector_norm(diff, dim=-1)  # (B, N)
     return dist.mean(-1) if reduction == "mean" else dist.sum(-1)
