@@ -1,8 +1,8 @@
 """Points rigidly attached to links, moved with the links by one batched matrix multiply.
 
 The points are grouped by link into fixed-size chunks (the last chunk of a link padded with zeros), so moving
-all of them is a gather of one 3x4 transform per chunk (not per point) and a single `bmm` over the chunks;
-one index_select then drops the padding and restores the original point order. Measured in
+all of them is a gather of one 3x4 transform per chunk (not per point) and a single `bmm` over the chunks,
+laid out so that one row-wise index_select drops the padding and restores the original point order. Measured in
 benchmarks/bench_hand_cloud.py against the per-point gather it replaces.
 """
 
@@ -35,7 +35,7 @@ class LinkAttachedPoints:
         self.num_points = len(points)
         self.link_index = torch.as_tensor(link_index, device=device)  # (M,)
         self.local = torch.as_tensor(points, dtype=dtype, device=device)  # (M, 3) link frames
-        self._chunks = torch.as_tensor(np.stack(chunks).transpose(0, 2, 1), dtype=dtype, device=device)  # (K, 4, CHUNK)
+        self._chunks = torch.as_tensor(np.stack(chunks), dtype=dtype, device=device)  # (K, CHUNK, 4)
         self._chunk_link = torch.as_tensor(chunk_link, device=device)  # (K,)
         self._position = torch.as_tensor(position, device=device)  # (M,) column of each point in the chunk layout
 
@@ -48,8 +48,9 @@ class LinkAttachedPoints:
     def move(self, poses: torch.Tensor) -> torch.Tensor:
         """poses (B, L, 4, 4) link poses -> (B, M, 3) the points in the poses' frame."""
         batch, num_chunks = poses.shape[0], len(self._chunk_link)
-        transforms = poses[:, self._chunk_link, :3, :]  # (B, K, 3, 4)
-        transforms = transforms.permute(1, 0, 2, 3).reshape(num_chunks, batch * 3, 4)  # (K, B*3, 4)
-        moved = torch.bmm(transforms, self._chunks)  # (K, B*3, CHUNK)
-        moved = moved.view(num_chunks, batch, 3, CHUNK).permute(1, 0, 3, 2).reshape(batch, num_chunks * CHUNK, 3)
-        return moved[:, self._position]  # (B, M, 3)
+        transforms = poses[:, self._chunk_link, :3, :]  # (B, K, 3, 4): one gather per chunk, not per point
+        transforms = transforms.permute(1, 3, 0, 2).reshape(num_chunks, 4, batch * 3)  # (K, 4, B*3)
+        moved = torch.bmm(self._chunks, transforms)  # (K, CHUNK, B*3)
+        # Rows are points in chunk order: dropping the padding is a row gather of contiguous (B*3) rows.
+        moved = moved.view(num_chunks * CHUNK, batch, 3).index_select(0, self._position)  # (M, B, 3)
+        return moved.transpose(0, 1).contiguous()  # (B, M, 3)
