@@ -86,27 +86,29 @@ class MeshSDF:
         sign_method: SignMethod = "auto",
         max_distance_m: float = 1.0e6,
     ):
-        # Own copies: trimesh hands out read-only cached arrays, and the mesh may change after this.
-        vertices = torch.tensor(np.array(vertices, dtype=np.float64))
-        faces = torch.tensor(np.array(faces, dtype=np.int64))
+        # Own copies (trimesh hands out read-only cached arrays, and the mesh may change after this);
+        # checks in numpy, which is ~10x cheaper than torch for this one-off work on a busy CPU.
+        vertices = np.array(vertices, dtype=np.float64)
+        faces = np.array(faces, dtype=np.int64)
         if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
-            raise ValueError(f"need vertices (V, 3) and faces (F, 3), got {tuple(vertices.shape)} and {tuple(faces.shape)}")
+            raise ValueError(f"need vertices (V, 3) and faces (F, 3), got {vertices.shape} and {faces.shape}")
         if len(faces) == 0 or len(vertices) == 0:
             raise ValueError("cannot build a signed distance field from an empty mesh")
-        if not bool(torch.isfinite(vertices).all()):
+        if not np.isfinite(vertices).all():
             raise ValueError("mesh vertices hold NaN or infinite coordinates")
-        if int(faces.min()) < 0 or int(faces.max()) >= len(vertices):
-            raise ValueError(f"face indices must lie in [0, {len(vertices)}), got [{int(faces.min())}, {int(faces.max())}]")
+        if faces.min() < 0 or faces.max() >= len(vertices):
+            raise ValueError(f"face indices must lie in [0, {len(vertices)}), got [{faces.min()}, {faces.max()}]")
         if sign_method == "auto":
             sign_method = "normal" if _is_watertight(faces) else "winding"
         if sign_method not in ("normal", "winding"):
             raise ValueError(f"sign_method must be 'auto', 'normal' or 'winding', got {sign_method!r}")
         self.sign_method: str = sign_method
         self.max_distance_m = max_distance_m
-        self.vertices = vertices  # (V, 3) float64, CPU master copy
-        self.faces = faces  # (F, 3) int64
-        normals = torch.linalg.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]], vertices[faces[:, 2]] - vertices[faces[:, 0]])
-        self.face_normals = normals / torch.linalg.vector_norm(normals, dim=-1, keepdim=True).clamp_min(1e-300)
+        self.vertices = torch.from_numpy(vertices)  # (V, 3) float64, CPU master copy
+        self.faces = torch.from_numpy(faces)  # (F, 3) int64
+        corners = vertices[faces]  # (F, 3, 3)
+        normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        self.face_normals = torch.from_numpy(normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-300))
         self._warp_meshes: dict[str, tuple] = {}  # warp device -> (wp.Mesh, its points, its indices)
         self._triangle_cache: dict[tuple[str, torch.dtype], torch.Tensor] = {}
 
@@ -237,8 +239,8 @@ class _SignedDistance(torch.autograd.Function):
         return grad_distance.unsqueeze(-1) * gradient, None
 
 
-def _is_watertight(faces: torch.Tensor) -> bool:
+def _is_watertight(faces: np.ndarray) -> bool:
     """Every undirected edge shared by exactly two faces (a closed 2-manifold edge structure)."""
-    edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).sort(dim=1).values
-    _, counts = torch.unique(edges, dim=0, return_counts=True)
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges[:, 0] * (int(faces.max()) + 1) + edges[:, 1], return_counts=True)
     return bool((counts == 2).all())
