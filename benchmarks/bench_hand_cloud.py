@@ -68,7 +68,8 @@ def random_poses(hand, batch: int, device: torch.device) -> torch.Tensor:
     x = hand.open_pose(batch).clone()
     x[:, :3] = 0.1 * torch.randn(batch, 3, generator=generator)
     x[:, 3:9] = torch.randn(batch, 6, generator=generator)
-    x[:, 9:] = hand.joint_lower + torch.rand(batch, hand.dof, generator=generator) * (hand.joint_upper - hand.joint_lower)
+    span = hand.joint_upper - hand.joint_lower
+    x[:, 9:] = hand.joint_lower + torch.rand(batch, hand.dof, generator=generator) * span
     return x.to(device)
 
 

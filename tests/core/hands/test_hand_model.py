@@ -219,3 +219,18 @@ def test_cuda_matches_cpu(hand64):
     assert cuda_hand is not hand64 and cuda_hand.device.type == "cuda"
     torch.testing.assert_close(cuda_hand.surface_points(x.cuda()).cpu(), hand64.surface_points(x))
     torch.testing.assert_close(cuda_hand.self_penetration(x.cuda()).cpu(), hand64.self_penetration(x))
+
+
+def test_allegro_root_is_the_urdf_base_link_used_by_dexgraspnet(hand64):
+    """Finger joint origins at the Allegro URDF's numbers (reference-facts): no frame offset to DexGraspNet."""
+    if hand64.name != "allegro":
+        pytest.skip("Allegro-specific")
+    poses = hand64.forward_kinematics(torch.zeros(1, 16, dtype=torch.float64))[0]
+    urdf_origins = {"ff_base": (0, 0.0435, -0.001542), "mf_base": (0, 0, 0.0007),
+                    "rf_base": (0, -0.0435, -0.001542), "th_base": (-0.0182, 0.019333, -0.045987)}
+    for link, origin in urdf_origins.items():
+        torch.testing.assert_close(poses[hand64.link_names.index(link), :3, 3],
+                                   torch.tensor(origin, dtype=torch.float64), atol=1e-6, rtol=0)
+    # Index base rolled -5 degrees about x.
+    roll = poses[hand64.link_names.index("ff_base"), :3, :3]
+    assert abs(torch.atan2(roll[2, 1], roll[1, 1]).item() - (-5 * torch.pi / 180)) < 1e-4

@@ -33,8 +33,8 @@ class LinkAttachedPoints:
                 chunks.append(block)
                 chunk_link.append(link)
         self.num_points = len(points)
-        self.link_index = torch.as_tensor(link_index, device=device)  # (M,)
-        self.local = torch.as_tensor(points, dtype=dtype, device=device)  # (M, 3) link frames
+        self.link_index = torch.tensor(link_index, device=device)  # (M,)
+        self.local = torch.tensor(points, dtype=dtype, device=device)  # (M, 3) link frames
         self._chunks = torch.as_tensor(np.stack(chunks), dtype=dtype, device=device)  # (K, CHUNK, 4)
         self._chunk_link = torch.as_tensor(chunk_link, device=device)  # (K,)
         self._position = torch.as_tensor(position, device=device)  # (M,) column of each point in the chunk layout

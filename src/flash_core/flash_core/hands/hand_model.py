@@ -11,7 +11,6 @@ Shapes: B hands, L links (`link_names`), N surface points, C contact candidates,
 from __future__ import annotations
 
 import copy
-import logging
 
 import numpy as np
 import torch
@@ -20,8 +19,6 @@ from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.pose import check_pose, join_pose, split_pose, wrist_matrix
 from flash_core.hands.spec import HandSpec
 from flash_core.hands.surface import LinkPoints
-
-log = logging.getLogger(__name__)
 
 
 class HandModel:
@@ -61,13 +58,14 @@ class HandModel:
         # FLASH order -> the chain's order: q_chain = q[:, _to_chain]
         self._to_chain = torch.tensor([self.model_joint_names.index(j) for j in chain_joints], device=self.device)
 
-        as_tensor = lambda a, dt=dtype: torch.as_tensor(np.asarray(a), dtype=dt, device=self.device)  # noqa: E731
+        as_tensor = lambda a, dt=dtype: torch.tensor(np.asarray(a), dtype=dt, device=self.device)  # noqa: E731 (a copy)
         limits = as_tensor(spec.joint_limits)
         self.joint_lower, self.joint_upper = limits[:, 0].contiguous(), limits[:, 1].contiguous()
         # The chain's root frame carries the root body's pose in the XML; FK results are re-expressed in the
         # root body's own frame (the frame the wrist pose refers to).
         with torch.no_grad():
-            root = chain.forward_kinematics_tensor(torch.zeros(1, len(chain_joints), dtype=dtype, device=self.device))[0, 0]
+            zero = torch.zeros(1, len(chain_joints), dtype=dtype, device=self.device)
+            root = chain.forward_kinematics_tensor(zero)[0, 0]
         self._root_inv = torch.linalg.inv(root)
 
         self._surface = LinkAttachedPoints(surface.points, surface.link_index, dtype, self.device)  # N points

@@ -26,6 +26,11 @@ LEAP <-> Allegro joints: the fingers correspond (index, middle, ring, thumb) and
 (abduction, MCP flexion, PIP, DIP; thumb 12..15), which is how the official LEAP API maps Allegro commands
 (`ALLEGRO_TO_LEAP_JOINT_INDEX`). The "+pi" of that API belongs to the LEAP MOTOR space: a LEAP motor reads pi
 when its joint is at 0 (the flat open hand), see `leap_joints_to_motor`.
+The kinematics are not the same, only the roles: measured with the two models, LEAP "0" > 0 swings the index
+towards the middle finger (a true abduction), while the Allegro's joint_0.0 turns the finger about its own
+axis, which moves the tip sideways only when the finger is flexed, and towards the middle finger for
+joint_0.0 < 0. Copying Allegro angles index by index (as the official API does) therefore mirrors the
+sideways motion; `allegro_to_leap_joints` follows the official API and does not flip signs.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ POSE_DIM = TRANSLATION_DIM + ROT6D_DIM + NUM_JOINTS  # 25
 
 # LEAP joint i drives the same finger and function as Allegro joint_i.0.
 ALLEGRO_TO_LEAP_JOINT_INDEX = tuple(range(NUM_JOINTS))
-FINGER_JOINT_INDICES = {"index": (0, 1, 2, 3), "middle": (4, 5, 6, 7), "ring": (8, 9, 10, 11), "thumb": (12, 13, 14, 15)}
+FINGER_JOINT_INDICES = {
+    "index": (0, 1, 2, 3), "middle": (4, 5, 6, 7), "ring": (8, 9, 10, 11), "thumb": (12, 13, 14, 15),
+}
 
 # LEAP hardware: motor angle (rad) = joint angle + pi; pi is the flat open hand.
 LEAP_MOTOR_OFFSET_RAD = math.pi
@@ -69,7 +76,8 @@ def check_pose(x: torch.Tensor, num_joints: int = NUM_JOINTS) -> None:
 
 def split_pose(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(..., 25) -> translation (..., 3), rot6d (..., 6), joints (..., 16)."""
-    return x[..., :TRANSLATION_DIM], x[..., TRANSLATION_DIM:TRANSLATION_DIM + ROT6D_DIM], x[..., TRANSLATION_DIM + ROT6D_DIM:]
+    rot_end = TRANSLATION_DIM + ROT6D_DIM
+    return x[..., :TRANSLATION_DIM], x[..., TRANSLATION_DIM:rot_end], x[..., rot_end:]
 
 
 def join_pose(translation: torch.Tensor, rot6d: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
