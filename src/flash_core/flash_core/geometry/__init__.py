@@ -4,11 +4,13 @@ One concept per module; import from the module that owns it, e.g.
 `from flash_core.geometry.sdf import MeshSDF`. Nothing heavy (warp, trimesh) is imported here.
 
 - `checks`       input validation shared by the kernels (clear errors for bad clouds)
+- `rotations`    rotation conversions (6D, matrices, quaternions; owned by the hands engineer)
 - `sampling`     farthest point sampling
 - `neighbors`    kNN, ball query, gather/group helpers
 - `chamfer`      Chamfer distance
 - `normalize`    centre + scale to the unit sphere, with the transform kept
 - `triangles`    closest point on triangles (exact, differentiable)
+- `warp_runtime` NVIDIA warp imported and initialised once, kernel cache under the FLASH cache
 - `sdf`          point-to-mesh signed distance via NVIDIA warp (negative inside)
 - `sdf_grid`     voxel-grid SDF sampled trilinearly, for training-time penalties
 - `penetration`  penetration depth and contact distance from points and any SDF
