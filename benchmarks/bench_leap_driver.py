@@ -1,9 +1,9 @@
 """LEAP hand driver loop rate: one cycle = sync read of position+velocity+current (10 bytes x 16 motors)
 + sync write of 16 goal positions, i.e. `LeapHand.read_state()` + `LeapHand.write_positions()`.
 
-    .venv/bin/python benchmarks/bench_leap_driver.py [--cycles 2000]
+    .venv/bin/python benchmarks/bench_leap_driver.py [--cycles 2000] [--rounds 8]
 
-Against the Protocol 2.0 pty double, through the unmodified dynamixel_sdk, with the double either in a
+Against the Protocol 2.0 pty double, through the unmodified dynamixel_sdk (setups interleaved in rounds), with the double either in a
 thread of this process (shares the GIL with the driver) or in its own process (`flash leap-double`, as a
 user without a hand would run it); Fast Sync Read vs plain Sync Read; the in-memory fake bus (no bytes)
 as the ceiling of the Python side; and, for comparison, the driver with the SDK's own busy-polling
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -85,52 +86,69 @@ def busy_polling_bus(config: LeapHandConfig) -> BusyPollingBus:
     return BusyPollingBus(config.port, motors, config.baudrate, config.fast_sync_read, config.bus)
 
 
-def measure(config: LeapHandConfig, cycles: int, label: str, bus=None) -> dict:
-    periods = np.empty(cycles)
-    rng = np.random.default_rng(0)
-    goals = rng.uniform(-0.3, 0.8, (cycles, N_MOTORS))
-    with LeapHand(config, bus=bus) as hand:
-        for k in range(50):  # warm-up
-            hand.read_state()
-            hand.write_positions(goals[k])
-        for k in track(range(cycles), description=label, transient=True):
-            start = time.perf_counter()
-            state = hand.read_state()
-            hand.write_positions(goals[k])
-            periods[k] = time.perf_counter() - start
-        status = hand.status()
-    if not state.responding.all() or sum(status.failures.values()):
-        print(f"[warn] {label}: failures {status.failures}, retries {status.retries}")
-    return {
-        "hz_median": float(1.0 / np.median(periods)),
-        "hz_p95": float(1.0 / np.percentile(periods, 95)),  # rate met by 95% of cycles
-        "ms_median": float(np.median(periods) * 1e3),
-        "ms_p95": float(np.percentile(periods, 95) * 1e3),
-        "failures": dict(status.failures),
-        "retries": status.retries,
-    }
+@dataclass
+class Setup:
+    label: str
+    config: LeapHandConfig
+    busy_polling: bool = False
+    periods: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def run_block(self, goals: np.ndarray) -> None:
+        """Connect, warm up, time len(goals) cycles, disconnect."""
+        bus = busy_polling_bus(self.config) if self.busy_polling else None
+        with LeapHand(self.config, bus=bus) as hand:
+            for goal in goals[:20]:  # warm-up
+                hand.read_state()
+                hand.write_positions(goal)
+            for goal in goals:
+                start = time.perf_counter()
+                hand.read_state()
+                hand.write_positions(goal)
+                self.periods.append(time.perf_counter() - start)
+            for kind, count in hand.status().failures.items():
+                self.failures[kind] = self.failures.get(kind, 0) + count
+
+    def summary(self) -> dict:
+        periods = np.asarray(self.periods)
+        row = {
+            "hz_median": float(1.0 / np.median(periods)),
+            "hz_p95": float(1.0 / np.percentile(periods, 95)),  # rate met by 95% of cycles
+            "ms_median": float(np.median(periods) * 1e3),
+            "ms_p95": float(np.percentile(periods, 95) * 1e3),
+            "cycles": len(periods),
+            "failures": self.failures,
+        }
+        if not self.config.use_fake_hardware:
+            row["wire_bound_hz"] = wire_bound_hz(self.config.fast_sync_read)
+        return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=2000)
+    parser.add_argument("--cycles", type=int, default=2000, help="timed cycles per setup")
+    parser.add_argument("--rounds", type=int, default=8, help="setups alternate in this many blocks")
     args = parser.parse_args()
+    goals = np.random.default_rng(0).uniform(-0.3, 0.8, (args.cycles // args.rounds, N_MOTORS))
 
-    rows = {}
-    for where, double in (("thread", double_in_thread), ("process", double_in_process)):
-        for fast in (True, False):
-            label = f"pty double ({where}), {'fast sync read' if fast else 'sync read'}"
-            with double() as port:
-                rows[label] = measure(LeapHandConfig(port=port, fast_sync_read=fast), args.cycles, label)
-            rows[label]["wire_bound_hz"] = wire_bound_hz(fast)
-    label = "pty double (process), fast sync read, SDK busy-polling"
-    with double_in_process() as port:
-        config = LeapHandConfig(port=port)
-        rows[label] = measure(config, args.cycles, label, bus=busy_polling_bus(config))
-    rows[label]["wire_bound_hz"] = wire_bound_hz(True)
-    rows["fake bus (in memory)"] = measure(LeapHandConfig(use_fake_hardware=True), args.cycles, "fake bus")
+    with double_in_thread() as thread_port, double_in_process() as process_port:
+        setups = [
+            Setup("pty double (thread), fast sync read", LeapHandConfig(port=thread_port)),
+            Setup("pty double (thread), sync read", LeapHandConfig(port=thread_port, fast_sync_read=False)),
+            Setup("pty double (process), fast sync read", LeapHandConfig(port=process_port)),
+            Setup("pty double (process), sync read", LeapHandConfig(port=process_port, fast_sync_read=False)),
+            Setup("pty double (process), fast sync read, SDK busy-polling", LeapHandConfig(port=process_port),
+                  busy_polling=True),
+            Setup("fake bus (in memory)", LeapHandConfig(use_fake_hardware=True)),
+        ]
+        # Round-robin blocks, so that the load other jobs put on the machine spreads over all setups alike.
+        for _ in track(range(args.rounds), description="rounds"):
+            for setup in setups:
+                setup.run_block(goals)
+    rows = {setup.label: setup.summary() for setup in setups}
 
-    table = Table(title=f"LEAP driver loop: read pos+vel+cur, write goals ({args.cycles} cycles each)")
+    table = Table(title=f"LEAP driver loop: read pos+vel+cur, write goals "
+                        f"({args.rounds} x {len(goals)} cycles per setup, interleaved)")
     for column in ("setup", "Hz median", "Hz p95", "ms median", "ms p95", "4 Mbaud wire bound Hz", "failures"):
         table.add_column(column, justify="left" if column == "setup" else "right")
     for label, r in rows.items():
@@ -143,7 +161,8 @@ def main() -> None:
     console.print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} cores")
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"command": "python benchmarks/bench_leap_driver.py", "cycles": args.cycles, "load_1min": load,
+    summary = {"command": "python benchmarks/bench_leap_driver.py", "cycles": len(goals) * args.rounds,
+               "rounds": args.rounds, "load_1min": load,
                "cpu_count": os.cpu_count(), "results": rows}
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     console.print(f"wrote {RESULTS}")
