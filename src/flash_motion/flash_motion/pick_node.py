@@ -106,15 +106,19 @@ class PickNode(Node):
             self._busy = True
         try:
             result = self.plan_pick([grasp])
-        except ValueError as exc:
-            self.report(f"failed: {exc}")
-            self._busy = False
+        except (ValueError, RuntimeError) as exc:  # bad input or a planner failure: report, stay usable
+            result, reason = None, str(exc)
+        else:
+            reason = f"no feasible plan: {result.rejected}"
+        if result is None or not result.success:
+            self.report(f"failed: {reason}")
+            self._set_idle()
             return
-        if not result.success:
-            self.report(f"failed: no feasible plan: {result.rejected}")
+        self.execute(result.plan).add_done_callback(lambda _: self._set_idle())
+
+    def _set_idle(self) -> None:
+        with self._lock:
             self._busy = False
-            return
-        self.execute(result.plan).add_done_callback(lambda _: setattr(self, "_busy", False))
 
     def report(self, text: str) -> None:
         self.get_logger().info(text)
