@@ -1,0 +1,108 @@
+"""FlashModel: shapes, determinism, KV-cached vs full sampling, training in both fusions, overfitting, ablations."""
+
+import pytest
+import torch
+
+from conftest import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
+from flash_core.flow.initial_state import InitialStateSampler
+from flash_core.flow.objective import FlowBatch, train_step
+from flash_core.flow.solver import SolverConfig
+from flash_core.generator import GraspGenerator
+
+FUSIONS = ["compact", "llm_backbone"]
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    return sphere_cloud(300)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_velocity_shape_and_seeded_sampling_is_deterministic(fusion, leap_hand, cloud):
+    model = randomise_head(build_model(tiny_config(fusion), leap_hand)).eval()
+    generator = GraspGenerator(model, leap_hand, SolverConfig(method="euler", steps=3))
+    goals = generator.prepare_goals(PROMPTS[:2], [cloud, cloud * 1.5])
+    velocity, losses = model(torch.zeros(2, 25) + leap_hand.open_pose(2), torch.rand(2), goals.prompts, goals.points)
+    assert velocity.shape == (2, 25) and losses == {}
+    x_a, nfe = generator.sample(goals, 3, seed=7)
+    x_b, _ = generator.sample(goals, 3, seed=7)
+    x_c, _ = generator.sample(goals, 3, seed=8)
+    assert x_a.shape == (2, 3, 25) and nfe == 3
+    torch.testing.assert_close(x_a, x_b)
+    assert not torch.allclose(x_a, x_c)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_cached_sampling_equals_reencoding_everything_every_step(fusion, leap_hand, cloud):
+    model = randomise_head(build_model(tiny_config(fusion), leap_hand)).eval()
+    generator = GraspGenerator(model, leap_hand, SolverConfig(method="midpoint", steps=3))
+    goals = generator.prepare_goals([PROMPTS[0], PROMPTS[3]], [cloud, cloud.flip(0) * 0.8])
+    cached, nfe_cached = generator.sample(goals, 4, seed=0, cached=True)
+    naive, nfe_naive = generator.sample(goals, 4, seed=0, cached=False)
+    assert nfe_cached == nfe_naive == 6
+    torch.testing.assert_close(cached, naive, atol=1e-5, rtol=1e-5)
+    assert (cached[:, :, :3] - generator.initial_states.sample(8, generator=torch.Generator().manual_seed(0))
+            .reshape(2, 4, 25)[:, :, :3]).abs().max() > 1e-3  # the field moved the hands: the comparison says something
+
+
+def test_llm_backbone_kv_cache_matches_single_pass(leap_hand, cloud):
+    """The cached continuation (hand + state tokens after a cached [text, object] prefix) equals one full pass."""
+    model = randomise_head(build_model(tiny_config("llm_backbone"), leap_hand)).eval()
+    points = torch.stack([cloud[:256], cloud[:256] * 1.3])
+    x = leap_hand.open_pose(2) + torch.tensor([0.1, 0, 0] + [0] * 22)
+    t = torch.tensor([0.2, 0.7])
+    prompts = [PROMPTS[1], "a much longer prompt that needs more tokens than the other one"]
+    with torch.no_grad():
+        full, _ = model(x, t, prompts, points)
+        cached = model.velocity(x, t, model.encode_goal(prompts, points))
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_both_fusions_train_a_step_and_then_sample(fusion, leap_hand, cloud):
+    model = build_model(tiny_config(fusion), leap_hand)
+    sampler = InitialStateSampler.from_hand(leap_hand)
+    grasps = sampler.sample(4, generator=torch.Generator().manual_seed(1))
+    batch = FlowBatch(PROMPTS[:4], cloud[:256][None].expand(4, -1, -1), grasps)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    logs = train_step(model, optimizer, batch, sampler, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(torch.tensor(logs["loss"])) and logs["loss"] > 0
+    changed = [n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(before[n], p)]
+    assert any(n.startswith("object_encoder.") for n in changed) and any(n.startswith("head.") for n in changed)
+    assert any(n.startswith("hand_encoder.") for n in changed)
+    if fusion == "llm_backbone":
+        assert any(n.startswith("llm.") for n in changed)  # a scratch backbone trains with FLASH
+    grasps = GraspGenerator(model, leap_hand, SolverConfig(method="euler", steps=2)).generate(
+        PROMPTS[0], cloud, num_grasps=3, seed=0)
+    assert len(grasps) == 3 and all(torch.isfinite(torch.as_tensor(g.vector)).all() for g in grasps)
+
+
+def test_small_model_overfits_two_grasps_and_reproduces_them(leap_hand, cloud):
+    """Two goals (same object, same start x_0, different prompts), one grasp each: after training, integrating from
+    x_0 lands on the grasp of the prompt given, so only the text tells them apart.
+    Thresholds: wrist within 5 mm, joints within 0.03 rad, rot6d entries within 0.03."""
+    model = build_model(tiny_config("compact"), leap_hand)
+    sampler = InitialStateSampler.from_hand(leap_hand)
+    generator = torch.Generator().manual_seed(3)
+    starts = sampler.sample(1, generator=generator).expand(2, -1)
+    targets = sampler.sample(2, generator=generator)
+    targets[:, :3] *= 0.4  # grasps closer to the object than the start ring
+    targets[:, 9:] = leap_hand.clamp_joints(targets[:, 9:] + torch.tensor([[0.6], [0.2]]))  # fingers closed more or less
+    object_points = cloud[:256]
+    rows = torch.arange(4) % 2
+    batch = FlowBatch([PROMPTS[i] for i in rows], object_points[None].expand(4, -1, -1), targets[rows],
+                      initial=starts[rows])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    for _ in range(100):
+        logs = train_step(model, optimizer, batch, sampler, generator=generator)
+    assert logs["cfm"] < 1e-3
+
+    grasp_generator = GraspGenerator(model, leap_hand, SolverConfig(method="rk4", steps=8))
+    goals = grasp_generator.prepare_goals(PROMPTS[:2], [object_points, object_points])
+    offset = torch.cat((goals.centres, torch.zeros(2, 22)), dim=1)  # training used the cloud's own frame
+    x, _ = grasp_generator.sample(goals, 1, initial=starts - offset)
+    x = x[:, 0] + offset
+    assert (x[:, :3] - targets[:, :3]).norm(dim=-1).max() < 0.005
+    assert (x[:, 9:] - targets[:, 9:]).abs().max() < 0.03
+    assert (x[:, 3:9] - targets[:, 3:9]).abs().max() < 0.03
