@@ -110,7 +110,7 @@ class MeshSDF:
         normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
         self.face_normals = torch.from_numpy(normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-300))
         self._warp_meshes: dict[str, tuple] = {}  # warp device -> (wp.Mesh, its points, its indices)
-        self._triangle_cache: dict[tuple[str, torch.dtype], torch.Tensor] = {}
+        self._face_cache: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def from_trimesh(cls, mesh, sign_method: SignMethod = "auto", max_distance_m: float = 1.0e6) -> "MeshSDF":
@@ -136,14 +136,15 @@ class MeshSDF:
         if bool((face < 0).any()):
             missed = int((face < 0).sum())
             raise ValueError(f"{missed} point(s) lie farther than max_distance_m={self.max_distance_m} from the mesh")
-        corners = self._triangles(flat.device, flat.dtype)[face]  # (P, 3, 3)
+        triangles, normals = self._faces_on(flat.device, flat.dtype)
+        corners = triangles[face]  # (P, 3, 3)
         closest = closest_point_on_triangles(flat, corners[:, 0], corners[:, 1], corners[:, 2])
         offset = flat - closest
         unsigned = torch.linalg.vector_norm(offset, dim=-1)
         # On the surface the offset has no direction; the face normal is the gradient there.
         on_surface = unsigned <= 1e-12 if flat.dtype == torch.float64 else unsigned <= 1e-7
-        normal = self.face_normals.to(device=flat.device, dtype=flat.dtype)[face]  # no copy on CPU
-        direction = torch.where(on_surface[:, None], normal, sign[:, None] * offset / unsigned.clamp_min(1e-300)[:, None])
+        away = sign[:, None] * offset / unsigned.clamp_min(torch.finfo(flat.dtype).tiny)[:, None]
+        direction = torch.where(on_surface[:, None], normals[face], away)
         batch_shape = points.shape[:-1]
         return SDFQuery(
             distance_m=(sign * unsigned).reshape(batch_shape),
@@ -163,17 +164,18 @@ class MeshSDF:
         face, _ = self._closest_face_and_sign(flat, "none", max_distance_m)
         found = face >= 0
         distance = torch.full(flat.shape[:1], float("inf"), dtype=flat.dtype, device=flat.device)
-        corners = self._triangles(flat.device, flat.dtype)[face[found]]
+        corners = self._faces_on(flat.device, flat.dtype)[0][face[found]]
         closest = closest_point_on_triangles(flat[found], corners[:, 0], corners[:, 1], corners[:, 2])
         distance[found] = torch.linalg.vector_norm(flat[found] - closest, dim=-1)
         return distance.reshape(points.shape[:-1])
 
-    def _triangles(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """(F, 3, 3) corner positions, cached per device and dtype so GPU queries copy them once."""
+    def _faces_on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Corners (F, 3, 3) and unit normals (F, 3), cached per device and dtype so queries copy them once."""
         key = (str(device), dtype)
-        if key not in self._triangle_cache:
-            self._triangle_cache[key] = self.vertices[self.faces].to(device=device, dtype=dtype)
-        return self._triangle_cache[key]
+        if key not in self._face_cache:
+            corners = self.vertices[self.faces].to(device=device, dtype=dtype)
+            self._face_cache[key] = (corners, self.face_normals.to(device=device, dtype=dtype))
+        return self._face_cache[key]
 
     def _warp_mesh(self, device: str):
         if device not in self._warp_meshes:
