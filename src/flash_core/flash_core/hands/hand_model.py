@@ -136,13 +136,14 @@ class HandModel:
 
     def forward_kinematics(self, q: torch.Tensor) -> torch.Tensor:
         """q (B, J) in FLASH joint order -> (B, L, 4, 4) link poses in the hand root frame."""
-        return self._root_inv @ self._chain_frames(q).transpose(0, 1)
+        return torch.einsum("ij,lbjk->blik", self._root_inv, self._chain_frames(q))  # (B, L, 4, 4)
 
     def link_poses(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 25) -> (B, L, 4, 4) link poses in the world/object frame."""
         self.validate_pose(x)
         world_from_chain = wrist_matrix(x) @ self._root_inv  # (B, 4, 4): one product per hand, not per link
-        return world_from_chain[:, None] @ self._chain_frames(split_pose(x)[2]).transpose(0, 1)
+        # einsum contracts straight from the chain's (L, B) layout, without a transposed copy.
+        return torch.einsum("bij,lbjk->blik", world_from_chain, self._chain_frames(split_pose(x)[2]))
 
     def surface_points(self, x: torch.Tensor, normals: bool = False):
         """x (B, 25) -> (B, N, 3) points on the hand's outer surface in the world frame
