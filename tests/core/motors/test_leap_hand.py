@@ -200,6 +200,9 @@ def test_unplugged_hand_costs_one_probe_per_cycle(double):
         assert not hand.read_state().responding.any()
         before = double.instructions_received
         state = hand.read_state()  # nobody left to sync-read: only the most overdue motor is pinged
+        deadline = time.monotonic() + 2.0
+        while double.instructions_received == before and time.monotonic() < deadline:
+            time.sleep(0.01)  # let the double's thread take the packet in
         time.sleep(0.05)
         assert double.instructions_received - before == 1
         assert not state.responding.any()
