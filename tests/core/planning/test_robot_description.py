@@ -108,3 +108,17 @@ def test_urdf_matches_mujoco_links_and_meshes(tmp_path):
         urdf_world = urdf_local @ placement.rotation.T + placement.translation
         np.testing.assert_allclose(urdf_world.min(0), mj_world.min(0), atol=1e-5)
         np.testing.assert_allclose(urdf_world.max(0), mj_world.max(0), atol=1e-5)
+
+
+def test_cli_writes_description_with_the_given_mount(tmp_path, capsys):
+    from flash_core.cli import main
+
+    main(["robot-description", "--out", str(tmp_path), "--mount-xyz", "0.0", "0.01", "-0.1",
+          "--mount-quat", "1", "0", "0", "0"])
+    assert "gen3_leap.urdf" in capsys.readouterr().out
+    model = mujoco.MjModel.from_xml_path(str(tmp_path / "gen3_leap.xml"))
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    relative = np.linalg.inv(_body_pose(model, data, "bracelet_link")) @ _body_pose(model, data, "leap_palm")
+    np.testing.assert_allclose(relative[:3, 3], (0.0, 0.01, -0.1), atol=1e-9)
+    np.testing.assert_allclose(relative[:3, :3], np.eye(3), atol=1e-9)
