@@ -166,7 +166,7 @@ def test_pregrasp_hand_shape_is_held_during_the_approach(planner):
     result = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q, shape)], OBJECT,
                                HOME_ARM_Q_RAD)
     assert result.success, result.rejected
-    seg = {s.name: s for s in result.plan.segments}
-    np.testing.assert_allclose(seg["open_hand"].trajectory.positions[-1], shape)
-    np.testing.assert_allclose(seg["approach"].held_q[7:], shape)
-    np.testing.assert_allclose(seg["close_hand"].trajectory.positions[0], shape)
+    plan = result.plan
+    np.testing.assert_allclose(plan.segment("open_hand").trajectory.positions[-1], shape)
+    np.testing.assert_allclose(plan.segment("approach").held_q[7:], shape)
+    np.testing.assert_allclose(plan.segment("close_hand").trajectory.positions[0], shape)

@@ -125,7 +125,10 @@ class PickPlan:
         return sum(s.trajectory.duration_s for s in self.segments)
 
     def segment(self, name: str) -> PlanSegment:
-        return next(s for s in self.segments if s.name == name)
+        for segment in self.segments:
+            if segment.name == name:
+                return segment
+        raise KeyError(f"no segment '{name}'; segments: {[s.name for s in self.segments]}")
 
 
 @dataclass
