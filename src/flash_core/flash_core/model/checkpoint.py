@@ -77,8 +77,8 @@ def save_checkpoint(model: FlashModel, directory: str | Path, hand) -> Path:
         "hand": {"name": hand.name, "joint_names": list(hand.joint_names), "pose_dim": hand.pose_dim},
     }
     save_file(_stored_state(model), str(directory / WEIGHTS_FILE))
-    if model.text_source.get("kind") == "scratch":
-        (directory / TOKENIZER_FILE).write_text(model.tokenizer.backend_tokenizer.to_str())
+    if model.tokenizer_json is not None:
+        (directory / TOKENIZER_FILE).write_text(model.tokenizer_json)
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
     return directory
 

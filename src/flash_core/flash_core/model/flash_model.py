@@ -132,6 +132,7 @@ class FlashModel(nn.Module):
         self.hand_cloud_fn = hand_cloud_fn  # a plain callable: the hand model is not part of the network's state
         self.tokenizer = text.tokenizer
         self.text_source = text.describe()
+        self.tokenizer_json = text.tokenizer_json
         self.llm = text.model
         self._configure_llm_training()
         self._prompt_features: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()

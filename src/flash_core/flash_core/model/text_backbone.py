@@ -69,6 +69,7 @@ class TextBackbone:
     tokenizer: object  # a transformers PreTrainedTokenizerBase
     config: TextBackboneConfig
     source: dict = field(default_factory=dict)
+    tokenizer_json: str | None = None  # scratch only: the trained tokenizer, saved with FLASH checkpoints
 
     @property
     def hidden_size(self) -> int:
@@ -235,9 +236,7 @@ def _build_scratch(config: TextBackboneConfig, corpus: Iterable[str] | None, tok
     model = LlamaForCausalLM(llama)
     source = {"kind": "scratch", "name": f"llama-{config.scratch_layers}x{config.scratch_hidden_size}",
               "source": "trained with FLASH", "tokenizer_sha256": hashlib.sha256(tokenizer_json.encode()).hexdigest()}
-    backbone = TextBackbone(model, tokenizer, config, source)
-    backbone.tokenizer_json = tokenizer_json  # saved with the checkpoint
-    return backbone
+    return TextBackbone(model, tokenizer, config, source, tokenizer_json)
 
 
 def train_prompt_tokenizer(corpus: Iterable[str], vocab_size: int) -> str:
