@@ -196,6 +196,9 @@ class MeshSDF:
         faces = torch.empty(len(queries), dtype=torch.int32, device=flat.device)
         signs = torch.empty(len(queries), dtype=torch.float32, device=flat.device)
 
+        # On CUDA, launch on torch's current stream so the kernel sees `queries` fully written.
+        stream = wp.stream_from_torch(flat.device) if flat.device.type == "cuda" else None
+
         def launch(rows: slice) -> None:
             wp.launch(
                 kernel,
@@ -203,6 +206,7 @@ class MeshSDF:
                 inputs=[mesh.id, wp.from_torch(queries[rows], dtype=wp.vec3), float(max_distance_m)],
                 outputs=[wp.from_torch(faces[rows]), wp.from_torch(signs[rows])],
                 device=device,
+                stream=stream,
             )
 
         # Warp runs CPU kernels on one thread but releases the GIL, so split big CPU batches over
