@@ -1,0 +1,112 @@
+"""Initial hand distribution (geometry checked on the real LEAP model) and the flow-matching objective."""
+
+import math
+
+import pytest
+import torch
+
+from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler, rotation_between
+from flash_core.flow.objective import FlowBatch, ObjectiveConfig, flow_matching_loss, penetration_depth
+from flash_core.flow.path import sample_linear_path
+from flash_core.geometry.rotations import rot6d_to_matrix
+from flash_core.hands import make_hand
+
+
+@pytest.fixture(scope="module")
+def hand():
+    return make_hand("leap", num_surface_points=256, allow_primitives=True)
+
+
+def test_linear_path_interpolates_and_has_constant_velocity():
+    x_0, x_1 = torch.zeros(3, 4), torch.arange(12.0).reshape(3, 4)
+    sample = sample_linear_path(x_0, x_1, torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(sample.x_t, torch.stack((x_0[0], 0.5 * x_1[1], x_1[2])))
+    torch.testing.assert_close(sample.dx_t, x_1 - x_0)
+    with pytest.raises(ValueError, match=r"\(B,\)|\(3,\)"):
+        sample_linear_path(x_0, x_1, torch.zeros(2))
+
+
+def test_rotation_between_maps_vectors_including_antiparallel():
+    a = torch.tensor([0.0, 0.0, 1.0])
+    b = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0, -0.5], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]]), dim=-1)
+    rotation = rotation_between(a, b)
+    torch.testing.assert_close(rotation @ a, b, atol=1e-6, rtol=0)
+    torch.testing.assert_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(3, -1, -1), atol=1e-6, rtol=0)
+
+
+def test_initial_hands_sit_on_the_sphere_with_the_palm_towards_the_object(hand):
+    config = InitialStateConfig(radius_m=0.25, translation_jitter_m=0.0, rotation_jitter_rad=0.0, joint_jitter_rad=0.0)
+    sampler = InitialStateSampler.from_hand(hand, config)
+    x = sampler.sample(512, generator=torch.Generator().manual_seed(0))
+    rotation = rot6d_to_matrix(x[:, 3:9])
+    cloud_centre = hand.surface_points(x).mean(1)  # (512, 3) the open hand's centre, object at the origin
+    torch.testing.assert_close(cloud_centre.norm(dim=-1), torch.full((512,), 0.25), atol=1e-5, rtol=0)
+    palm_normal_world = rotation @ sampler.palm_normal
+    facing = (palm_normal_world * -torch.nn.functional.normalize(cloud_centre, dim=-1)).sum(-1)
+    assert facing.min() > 0.999  # every palm looks at the centre
+    torch.testing.assert_close(x[:, 9:], hand.open_joints().expand(512, -1))
+    # Directions cover the sphere: their mean is near zero and rolls differ.
+    assert torch.nn.functional.normalize(cloud_centre, dim=-1).mean(0).norm() < 0.15  # 512 uniform directions: |mean| ~ 0.04
+    assert rotation[:, :, 0].std(0).min() > 0.2
+
+
+def test_initial_hands_jitter_and_respect_joint_limits(hand):
+    sampler = InitialStateSampler.from_hand(hand, InitialStateConfig(joint_jitter_rad=1.0))
+    x = sampler.sample(128, generator=torch.Generator().manual_seed(1))
+    assert (x[:, 9:] >= hand.joint_lower - 1e-6).all() and (x[:, 9:] <= hand.joint_upper + 1e-6).all()
+    assert x[:, 9:].std(0).max() > 0.1
+    again = sampler.sample(128, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(x, again)
+    with pytest.raises(ValueError, match="radius_m"):
+        InitialStateConfig(radius_m=0.0)
+
+
+class ZeroField(torch.nn.Module):
+    """Velocity 0 everywhere, with FlashModel's forward signature and normalised MSE."""
+
+    def __init__(self, hand):
+        super().__init__()
+        self.hand_cloud_fn = hand.surface_points
+        self.scale = torch.tensor([0.1] * 3 + [1.0] * 22)
+        self.bias = torch.nn.Parameter(torch.zeros(25))
+
+    def forward(self, x_t, t, prompts, points, features=None, target_velocity=None):
+        velocity = self.bias.expand_as(x_t)
+        return velocity, {"cfm": (((velocity - target_velocity) / self.scale) ** 2).mean()}
+
+
+def test_loss_of_the_zero_field_is_the_mean_squared_normalised_displacement(hand):
+    sampler = InitialStateSampler.from_hand(hand)
+    x_0 = sampler.sample(4, generator=torch.Generator().manual_seed(0))
+    x_1 = sampler.sample(4, generator=torch.Generator().manual_seed(1))
+    batch = FlowBatch(["a"] * 4, torch.zeros(4, 10, 3), x_1, initial=x_0)
+    total, losses = flow_matching_loss(ZeroField(hand), batch, sampler)
+    expected = (((x_1 - x_0) / torch.tensor([0.1] * 3 + [1.0] * 22)) ** 2).mean()
+    torch.testing.assert_close(total, expected)
+
+
+def test_penetration_penalty_matches_a_sphere_sdf_closed_form(hand):
+    radius = 0.05
+
+    def sphere_sdf(points):
+        return points.norm(dim=-1) - radius
+
+    x = hand.open_pose(2)
+    x[1, :3] = torch.tensor([0.0, 0.0, 1.0])  # far away: no penetration
+    depth = penetration_depth(hand.surface_points, x, [sphere_sdf, sphere_sdf])
+    points = hand.surface_points(x[:1])
+    expected = torch.relu(radius - points.norm(dim=-1)).sum() / (2 * points.shape[1])
+    torch.testing.assert_close(depth, expected)
+    assert depth > 0
+
+    sampler = InitialStateSampler.from_hand(hand)
+    model = ZeroField(hand)
+    batch = FlowBatch(["a"] * 2, torch.zeros(2, 10, 3), x, initial=x, object_sdfs=[sphere_sdf, sphere_sdf])
+    total, losses = flow_matching_loss(model, batch, sampler, ObjectiveConfig(penetration_weight=2.0))
+    torch.testing.assert_close(total, losses["cfm"] + 2.0 * losses["penetration"])
+    total.backward()
+    assert model.bias.grad[:3].abs().sum() > 0  # the penalty pushes the wrist out of the object
+    with pytest.raises(ValueError, match="one object SDF per row"):
+        flow_matching_loss(model, FlowBatch(["a"] * 2, torch.zeros(2, 10, 3), x, initial=x), sampler,
+                           ObjectiveConfig(penetration_weight=1.0))
+    assert math.isfinite(float(total))
