@@ -30,10 +30,11 @@ def brute_force_ball(centers, reference, radius, k):
     return torch.tensor(out)
 
 
-def test_ball_query_matches_brute_force_with_padding():
+@pytest.mark.parametrize("backend", ["brute", "kdtree"])
+def test_ball_query_matches_brute_force_with_padding(backend):
     reference = torch.rand(2, 150, 3, dtype=torch.float64)
     centers = torch.cat([reference[:, :20], torch.full((2, 1, 3), 5.0, dtype=torch.float64)], dim=1)  # one far away
-    result = ball_query(centers, reference, radius_m=0.2, max_samples=8, max_pairs_per_chunk=2 * 5 * 150)
+    result = ball_query(centers, reference, radius_m=0.2, max_samples=8, backend=backend, max_pairs_per_chunk=2 * 5 * 150)
     for b in range(2):
         assert torch.equal(result.idx[b], brute_force_ball(centers[b], reference[b], 0.2, 8))
     assert int(result.counts[0, -1]) == 0 and not bool(result.valid[0, -1].any())
@@ -41,9 +42,10 @@ def test_ball_query_matches_brute_force_with_padding():
     assert bool((result.counts[:, :20] >= 1).all())  # each centre is itself a reference point
 
 
-def test_ball_query_more_samples_than_points():
+@pytest.mark.parametrize("backend", ["brute", "kdtree"])
+def test_ball_query_more_samples_than_points(backend):
     reference = torch.rand(1, 4, 3)
-    result = ball_query(reference, reference, radius_m=10.0, max_samples=6)
+    result = ball_query(reference, reference, radius_m=10.0, max_samples=6, backend=backend)
     assert result.idx.shape == (1, 4, 6)
     assert result.idx[0, 0].tolist() == [0, 1, 2, 3, 0, 0]
     assert result.counts.tolist() == [[4, 4, 4, 4]]
