@@ -75,21 +75,21 @@ PRESETS: dict[str, BuildConfig] = {
         sources=(SourceSpec("procedural", {"count_per_category": 1, "categories": ("mug", "hammer")}),),
         grasps_per_hand=2, candidates_per_hand=6,
         processing=ProcessingConfig(num_points=512, oversample=4, sdf_resolution=24),
-        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=40)),
+        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)),
         semantic=SemanticConfig(views=2, image_size=56),
         splits=SplitConfig(unseen_category_fraction=0.0, unseen_object_fraction=0.0, seen_grasp_fraction=0.25),
     ),
     # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB objects, 20 grasps per hand.
     "mini": BuildConfig(
         sources=(SourceSpec("procedural", {"count_per_category": 3}), SourceSpec("ycb", {"include": YCB_GRASPABLE}, limit=8)),
-        grasps_per_hand=20, candidates_per_hand=32,
+        grasps_per_hand=20, candidates_per_hand=40,
     ),
     # GPU machines: more objects, more candidates, longer optimisation, denser SDF grids.
     "full": BuildConfig(
         sources=(SourceSpec("procedural", {"count_per_category": 40}), SourceSpec("ycb")),
         grasps_per_hand=100, candidates_per_hand=256,
         processing=ProcessingConfig(sdf_resolution=64),
-        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=400)),
+        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=400, polish_steps=50)),
         shard_size=16384,
     ),
 }
@@ -176,7 +176,8 @@ class DatasetBuilder:
         for offset, part in enumerate(targets):
             count = len(range(offset, config.candidates_per_hand, len(targets)))
             mask = None if part is None else obj.point_parts == part
-            result = synthesize_grasps(hand, obj.sdf, obj.points, obj.normals, count, config.synthesis, seed=seed + offset, candidate_mask=mask)
+            result = synthesize_grasps(hand, obj.sdf, obj.points, obj.normals, count, config.synthesis, seed=seed + offset,
+                                       candidate_mask=mask, grid=obj.sdf_grid)
             x_start.append(result.initial)
             x.append(result.optimized)
         x_start, x = torch.cat(x_start), torch.cat(x)

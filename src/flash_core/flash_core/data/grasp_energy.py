@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from flash_core.geometry.sdf import MeshSDF
+from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.hands.hand_model import HandModel
 from flash_core.hands.pose import split_pose
 
@@ -42,8 +43,8 @@ class GraspMeasures:
     joint_excess_rad: torch.Tensor  # (B,)
 
 
-def measure_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF) -> GraspMeasures:
-    """Evaluate hand poses x (B, 25) against one object's exact SDF."""
+def measure_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF | SDFGrid) -> GraspMeasures:
+    """Evaluate hand poses x (B, 25) against one object's SDF (exact for metrics, a grid inside optimisation)."""
     surface = hand.surface_points(x)  # (B, N, 3)
     depth = torch.relu(-sdf(surface))  # (B, N)
     candidates = hand.contact_candidates(x)  # (B, C, 3)

@@ -28,7 +28,7 @@ class MeshProcessingError(ValueError):
 class ProcessingConfig:
     num_points: int = 2048
     oversample: int = 8  # area-weighted samples per kept point, before farthest point sampling
-    sdf_resolution: int = 48  # cells per side of the stored SDF grid
+    sdf_resolution: int = 64  # nodes per side of the stored SDF grid (also used inside grasp optimisation)
     sdf_padding_m: float = 0.04  # grid margin around the object: hand points within this get a valid value
     min_extent_m: float = 0.04  # longest side allowed, below and above it objects are rescaled
     max_extent_m: float = 0.32

@@ -17,6 +17,7 @@ import torch
 from flash_core.data.refine import OptimizerConfig, optimize_grasps
 from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
 from flash_core.geometry.sdf import MeshSDF
+from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.hands.hand_model import HandModel
 from flash_core.hands.pose import join_pose
 
@@ -25,7 +26,7 @@ from flash_core.hands.pose import join_pose
 class SynthesisConfig:
     gap_m: float = 0.02  # start distance of the grasp centre above the surface
     jitter_rad: float = 0.2  # random tilt of the approach away from the surface normal
-    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(steps=150))
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(steps=100, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2))
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,12 @@ class SynthesizedGrasps:
 
 def synthesize_grasps(
     hand: HandModel, sdf: MeshSDF, points: np.ndarray, normals: np.ndarray, count: int, config: SynthesisConfig,
-    seed: int = 0, candidate_mask: np.ndarray | None = None, progress=None,
+    seed: int = 0, candidate_mask: np.ndarray | None = None, grid: SDFGrid | None = None, progress=None,
 ) -> SynthesizedGrasps:
     """`count` optimised hand poses around an object given by its SDF and surface points (N, 3) with normals.
 
     candidate_mask (N,) bool restricts the target points (e.g. to one part); None allows all of them.
+    grid: the object's SDF grid for the cheap optimisation stage (see refine.optimize_grasps).
     """
     pool = np.flatnonzero(candidate_mask) if candidate_mask is not None else np.arange(len(points))
     if len(pool) == 0:
@@ -99,4 +101,4 @@ def synthesize_grasps(
     pick = pool[torch.randint(len(pool), (count,), generator=generator, device=hand.device).cpu().numpy()]
     kw = {"dtype": hand.dtype, "device": hand.device}
     x0 = initial_poses(hand, HandFrame.of(hand), torch.as_tensor(points[pick], **kw), torch.as_tensor(normals[pick], **kw), config, generator)
-    return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, progress))
+    return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, grid, progress))
