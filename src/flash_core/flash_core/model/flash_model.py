@@ -37,7 +37,7 @@ from torch import nn
 
 from flash_core.model.hand_encoder import HandCloudFn, HandEncoder, HandEncoderConfig
 from flash_core.model.object_encoder import ObjectEncoder, ObjectEncoderConfig
-from flash_core.model.text_backbone import TextBackbone, TextBackboneConfig
+from flash_core.model.text_backbone import TextBackbone, TextBackboneConfig, tokenize_prompts
 
 FUSIONS = ("compact", "llm_backbone")
 LLM_TRAINING = ("frozen", "lora", "full")
@@ -249,12 +249,8 @@ class FlashModel(nn.Module):
         return padded, mask
 
     def _tokenize(self, prompts: Sequence[str], device: torch.device):
-        for prompt in prompts:
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise ValueError(f"prompts must be non-empty strings, got {prompt!r}")
-        encoded = self.tokenizer(list(prompts), padding=True, truncation=True,
-                                 max_length=self.config.text.max_prompt_tokens, return_tensors="pt")
-        return encoded["input_ids"].to(device), encoded["attention_mask"].to(device)
+        tokens = tokenize_prompts(self.tokenizer, prompts, self.config.text.max_prompt_tokens, device)
+        return tokens.input_ids, tokens.attention_mask
 
     def _prefix_embeddings(self, prompts: Sequence[str], object_tokens: torch.Tensor):
         """[text token embeddings, object tokens] in the LLM's space: (G, P, H) and mask (G, P) long, 1 = real."""
@@ -285,6 +281,11 @@ class FlashModel(nn.Module):
             tokens = torch.cat((tokens, self.hand_encoder(hand_points)), dim=1)
         return tokens + time.unsqueeze(1)
 
+    def _llm_step_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[state, hand] (B, 1 + S, D) -> [hand, state] in the LLM's space (B, S + 1, H): the state token goes last
+        so that, causally, it attends to everything before it; its output is the readout."""
+        return self.to_llm(torch.cat((tokens[:, 1:], tokens[:, :1]), dim=1))
+
     def velocity(self, x_t: torch.Tensor, t: torch.Tensor | float, goal: GoalContext) -> torch.Tensor:
         """x_t (B, state_dim), t scalar or (B,), goal with B rows -> velocity (B, state_dim) in physical units."""
         x_t, t = self._check_state(x_t, t, goal.batch_size)
@@ -293,8 +294,7 @@ class FlashModel(nn.Module):
             fused = self.fusion(tokens, goal.memory, memory_key_padding_mask=goal.memory_mask)
             readout = self.fusion_norm(fused[:, 0])  # the state token
         else:
-            # Hand tokens first, the state token last: causally it attends to everything before it.
-            new = self.to_llm(torch.cat((tokens[:, 1:], tokens[:, :1]), dim=1))  # (B, S + 1, H)
+            new = self._llm_step_embeddings(tokens)  # (B, S + 1, H)
             from transformers import DynamicCache
 
             cache = DynamicCache(ddp_cache_data=goal.prefix_kv, config=self.llm.config)  # prefix tensors untouched
@@ -339,8 +339,7 @@ class FlashModel(nn.Module):
         x_t, t = self._check_state(x_t, t, len(prompts))
         features = object_features if self.config.use_semantics else None
         prefix, prefix_mask = self._prefix_embeddings(prompts, self.object_encoder(object_points, features))
-        tokens = self._step_tokens(x_t, t)
-        new = self.to_llm(torch.cat((tokens[:, 1:], tokens[:, :1]), dim=1))
+        new = self._llm_step_embeddings(self._step_tokens(x_t, t))
         mask = torch.cat((prefix_mask, prefix_mask.new_ones(new.shape[:2])), dim=1)
         out = self.llm.get_decoder()(inputs_embeds=torch.cat((prefix, new), dim=1), attention_mask=mask,
                                      use_cache=False)

@@ -85,21 +85,21 @@ class TextBackbone:
         return self.model.get_input_embeddings()
 
     def tokenize(self, prompts: Sequence[str], device: torch.device | str = "cpu") -> TokenizedPrompts:
-        for prompt in prompts:
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise ValueError(f"prompts must be non-empty strings, got {prompt!r}")
-        encoded = self.tokenizer(
-            list(prompts),
-            padding=True,
-            truncation=True,
-            max_length=self.config.max_prompt_tokens,
-            return_tensors="pt",
-        )
-        return TokenizedPrompts(encoded["input_ids"].to(device), encoded["attention_mask"].to(device))
+        return tokenize_prompts(self.tokenizer, prompts, self.config.max_prompt_tokens, device)
 
     def describe(self) -> dict:
         """What a checkpoint records to recognise this backbone again."""
         return dict(self.source)
+
+
+def tokenize_prompts(tokenizer, prompts: Sequence[str], max_tokens: int,
+                     device: torch.device | str = "cpu") -> TokenizedPrompts:
+    """Right-padded token ids and mask of non-empty prompts, truncated to `max_tokens`."""
+    for prompt in prompts:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"prompts must be non-empty strings, got {prompt!r}")
+    encoded = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+    return TokenizedPrompts(encoded["input_ids"].to(device), encoded["attention_mask"].to(device))
 
 
 # ----------------------------------------------------------------------------------------------------------------
