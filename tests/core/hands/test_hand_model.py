@@ -166,6 +166,10 @@ def test_bad_joints_raise_clear_errors():
         hand.forward_kinematics(torch.zeros(2, 15))
     with pytest.raises(ValueError, match="NaN"):
         hand.forward_kinematics(torch.full((2, 16), float("nan")))
+    with pytest.raises(ValueError, match="float64.*float32"):
+        hand.forward_kinematics(torch.zeros(2, 16, dtype=torch.float64))
+    with pytest.raises(ValueError, match="float64.*float32"):
+        hand.surface_points(hand.open_pose(2).double())
 
 
 def test_unknown_hand_lists_known_ones():

@@ -98,13 +98,20 @@ class HandModel:
                 f"device={self.device})")
 
     def validate_pose(self, x: torch.Tensor) -> None:
-        """Raise ValueError naming the problem for a wrong shape, dtype, NaN or inf."""
+        """Raise ValueError naming the problem for a wrong shape, dtype, device, NaN or inf."""
         check_pose(x, self.dof)
+        self._check_placement(x, "hand pose")
+
+    def _check_placement(self, t: torch.Tensor, what: str) -> None:
+        if t.dtype != self.dtype or t.device.type != self.device.type:
+            raise ValueError(f"{what} is {t.dtype} on {t.device} but the {self.name} model is {self.dtype} on "
+                             f"{self.device}: convert the input or build/move the model (make_hand(dtype=...), .to())")
 
     def _check_joints(self, q: torch.Tensor) -> None:
         if not isinstance(q, torch.Tensor) or q.ndim != 2 or q.shape[1] != self.dof:
             shape = tuple(q.shape) if isinstance(q, torch.Tensor) else type(q).__name__
             raise ValueError(f"joint angles must be a (B, {self.dof}) tensor in {self.name}'s order, got {shape}")
+        self._check_placement(q, "joint angles")
         if not torch.isfinite(q).all():
             raise ValueError("joint angles hold NaN or inf")
 
