@@ -8,6 +8,7 @@ import torch
 import flash_core.assets
 from flash_core.assets import AssetsMissingError
 from flash_core.hands import factory, known_hands, make_hand
+from flash_core.hands.pose import FINGER_JOINT_INDICES
 from flash_core.hands.primitives import make_primitives_xml
 from flash_core.hands.mjcf import load_source
 from flash_core.hands.spec import read_data_text
@@ -116,6 +117,12 @@ def test_contact_candidates_sit_on_their_fingers(hand64):
         surface_reach = (hand64.surface_points(x)[0, finger_surface] - base).norm(dim=-1).max()
         candidate_reach = (candidates[mine] - base).norm(dim=-1).max()
         assert candidate_reach >= surface_reach - 1e-3
+        # Pads face the way the finger closes: flexing its last joint moves the finger towards the candidates.
+        flexed = x.clone()
+        flexed[0, 9 + FINGER_JOINT_INDICES[finger][-1]] += 0.3
+        surface = hand64.surface_points(x)[0, finger_surface]
+        closing = (hand64.surface_points(flexed)[0, finger_surface] - surface).mean(0)
+        assert ((candidates[mine] - surface.mean(0)) @ (closing / closing.norm())).mean() > 3e-3
 
 
 def test_gradcheck_float64(hand64):
