@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("flash_core.data.command", "build FLASH-Drive grasp data sets"),
     "assets": ("flash_core.assets.command", "fetch and locate robot models"),
     "leap-double": ("flash_core.motors.double_command", "simulated LEAP hand motors on a pseudo-terminal"),
+    "mesh": ("flash_core.geometry.command", "inspect, repair and precompute SDF grids of object meshes"),
     "robot-description": ("flash_core.planning.command", "write the Gen3 + LEAP MJCF/URDF robot description"),
 }
 
