@@ -82,7 +82,7 @@ PRESETS: dict[str, BuildConfig] = {
     # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB objects, 20 grasps per hand.
     "mini": BuildConfig(
         sources=(SourceSpec("procedural", {"count_per_category": 3}), SourceSpec("ycb", {"include": YCB_GRASPABLE}, limit=8)),
-        grasps_per_hand=20, candidates_per_hand=40,
+        grasps_per_hand=20, candidates_per_hand=40, shard_size=400,
     ),
     # GPU machines: more objects, more candidates, longer optimisation, denser SDF grids.
     "full": BuildConfig(
@@ -128,19 +128,21 @@ class DatasetBuilder:
 
     def run(self) -> None:
         work = self.object_names()
-        progress = tqdm(work, desc="objects", unit="obj")
-        for source, name in progress:
+        progress = tqdm(total=len(work) * len(self.hands), desc="grasp units (object x hand)", unit="unit")
+        for source, name in work:
             object_id = f"{source.name}/{name}"
+            todo = [h for h in self.hands if not self.writer.is_done(object_id, h)]
+            progress.update(len(self.hands) - len(todo))
+            if not todo or self.writer.is_skipped(object_id):
+                progress.update(len(todo) if todo else 0)
+                continue
             progress.set_postfix_str(object_id)
-            done = self.writer.has_object(object_id) and all(self.writer.is_done(object_id, h) for h in self.hands)
-            if done or self.writer.is_skipped(object_id):
-                continue
             obj = self._prepare(source, name, object_id)
-            if obj is None:
-                continue
-            for hand_name in self.hands:
-                if not self.writer.is_done(object_id, hand_name):
+            for hand_name in todo:
+                if obj is not None:
                     self._build_unit(obj, hand_name)
+                progress.update(1)
+        progress.close()
         self.writer.close()
 
     def _prepare(self, source, name: str, object_id: str) -> ProcessedObject | None:

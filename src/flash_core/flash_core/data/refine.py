@@ -31,14 +31,19 @@ class OptimizerConfig:
     lr_rotation: float = 1e-2
     lr_joints_rad: float = 3e-2
     prior_weight: float = 0.0  # pull towards the starting x (refinement); 0 for synthesis
+    part_weight: float = 30.0  # pull of the fingers towards the target part's points, when a target is given
     weights: EnergyWeights = field(default_factory=EnergyWeights)
 
 
-def optimize_grasps(hand: HandModel, x_init: torch.Tensor, sdf: MeshSDF, config: OptimizerConfig, grid: SDFGrid | None = None, progress=None) -> torch.Tensor:
+def optimize_grasps(
+    hand: HandModel, x_init: torch.Tensor, sdf: MeshSDF, config: OptimizerConfig, grid: SDFGrid | None = None,
+    target_points: torch.Tensor | None = None, progress=None,
+) -> torch.Tensor:
     """x_init (B, 25) -> optimised x (B, 25) on the same device and dtype; `progress(step)` is called per step.
 
     With `grid`, `config.steps` steps use it and `config.polish_steps` steps the exact `sdf`; without, all
-    steps use `sdf`.
+    steps use `sdf`. target_points (P, 3): surface points of a part the fingers should hold; each finger's
+    closest candidate is pulled towards its nearest target point.
     """
     hand.validate_pose(x_init)
     start = x_init.detach()
@@ -52,7 +57,11 @@ def optimize_grasps(hand: HandModel, x_init: torch.Tensor, sdf: MeshSDF, config:
     for step, field_now in enumerate(stages):
         optimizer.zero_grad(set_to_none=True)
         x = join_pose(translation, rotation, joints)
-        energy = grasp_energy(measure_grasps(hand, x, field_now), config.weights)
+        measures = measure_grasps(hand, x, field_now)
+        energy = grasp_energy(measures, config.weights)
+        if target_points is not None:
+            to_part = torch.cdist(measures.finger_point, target_points[None].expand(len(x), -1, -1)).amin(-1)  # (B, F)
+            energy = energy + config.part_weight * to_part.sum(-1)
         if config.prior_weight:
             energy = energy + config.prior_weight * (x - start).square().sum(-1)
         energy.sum().backward()
@@ -64,7 +73,7 @@ def optimize_grasps(hand: HandModel, x_init: torch.Tensor, sdf: MeshSDF, config:
     return join_pose(translation, rotation, joints).detach()
 
 
-REFINE_CONFIG = OptimizerConfig(steps=80, lr_translation_m=1e-3, lr_rotation=5e-3, lr_joints_rad=1e-2, prior_weight=10.0)
+REFINE_CONFIG = OptimizerConfig(steps=60, polish_steps=10, lr_translation_m=1e-3, lr_rotation=5e-3, lr_joints_rad=1e-2, prior_weight=1000.0)
 
 
 def refine_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF, grid: SDFGrid | None = None, config: OptimizerConfig = REFINE_CONFIG) -> torch.Tensor:

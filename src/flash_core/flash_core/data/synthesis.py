@@ -101,4 +101,5 @@ def synthesize_grasps(
     pick = pool[torch.randint(len(pool), (count,), generator=generator, device=hand.device).cpu().numpy()]
     kw = {"dtype": hand.dtype, "device": hand.device}
     x0 = initial_poses(hand, HandFrame.of(hand), torch.as_tensor(points[pick], **kw), torch.as_tensor(normals[pick], **kw), config, generator)
-    return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, grid, progress))
+    target = None if candidate_mask is None else torch.as_tensor(points[pool], **kw)
+    return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, grid, target, progress))
