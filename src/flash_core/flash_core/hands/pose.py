@@ -6,6 +6,9 @@
   of the hand ROOT frame in the object/world frame. The root frame is the MJCF body named `root_body` in the
   hand's YAML (`palm` for LEAP and Allegro), i.e. T_world_palm = [[R, t], [0, 1]].
   LEAP: Menagerie's `palm` body frame (the official URDF's `palm_lower`). Allegro: the URDF's `base_link`.
+  Axes of the root frame at the open pose (measured with the models): LEAP fingers point along +x and the
+  palm (the side the fingers close towards) faces -z, tilted ~15 degrees towards -x; Allegro fingers point
+  along +z and the palm faces +x (tilted ~15 degrees towards -z).
 - q: joint angles in radians in the hand's FLASH joint order (`hand.joint_names`):
   LEAP: official numbering "0".."15" (index 0-3, middle 4-7, ring 8-11, thumb 12-15; per finger
   "0" MCP abduction, "1" MCP flexion, "2" PIP, "3" DIP; chain order from the palm "1" -> "0" -> "2" -> "3").
