@@ -112,6 +112,17 @@ def test_unsigned_distance_band(box):
     assert bool(torch.isinf(band[expected > 0.0201]).all())
 
 
+def test_float32_queries_agree_with_float64(sphere):
+    sdf = MeshSDF.from_trimesh(sphere)
+    points = torch.rand(2, 3000, 3, dtype=torch.float64) * 0.3 - 0.15
+    exact, fast = sdf.query(points), sdf.query(points.float())
+    assert fast.distance_m.dtype == torch.float32 and fast.gradient.dtype == torch.float32
+    torch.testing.assert_close(fast.distance_m.double(), exact.distance_m, atol=2e-7, rtol=0)
+    torch.testing.assert_close(fast.closest_point.double(), exact.closest_point, atol=2e-7, rtol=0)
+    far = exact.distance_m.abs() > 1e-4  # the direction is ill-conditioned right at the surface
+    torch.testing.assert_close(fast.gradient.double()[far], exact.gradient[far], atol=1e-3, rtol=0)
+
+
 def test_float32_queries_and_bad_input(box):
     sdf = MeshSDF.from_trimesh(box)
     assert sdf(torch.zeros(3, 4, 3)).dtype == torch.float32

@@ -4,8 +4,9 @@ Convention: NEGATIVE INSIDE the mesh, positive outside, zero on the surface (tri
 opposite sign). The gradient is the unit vector from the closest surface point to the query point,
 times the sign, i.e. it points out of the object; on the surface it is the face normal.
 
-Warp's BVH query (float32) finds the closest face and the sign; the closest point on that face is
-then recomputed in torch in the caller's dtype, so float64 queries are exact and `gradcheck` holds.
+Warp's BVH query (float32) finds the closest face, the closest point and the sign. float32 queries use
+warp's closest point as is; for float64 queries the closest point on that face is recomputed in torch
+in float64, so they are exact (to float64 rounding) and `gradcheck` holds.
 Sign methods:
 - "normal": angle-weighted pseudo-normal, fast, correct for water-tight meshes;
 - "winding": generalised winding number > 0.5 means inside, robust for meshes with holes, ~2x slower;
@@ -39,6 +40,7 @@ def _make_query_kernel(sign_method: str):
         max_dist: float,
         faces: wp.array(dtype=wp.int32),
         signs: wp.array(dtype=wp.float32),
+        closest: wp.array(dtype=wp.vec3),
     ):
         tid = wp.tid()
         if wp.static(sign_method == "winding"):
@@ -52,6 +54,7 @@ def _make_query_kernel(sign_method: str):
         if hit.result:
             faces[tid] = hit.face
             signs[tid] = wp.where(hit.sign < 0.0, -1.0, 1.0)
+            closest[tid] = wp.mesh_eval_position(mesh, hit.face, hit.u, hit.v)
         else:
             faces[tid] = -1
             signs[tid] = 1.0
@@ -132,19 +135,17 @@ class MeshSDF:
         """Signed distance, closest point, gradient and face of points (B, N, 3); no autograd graph."""
         check_points(points)
         flat = points.detach().reshape(-1, 3)
-        face, sign = self._closest_face_and_sign(flat, self.sign_method, self.max_distance_m)
+        face, sign, warp_closest = self._warp_query(flat, self.sign_method, self.max_distance_m)
         if bool((face < 0).any()):
             missed = int((face < 0).sum())
             raise ValueError(f"{missed} point(s) lie farther than max_distance_m={self.max_distance_m} from the mesh")
-        triangles, normals = self._faces_on(flat.device, flat.dtype)
-        corners = triangles[face]  # (P, 3, 3)
-        closest = closest_point_on_triangles(flat, corners[:, 0], corners[:, 1], corners[:, 2])
+        closest = self._closest_points(flat, face, warp_closest)
         offset = flat - closest
         unsigned = torch.linalg.vector_norm(offset, dim=-1)
         # On the surface the offset has no direction; the face normal is the gradient there.
         on_surface = unsigned <= 1e-12 if flat.dtype == torch.float64 else unsigned <= 1e-7
         away = sign[:, None] * offset / unsigned.clamp_min(torch.finfo(flat.dtype).tiny)[:, None]
-        direction = torch.where(on_surface[:, None], normals[face], away)
+        direction = torch.where(on_surface[:, None], self._faces_on(flat.device, flat.dtype)[1][face], away)
         batch_shape = points.shape[:-1]
         return SDFQuery(
             distance_m=(sign * unsigned).reshape(batch_shape),
@@ -161,13 +162,19 @@ class MeshSDF:
         """
         check_points(points)
         flat = points.detach().reshape(-1, 3)
-        face, _ = self._closest_face_and_sign(flat, "none", max_distance_m)
+        face, _, warp_closest = self._warp_query(flat, "none", max_distance_m)
         found = face >= 0
         distance = torch.full(flat.shape[:1], float("inf"), dtype=flat.dtype, device=flat.device)
-        corners = self._faces_on(flat.device, flat.dtype)[0][face[found]]
-        closest = closest_point_on_triangles(flat[found], corners[:, 0], corners[:, 1], corners[:, 2])
+        closest = self._closest_points(flat[found], face[found], warp_closest[found])
         distance[found] = torch.linalg.vector_norm(flat[found] - closest, dim=-1)
         return distance.reshape(points.shape[:-1])
+
+    def _closest_points(self, flat: torch.Tensor, face: torch.Tensor, warp_closest: torch.Tensor) -> torch.Tensor:
+        """Closest surface points (P, 3) in flat's dtype: warp's float32 result, or exact for other dtypes."""
+        if flat.dtype == torch.float32:
+            return warp_closest
+        corners = self._faces_on(flat.device, flat.dtype)[0][face]  # (P, 3, 3)
+        return closest_point_on_triangles(flat, corners[:, 0], corners[:, 1], corners[:, 2])
 
     def _faces_on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Corners (F, 3, 3) and unit normals (F, 3), cached per device and dtype so queries copy them once."""
@@ -185,16 +192,18 @@ class MeshSDF:
             self._warp_meshes[device] = (mesh, points, indices)  # warp needs the arrays kept alive
         return self._warp_meshes[device][0]
 
-    def _closest_face_and_sign(
+    def _warp_query(
         self, flat: torch.Tensor, sign_method: str, max_distance_m: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Closest face (P,) int64 (-1 if none within max_distance_m) and sign (P,) +-1, for points (P, 3)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For points (P, 3): closest face (P,) int64 (-1 if none within max_distance_m), sign (P,) +-1 in
+        flat's dtype and closest point (P, 3) float32."""
         device = warp_device(flat.device)
         mesh = self._warp_mesh(device)
         kernel = _KERNELS[sign_method]
         queries = flat.to(torch.float32).contiguous()
         faces = torch.empty(len(queries), dtype=torch.int32, device=flat.device)
         signs = torch.empty(len(queries), dtype=torch.float32, device=flat.device)
+        closest = torch.empty_like(queries)
 
         # On CUDA, launch on torch's current stream so the kernel sees `queries` fully written.
         stream = wp.stream_from_torch(flat.device) if flat.device.type == "cuda" else None
@@ -204,7 +213,7 @@ class MeshSDF:
                 kernel,
                 dim=rows.stop - rows.start,
                 inputs=[mesh.id, wp.from_torch(queries[rows], dtype=wp.vec3), float(max_distance_m)],
-                outputs=[wp.from_torch(faces[rows]), wp.from_torch(signs[rows])],
+                outputs=[wp.from_torch(faces[rows]), wp.from_torch(signs[rows]), wp.from_torch(closest[rows], dtype=wp.vec3)],
                 device=device,
                 stream=stream,
             )
@@ -218,7 +227,7 @@ class MeshSDF:
             list(_thread_pool(workers).map(launch, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
         else:
             launch(slice(0, len(queries)))
-        return faces.long(), signs.to(flat.dtype)
+        return faces.long(), signs.to(flat.dtype), closest
 
 
 _MIN_POINTS_PER_THREAD = 1024
