@@ -4,8 +4,10 @@
 - `spec`        the per-hand YAML (joint order, limits, contacts, poses) as a typed `HandSpec`
 - `mjcf`        MJCF -> patched XML, pytorch-kinematics chain, per-link hulls
 - `surface`     points fixed on links: surface samples, contact candidates, collision spheres
+- `attached`    moving link-frame points with the links (one chunked bmm)
 - `hand_model`  `HandModel`: batched, differentiable FK, surface points, contacts, self-penetration
-- `factory`     `make_hand`
+- `factory`     `make_hand` (registry, primitives fallback)
+- `primitives`  regenerates the packaged boxes-only MJCFs used when the assets are missing
 """
 
 from flash_core.hands.factory import make_hand
