@@ -64,12 +64,12 @@ def per_point_gather(hand, x: torch.Tensor) -> torch.Tensor:
 
 
 def random_poses(hand, batch: int, device: torch.device) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(batch)
-    x = hand.open_pose(batch).clone()
+    generator = torch.Generator().manual_seed(batch)  # drawn on the CPU, so every device sees the same poses
+    x = hand.open_pose(batch, device="cpu").clone()
+    lower, upper = hand.joint_lower.cpu(), hand.joint_upper.cpu()
     x[:, :3] = 0.1 * torch.randn(batch, 3, generator=generator)
     x[:, 3:9] = torch.randn(batch, 6, generator=generator)
-    span = hand.joint_upper - hand.joint_lower
-    x[:, 9:] = hand.joint_lower + torch.rand(batch, hand.dof, generator=generator) * span
+    x[:, 9:] = lower + torch.rand(batch, hand.dof, generator=generator) * (upper - lower)
     return x.to(device)
 
 
