@@ -151,12 +151,14 @@ def _corrupt(x, how):
         x[0, 0] = float("inf")
     elif how == "zero rotation":
         x[:, 3:6] = 0
+    elif how == "parallel columns":
+        x[:, 6:9] = 2 * x[:, 3:6]
     return x
 
 
 @pytest.mark.parametrize("how, message", [
     ("short", "shape"), ("unbatched", "shape"), ("integer", "floating"), ("nan", "NaN"), ("inf", "inf"),
-    ("zero rotation", "rot6d"),
+    ("zero rotation", "rot6d"), ("parallel columns", "parallel"),
 ])
 def test_bad_poses_raise_clear_errors(how, message):
     hand = make_hand("leap", allow_primitives=True)

@@ -73,8 +73,11 @@ def check_pose(x: torch.Tensor, num_joints: int = NUM_JOINTS) -> None:
     if bad.any():
         rows = torch.nonzero(bad.any(1)).flatten()[:5].tolist()
         raise ValueError(f"hand pose holds NaN or inf (rows {rows}{'...' if bad.any(1).sum() > 5 else ''})")
-    if (x[:, TRANSLATION_DIM:TRANSLATION_DIM + 3].norm(dim=1) < 1e-8).any():
+    first, second = x[:, 3:6], x[:, 6:9]
+    if (first.norm(dim=1) < 1e-8).any():
         raise ValueError("hand pose rot6d has a zero first column: not a rotation")
+    if (torch.linalg.cross(first, second, dim=1).norm(dim=1) < 1e-8 * first.norm(dim=1) * second.norm(dim=1)).any():
+        raise ValueError("hand pose rot6d has parallel (or zero) columns: Gram-Schmidt cannot make a rotation")
 
 
 def split_pose(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
