@@ -3,7 +3,7 @@ import torch
 import trimesh
 
 from flash_core.geometry.sdf import MeshSDF
-from flash_core.geometry.sdf_grid import SDFGrid
+from flash_core.geometry.sdf_grid import SDFGrid, SDFGridBatch
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +77,24 @@ def test_grid_bad_input(tmp_path):
     grid = SDFGrid(values=torch.zeros(4, 4, 4), bounds_m=torch.tensor([[0.0] * 3, [1.0] * 3]))
     with pytest.raises(ValueError, match="NaN"):
         grid(torch.tensor([[[float("nan"), 0.0, 0.0]]]))
+
+
+def test_grid_batch_reads_each_row_from_its_own_grid(torus_sdf, torus_grid):
+    box_grid = SDFGrid.from_mesh_sdf(MeshSDF.from_trimesh(trimesh.creation.box(extents=(0.1, 0.06, 0.04))), resolution=40)
+    batch = SDFGridBatch.stack([torus_grid, box_grid])
+    points = torch.rand(2, 500, 3, dtype=torch.float64) * 0.2 - 0.1
+    points[:, :4] = torus_grid.bounds_m.double()[1]  # top corner nodes: where neighbouring slabs meet
+    expected = torch.stack([torus_grid(points[:1])[0], box_grid(points[1:])[0]])
+    torch.testing.assert_close(batch(points), expected)
+    objects = torch.tensor([1, 1, 0])
+    torch.testing.assert_close(batch(points[[1, 1, 0]], objects=objects), expected[[1, 1, 0]])
+    points.requires_grad_(True)
+    (gradient,) = torch.autograd.grad(batch(points).sum(), points)
+    (expected_gradient,) = torch.autograd.grad(torus_grid(points[:1]).sum(), points)
+    torch.testing.assert_close(gradient[0], expected_gradient[0])
+    with pytest.raises(ValueError, match="rows"):
+        batch(points[:1].detach())
+    with pytest.raises(ValueError, match="objects"):
+        batch(points.detach(), objects=torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="node counts"):
+        SDFGridBatch.stack([torus_grid, SDFGrid.from_mesh_sdf(torus_sdf, resolution=8)])

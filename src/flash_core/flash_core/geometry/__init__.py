@@ -12,7 +12,7 @@ One concept per module; import from the module that owns it, e.g.
 - `triangles`    closest point on triangles (exact, differentiable)
 - `warp_runtime` NVIDIA warp imported and initialised once, kernel cache under the FLASH cache
 - `sdf`          point-to-mesh signed distance via NVIDIA warp (negative inside)
-- `sdf_grid`     voxel-grid SDF sampled trilinearly, for training-time penalties
+- `sdf_grid`     voxel-grid SDF sampled trilinearly (one object, or one per batch row) for training
 - `penetration`  penetration depth and contact distance from points and any SDF
 - `mesh`         load, normalise and sample meshes
 - `mesh_repair`  make meshes water-tight (voxel remesh, hole filling, smoothing)
