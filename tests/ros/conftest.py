@@ -39,40 +39,68 @@ def ros_env() -> dict[str, str]:
 @pytest.fixture
 def ros_context(ros_env) -> Iterator[object]:
     """An rclpy context for the test process itself, shut down afterwards."""
+    yield from _context()
+
+
+@pytest.fixture(scope="module")
+def module_ros_context(ros_env) -> Iterator[object]:
+    """Like ros_context, shared by the tests of one module (for servers that are slow to start)."""
+    yield from _context()
+
+
+def _context() -> Iterator[object]:
     context = rclpy.Context()
     rclpy.init(context=context)
     yield context
     context.try_shutdown()
 
 
-@pytest.fixture
-def spawn(ros_env) -> Iterator:
-    """Start a Python module or script in its own process group; all are killed at teardown."""
-    procs: list[subprocess.Popen] = []
+class ProcessGroup:
+    """Starts Python modules or scripts, each in its own process group, and kills them all on close()."""
 
-    def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.procs: list[subprocess.Popen] = []
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         proc = subprocess.Popen(
             [sys.executable, *args],
-            env={**ros_env, **(env or {})},
+            env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
         )
-        procs.append(proc)
+        self.procs.append(proc)
         return proc
 
-    yield _spawn
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-    deadline = time.monotonic() + 5.0
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + 5.0
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def spawn(ros_env) -> Iterator[ProcessGroup]:
+    """Start processes for one test; all are killed at teardown."""
+    group = ProcessGroup(ros_env)
+    yield group
+    group.close()
+
+
+@pytest.fixture(scope="module")
+def module_spawn(ros_env) -> Iterator[ProcessGroup]:
+    """Start processes shared by the tests of one module; all are killed after the module."""
+    group = ProcessGroup(ros_env)
+    yield group
+    group.close()
 
 
 def spin_until(context, node, predicate, timeout_s: float) -> bool:

@@ -19,6 +19,10 @@ class CloudError(ValueError):
     """A point cloud that cannot be used, with the reason."""
 
 
+class NoPointsError(CloudError):
+    """A well-formed cloud without a single usable (finite) point."""
+
+
 def _dtype(msg: PointCloud2) -> np.dtype:
     order = ">" if msg.is_bigendian else "<"
     names, formats, offsets = [], [], []
@@ -43,7 +47,7 @@ def read_points(msg: PointCloud2, extra_fields: tuple[str, ...] = ()) -> dict[st
         raise CloudError(f"point cloud lacks the field(s) {sorted(missing)}; it has {sorted(names)}")
     count = msg.width * msg.height
     if count == 0:
-        raise CloudError("point cloud is empty (width * height == 0)")
+        raise NoPointsError("point cloud is empty (width * height == 0)")
     expected = msg.row_step * msg.height if msg.height > 1 else count * msg.point_step
     if len(msg.data) < expected or msg.point_step == 0:
         raise CloudError(f"point cloud data holds {len(msg.data)} bytes, its header promises {expected}")
@@ -56,7 +60,7 @@ def read_points(msg: PointCloud2, extra_fields: tuple[str, ...] = ()) -> dict[st
     xyz = np.stack([raw["x"], raw["y"], raw["z"]], axis=-1).astype(np.float32)
     finite = np.isfinite(xyz).all(axis=1)
     if not finite.any():
-        raise CloudError(f"point cloud has no finite points ({count} NaN/inf)")
+        raise NoPointsError(f"point cloud has no finite points ({count} NaN/inf)")
     out = {"xyz": xyz[finite]}
     for name in extra_fields:
         if name in names:
