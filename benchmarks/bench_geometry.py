@@ -29,7 +29,7 @@ from flash_core.geometry.mesh_repair import RepairConfig, repair_mesh
 from flash_core.geometry.neighbors import ball_query, knn
 from flash_core.geometry.sampling import farthest_point_sample
 from flash_core.geometry.sdf import MeshSDF
-from flash_core.geometry.sdf_grid import SDFGrid
+from flash_core.geometry.sdf_grid import SDFGrid, SDFGridBatch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_geometry.json"
 
@@ -101,6 +101,14 @@ def run_device(device: torch.device, repeats: int) -> list[dict]:
         grid_points = hand_points.clone().requires_grad_(True)
         add(f"SDFGrid {resolution}^3 forward+backward", "256 x 1024 pts", lambda: grid(grid_points).sum().backward())
     add("MeshSDF normal (exact, same points)", "256 x 1024 pts", lambda: sdfs["normal"](hand_points), reps=max(3, repeats // 5))
+    grid48 = SDFGrid.from_mesh_sdf(sdfs["normal"], resolution=48, padding_m=0.03)
+    objects = [SDFGrid(values=grid48.values * (1.0 + 0.01 * i), bounds_m=grid48.bounds_m) for i in range(32)]  # 32 stand-ins
+    batch = SDFGridBatch.stack(objects).to(device)
+    object_of_row = torch.randint(0, len(objects), (256,), device=device)
+    add("SDFGridBatch, 32 objects of 48^3", "256 x 1024 pts, 1 call", lambda: batch(hand_points, objects=object_of_row))
+    on_device = [grid.to(device) for grid in objects]
+    add("loop over single 48^3 grids", "256 x 1024 pts, 256 calls",
+        lambda: [on_device[int(r)](hand_points[i : i + 1]) for i, r in enumerate(object_of_row.tolist())])
     add("SDFGrid 64^3 build", "262,144 mesh queries", lambda: SDFGrid.from_mesh_sdf(sdfs["normal"], resolution=64), reps=3)
 
     x, y = torch.rand(64, 1024, 3, device=device), torch.rand(64, 2048, 3, device=device)
