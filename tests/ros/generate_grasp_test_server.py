@@ -7,14 +7,13 @@ every field crossed the wire. Usage: python generate_grasp_test_server.py [steps
 import sys
 import time
 
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from flash_interfaces.action import GenerateGrasp
 from flash_interfaces.msg import Grasp
+from flash_ros import run_node
 
 
 class TestServer(Node):
@@ -54,17 +53,7 @@ class TestServer(Node):
 
 def main() -> None:
     steps, step_s = int(sys.argv[1]), float(sys.argv[2])
-    try:
-        with rclpy.init():
-            node = TestServer(steps, step_s)
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
-            print("ready", flush=True)
-            # spin_once in a loop: executor.spin() can miss the SIGINT wake-up (see ros2-from-pypi notes).
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(lambda: TestServer(steps, step_s), ready_line="ready")
 
 
 if __name__ == "__main__":

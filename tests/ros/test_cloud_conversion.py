@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import PointCloud2, PointField
 
-from flash_grasp_server.cloud import CloudError, make_cloud, read_points
+from flash_ros.cloud import CloudError, make_cloud, read_points
 
 
 def _packed_cloud(points: np.ndarray, *, bigendian=False, padding=4, height=1, extra=None) -> PointCloud2:

@@ -45,7 +45,7 @@ def _grasp(frame="base_link"):
 
 
 def _cloud():
-    from flash_grasp_server.cloud import make_cloud
+    from flash_ros.cloud import make_cloud
 
     rng = np.random.default_rng(0)
     points = rng.uniform(-1.0, 1.0, (1000, 3))
@@ -56,10 +56,10 @@ def _cloud():
 
 def _run(ros_context, grasp, timeout_s=120.0):
     """Start the pick node, feed it states, cloud and grasp; return its status lines up to the outcome."""
-    from flash_interfaces.msg import Grasp
     from sensor_msgs.msg import JointState, PointCloud2
     from std_msgs.msg import String
 
+    from flash_interfaces.msg import Grasp
     from flash_motion.pick_node import PickNode
 
     pick = PickNode(context=ros_context, parameter_overrides=[

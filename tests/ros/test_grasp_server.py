@@ -9,7 +9,7 @@ import pytest
 from rclpy.action import ActionClient
 from rclpy.node import Node
 
-from flash_grasp_server.cloud import make_cloud
+from flash_ros.cloud import make_cloud
 from tests.ros.conftest import spin_until
 
 pytestmark = pytest.mark.ros

@@ -91,6 +91,7 @@ def test_generate_grasp_round_trip_with_feedback(spawn, ros_context):
 
 def test_generate_grasp_cancel_and_reject(spawn, ros_context):
     from action_msgs.msg import GoalStatus
+
     from flash_interfaces.action import GenerateGrasp
 
     _start_server(spawn, steps=200, step_s=0.05)

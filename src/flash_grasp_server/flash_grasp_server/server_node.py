@@ -20,11 +20,9 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import MarkerArray
@@ -32,9 +30,10 @@ from visualization_msgs.msg import MarkerArray
 from flash_core.data.synthesis import HandFrame
 from flash_core.flow.solver import SamplingCancelled
 from flash_core.generator import GraspGenerator
-from flash_grasp_server.cloud import CloudError, NoPointsError, read_points
 from flash_grasp_server.grasp_msgs import grasp_to_msg, grasps_to_markers
 from flash_interfaces.action import GenerateGrasp
+from flash_ros import run_node
+from flash_ros.cloud import CloudError, NoPointsError, read_points
 
 Result = GenerateGrasp.Result
 
@@ -173,16 +172,7 @@ def _normals(cloud: dict) -> np.ndarray | None:
 
 
 def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = GraspServer()
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
-            # spin_once in a loop: spin() can miss the SIGINT wake-up (see docs on ROS 2 from PyPI).
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(GraspServer, args)
 
 
 if __name__ == "__main__":

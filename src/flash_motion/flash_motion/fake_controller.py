@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import time
 
-import rclpy
 from control_msgs.action import FollowJointTrajectory
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+
+from flash_ros import run_node
 
 Result = FollowJointTrajectory.Result
 
@@ -77,16 +77,7 @@ class FakeTrajectoryController(Node):
 
 
 def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = FakeTrajectoryController()
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
-            print("ready", flush=True)
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(FakeTrajectoryController, args, ready_line="ready")
 
 
 if __name__ == "__main__":

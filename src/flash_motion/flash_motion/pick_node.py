@@ -16,12 +16,10 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import rclpy
 from action_msgs.msg import GoalStatus
 from control_msgs.action import FollowJointTrajectory
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState, PointCloud2
@@ -30,9 +28,10 @@ from std_msgs.msg import String
 from flash_core.planning import ARM_JOINT_NAMES, OmplPlanner, PickConfig, PickPlan, PickResult
 from flash_core.planning.description import hand_joint_order
 from flash_core.utils.require import require_package
-from flash_grasp_server.cloud import read_points
 from flash_interfaces.msg import Grasp
 from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
+from flash_ros import run_node
+from flash_ros.cloud import read_points
 
 LEAP_DRIVER_JOINT_NAMES = [str(i) for i in range(16)]  # leap_hand_driver's names (official LEAP numbering)
 
@@ -197,15 +196,7 @@ class PickNode(Node):
 
 
 def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = PickNode()
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(PickNode, args)
 
 
 if __name__ == "__main__":

@@ -15,17 +15,16 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from control_msgs.action import FollowJointTrajectory
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from flash_core.motors import BusConfig, LeapHand, LeapHandConfig, allegro_to_leap
 from flash_interfaces.msg import HandMotorStatus
 from flash_interfaces.srv import LeapEffort, LeapPosition, LeapPosVel, LeapPosVelEff, LeapVelocity
+from flash_ros import run_node
 from leap_hand_driver.trajectory import LinearTrajectory
 
 Result = FollowJointTrajectory.Result
@@ -319,19 +318,7 @@ class LeapHandDriver(Node):
 
 
 def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = LeapHandDriver()
-            executor = MultiThreadedExecutor()
-            executor.add_node(node)
-            try:
-                # spin_once in a loop: spin() can miss the SIGINT wake-up (see the ROS-from-PyPI notes).
-                while rclpy.ok():
-                    executor.spin_once(timeout_sec=0.1)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    run_node(LeapHandDriver, args)
 
 
 if __name__ == "__main__":
