@@ -138,3 +138,10 @@ def test_float32_queries_and_bad_input(box):
         MeshSDF.from_trimesh(box, sign_method="ray")
     with pytest.raises(ValueError, match="max_distance_m"):
         MeshSDF.from_trimesh(box, max_distance_m=0.5)(torch.tensor([[[3.0, 0.0, 0.0]]]))
+
+
+def test_warp_kernels_are_cached_in_the_flash_cache():
+    from flash_core.geometry.warp_runtime import load_warp
+    from flash_core.utils.cache import cache_dir
+
+    assert load_warp().config.kernel_cache_dir == str(cache_dir("warp"))
