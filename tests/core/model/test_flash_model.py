@@ -78,6 +78,7 @@ def test_both_fusions_train_a_step_and_then_sample(fusion, leap_hand, cloud):
     assert len(grasps) == 3 and all(torch.isfinite(torch.as_tensor(g.vector)).all() for g in grasps)
 
 
+@pytest.mark.slow
 def test_small_model_overfits_two_grasps_and_reproduces_them(leap_hand, cloud):
     """Two goals (same object, same start x_0, different prompts), one grasp each: after training, integrating from
     x_0 lands on the grasp of the prompt given, so only the text tells them apart.
