@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -144,4 +146,5 @@ def test_warp_kernels_are_cached_in_the_flash_cache():
     from flash_core.geometry.warp_runtime import load_warp
     from flash_core.utils.cache import cache_dir
 
-    assert load_warp().config.kernel_cache_dir == str(cache_dir("warp"))
+    # warp appends its version to the folder it is given
+    assert Path(load_warp().config.kernel_cache_dir).parent == cache_dir("warp")
