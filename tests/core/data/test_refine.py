@@ -51,7 +51,7 @@ def test_synthesis_targets_a_part_and_labels_it(hand):
     mug = process_object(ProceduralSource(1).load("mug_000"), ProcessingConfig(num_points=512, oversample=4, sdf_resolution=48))
     handle = mug.point_parts == mug.asset.part_names.index("handle")
     config = SynthesisConfig(optimizer=OptimizerConfig(steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2))
-    result = synthesize_grasps(hand, mug.sdf, mug.points, mug.normals, 6, config, seed=1, candidate_mask=handle, grid=mug.sdf_grid)
+    result = synthesize_grasps(hand, mug.sdf, mug.points, mug.normals, 6, config, seed=1, target_masks=np.tile(handle, (6, 1)), grid=mug.sdf_grid)
     before, after = measure_grasps(hand, result.initial, mug.sdf), measure_grasps(hand, result.optimized, mug.sdf)
     assert after.finger_distance_m.mean() < before.finger_distance_m.mean()
     parts = finger_parts(after, mug.sdf, mug.asset.face_parts, 0.005)

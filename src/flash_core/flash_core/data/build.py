@@ -73,7 +73,7 @@ PRESETS: dict[str, BuildConfig] = {
     # Seconds: for tests and a first look.
     "tiny": BuildConfig(
         sources=(SourceSpec("procedural", {"count_per_category": 1, "categories": ("mug", "hammer")}),),
-        grasps_per_hand=2, candidates_per_hand=6,
+        grasps_per_hand=2, candidates_per_hand=8,
         processing=ProcessingConfig(num_points=512, oversample=4, sdf_resolution=24),
         synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)),
         semantic=SemanticConfig(views=2, image_size=56),
@@ -173,16 +173,12 @@ class DatasetBuilder:
         seed = int(np.random.default_rng([config.seed, config.hands.index(hand_name)] + list(object_id.encode())).integers(2**31))
         # Candidates are shared round-robin among the parts so every part gets grasps aimed at it.
         part_ids = [p for p in range(len(obj.asset.part_names)) if (obj.point_parts == p).any()]
-        targets = [None] if len(part_ids) <= 1 else part_ids
-        x_start, x = [], []
-        for offset, part in enumerate(targets):
-            count = len(range(offset, config.candidates_per_hand, len(targets)))
-            mask = None if part is None else obj.point_parts == part
-            result = synthesize_grasps(hand, obj.sdf, obj.points, obj.normals, count, config.synthesis, seed=seed + offset,
-                                       candidate_mask=mask, grid=obj.sdf_grid)
-            x_start.append(result.initial)
-            x.append(result.optimized)
-        x_start, x = torch.cat(x_start), torch.cat(x)
+        masks = None
+        if len(part_ids) > 1:
+            masks = np.stack([obj.point_parts == part_ids[i % len(part_ids)] for i in range(config.candidates_per_hand)])
+        result = synthesize_grasps(hand, obj.sdf, obj.points, obj.normals, config.candidates_per_hand, config.synthesis,
+                                   seed=seed, target_masks=masks, grid=obj.sdf_grid)
+        x_start, x = result.initial, result.optimized
         before = measure_grasps(hand, x_start, obj.sdf)
         after = measure_grasps(hand, x, obj.sdf)
         reasons = rejection_reasons(after, hand.finger_names, config.acceptance)
@@ -205,6 +201,7 @@ class DatasetBuilder:
                     log.warning("LLM text failed for %s, using templates: %s", key, exc)
             texts.append(describe_grasp(summary, key))
         as_np = lambda t: t.detach().cpu().numpy()  # noqa: E731
+        num_fingers = len(hand.finger_names)
         stats = {
             "category": obj.asset.category, "candidates": len(reasons), "kept": len(keep), "passing": len(passing),
             "rejected": dict(Counter(r for r in reasons if r is not None)),
@@ -214,8 +211,9 @@ class DatasetBuilder:
             "llm_failures": llm_failures,
         }
         batch = GraspBatch(
-            object_id=object_id, hand=hand_name, x=as_np(x[keep]).astype(np.float32).reshape(len(keep), -1),
-            finger_part=parts[keep].reshape(len(keep), -1), finger_distance_m=as_np(after.finger_distance_m[keep]).reshape(len(keep), -1),
+            object_id=object_id, hand=hand_name, x=as_np(x[keep]).astype(np.float32).reshape(len(keep), hand.pose_dim),
+            finger_part=parts[keep].reshape(len(keep), num_fingers),
+            finger_distance_m=as_np(after.finger_distance_m[keep]).reshape(len(keep), num_fingers),
             penetration_m=as_np(after.max_penetration_m[keep]).reshape(len(keep)), text=texts,
         )
         self.writer.add_unit(batch, stats)

@@ -43,10 +43,14 @@ class GraspMeasures:
     joint_excess_rad: torch.Tensor  # (B,)
 
 
-def measure_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF | SDFGrid) -> GraspMeasures:
-    """Evaluate hand poses x (B, 25) against one object's SDF (exact for metrics, a grid inside optimisation)."""
+def measure_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF | SDFGrid, clearance_m: float = 0.0) -> GraspMeasures:
+    """Evaluate hand poses x (B, 25) against one object's SDF (exact for metrics, a grid inside optimisation).
+
+    clearance_m > 0 counts hand points closer than that to the surface as penetrating: inside optimisation it
+    keeps a margin that absorbs the SDF grid's interpolation error. Metrics use 0.
+    """
     surface = hand.surface_points(x)  # (B, N, 3)
-    depth = torch.relu(-sdf(surface))  # (B, N)
+    depth = torch.relu(clearance_m - sdf(surface))  # (B, N)
     candidates = hand.contact_candidates(x)  # (B, C, 3)
     distance = sdf(candidates)  # (B, C)
     num_fingers = len(hand.finger_names)

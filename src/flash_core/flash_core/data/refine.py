@@ -26,24 +26,25 @@ from flash_core.hands.pose import join_pose, split_pose
 @dataclass(frozen=True)
 class OptimizerConfig:
     steps: int = 150  # on the SDF grid when one is given, else on the exact SDF
-    polish_steps: int = 20  # then on the exact SDF
+    polish_steps: int = 8  # then on the exact SDF
     lr_translation_m: float = 2e-3
     lr_rotation: float = 1e-2
     lr_joints_rad: float = 3e-2
     prior_weight: float = 0.0  # pull towards the starting x (refinement); 0 for synthesis
+    clearance_m: float = 0.001  # keep hand points this far out while optimising (absorbs grid error)
     part_weight: float = 30.0  # pull of the fingers towards the target part's points, when a target is given
     weights: EnergyWeights = field(default_factory=EnergyWeights)
 
 
 def optimize_grasps(
     hand: HandModel, x_init: torch.Tensor, sdf: MeshSDF, config: OptimizerConfig, grid: SDFGrid | None = None,
-    target_points: torch.Tensor | None = None, progress=None,
+    target_points: torch.Tensor | None = None, target_mask: torch.Tensor | None = None, progress=None,
 ) -> torch.Tensor:
     """x_init (B, 25) -> optimised x (B, 25) on the same device and dtype; `progress(step)` is called per step.
 
     With `grid`, `config.steps` steps use it and `config.polish_steps` steps the exact `sdf`; without, all
-    steps use `sdf`. target_points (P, 3): surface points of a part the fingers should hold; each finger's
-    closest candidate is pulled towards its nearest target point.
+    steps use `sdf`. target_points (P, 3) with target_mask (B, P): the surface points each hand should hold
+    (e.g. one part's); each finger's closest candidate is pulled towards its nearest allowed target point.
     """
     hand.validate_pose(x_init)
     start = x_init.detach()
@@ -57,10 +58,11 @@ def optimize_grasps(
     for step, field_now in enumerate(stages):
         optimizer.zero_grad(set_to_none=True)
         x = join_pose(translation, rotation, joints)
-        measures = measure_grasps(hand, x, field_now)
+        measures = measure_grasps(hand, x, field_now, config.clearance_m)
         energy = grasp_energy(measures, config.weights)
         if target_points is not None:
-            to_part = torch.cdist(measures.finger_point, target_points[None].expand(len(x), -1, -1)).amin(-1)  # (B, F)
+            distance = torch.cdist(measures.finger_point, target_points[None].expand(len(x), -1, -1))  # (B, F, P)
+            to_part = distance.masked_fill(~target_mask[:, None, :], torch.inf).amin(-1)  # (B, F)
             energy = energy + config.part_weight * to_part.sum(-1)
         if config.prior_weight:
             energy = energy + config.prior_weight * (x - start).square().sum(-1)

@@ -141,7 +141,7 @@ class DatasetWriter:
         if manifest_path.exists():
             self.manifest = json.loads(manifest_path.read_text())
             _check_format(self.manifest, manifest_path)
-            if self.manifest["config"] != config:
+            if self.manifest["config"] != json.loads(json.dumps(config)):  # compare as stored (tuples become lists)
                 raise ValueError(f"{self.root} was built with another configuration; resume with the same one or use a new folder")
         else:
             self.root.mkdir(parents=True, exist_ok=True)

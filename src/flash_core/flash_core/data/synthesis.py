@@ -87,19 +87,21 @@ class SynthesizedGrasps:
 
 def synthesize_grasps(
     hand: HandModel, sdf: MeshSDF, points: np.ndarray, normals: np.ndarray, count: int, config: SynthesisConfig,
-    seed: int = 0, candidate_mask: np.ndarray | None = None, grid: SDFGrid | None = None, progress=None,
+    seed: int = 0, target_masks: np.ndarray | None = None, grid: SDFGrid | None = None, progress=None,
 ) -> SynthesizedGrasps:
     """`count` optimised hand poses around an object given by its SDF and surface points (N, 3) with normals.
 
-    candidate_mask (N,) bool restricts the target points (e.g. to one part); None allows all of them.
-    grid: the object's SDF grid for the cheap optimisation stage (see refine.optimize_grasps).
+    target_masks (count, N) bool: per grasp, the points it should start at and hold (e.g. one part's);
+    None lets every grasp use the whole surface. grid: the object's SDF grid for the cheap optimisation
+    stage (see refine.optimize_grasps).
     """
-    pool = np.flatnonzero(candidate_mask) if candidate_mask is not None else np.arange(len(points))
-    if len(pool) == 0:
-        raise ValueError("no candidate target points: the part mask selects nothing")
+    if target_masks is not None and (target_masks.shape != (count, len(points)) or not target_masks.any(1).all()):
+        raise ValueError(f"target_masks must be ({count}, {len(points)}) with at least one point per grasp")
     generator = torch.Generator(device=hand.device).manual_seed(seed)
-    pick = pool[torch.randint(len(pool), (count,), generator=generator, device=hand.device).cpu().numpy()]
     kw = {"dtype": hand.dtype, "device": hand.device}
-    x0 = initial_poses(hand, HandFrame.of(hand), torch.as_tensor(points[pick], **kw), torch.as_tensor(normals[pick], **kw), config, generator)
-    target = None if candidate_mask is None else torch.as_tensor(points[pool], **kw)
-    return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, grid, target, progress))
+    allowed = torch.ones(count, len(points), dtype=torch.bool, device=hand.device) if target_masks is None else torch.as_tensor(target_masks, device=hand.device)
+    pick = torch.multinomial(allowed.to(hand.dtype), 1, generator=generator).squeeze(1)  # (count,) uniform over allowed
+    surface, outward = torch.as_tensor(points, **kw), torch.as_tensor(normals, **kw)
+    x0 = initial_poses(hand, HandFrame.of(hand), surface[pick], outward[pick], config, generator)
+    target = (surface, allowed) if target_masks is not None else (None, None)
+    return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, grid, *target, progress))
