@@ -46,7 +46,8 @@ def test_initial_hands_sit_on_the_sphere_with_the_palm_towards_the_object(hand):
     assert facing.min() > 0.999  # every palm looks at the centre
     torch.testing.assert_close(x[:, 9:], hand.open_joints().expand(512, -1))
     # Directions cover the sphere: their mean is near zero and rolls differ.
-    assert torch.nn.functional.normalize(cloud_centre, dim=-1).mean(0).norm() < 0.15  # 512 uniform directions: |mean| ~ 0.04
+    # 512 uniform directions: |mean| ~ 0.04
+    assert torch.nn.functional.normalize(cloud_centre, dim=-1).mean(0).norm() < 0.15
     assert rotation[:, :, 0].std(0).min() > 0.2
 
 

@@ -1,8 +1,8 @@
 """Each Table 2 switch changes what it names and nothing else."""
 
 import torch
-
 from conftest import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
+
 from flash_core.model.flash_model import FlashModel
 from flash_core.model.text_backbone import TextBackboneConfig, load_text_backbone
 
@@ -68,7 +68,8 @@ def test_semantic_features_widen_only_the_point_projection_and_matter(leap_hand)
     semantic = randomise_head(build_model(tiny_config("compact", semantic_dim=8), leap_hand)).eval()
     differing = {k for k in keys(plain) if keys(plain)[k] != keys(semantic).get(k)}
     assert set(keys(plain)) == set(keys(semantic)) and differing == {"object_encoder.point_proj.weight"}
-    assert keys(semantic)["object_encoder.point_proj.weight"][1] == keys(plain)["object_encoder.point_proj.weight"][1] + 8
+    width = "object_encoder.point_proj.weight"
+    assert keys(semantic)[width][1] == keys(plain)[width][1] + 8
     points = sphere_cloud(256)[None].expand(2, -1, -1)
     features = torch.randn(2, 256, 8, generator=torch.Generator().manual_seed(0))
     assert not torch.allclose(velocity(semantic, leap_hand, PROMPTS[:2], points, features),

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
+
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.objective import FlowBatch, train_step
 from flash_core.flow.solver import SolverConfig
@@ -89,7 +89,8 @@ def test_small_model_overfits_two_grasps_and_reproduces_them(leap_hand, cloud):
     starts = sampler.sample(1, generator=generator).expand(2, -1)
     targets = sampler.sample(2, generator=generator)
     targets[:, :3] *= 0.4  # grasps closer to the object than the start ring
-    targets[:, 9:] = leap_hand.clamp_joints(targets[:, 9:] + torch.tensor([[0.6], [0.2]]))  # fingers closed more or less
+    # fingers closed more or less
+    targets[:, 9:] = leap_hand.clamp_joints(targets[:, 9:] + torch.tensor([[0.6], [0.2]]))
     object_points = cloud[:256]
     rows = torch.arange(4) % 2
     batch = FlowBatch([PROMPTS[i] for i in rows], object_points[None].expand(4, -1, -1), targets[rows],

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import PROMPTS, build_model, sphere_cloud, tiny_config
+
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.objective import FlowBatch, train_step
 from flash_core.model.checkpoint import load_checkpoint, save_checkpoint

@@ -213,7 +213,8 @@ def _load_local(config: TextBackboneConfig) -> TextBackbone:
     return TextBackbone(model.eval(), tokenizer, config, source)
 
 
-def _build_scratch(config: TextBackboneConfig, corpus: Iterable[str] | None, tokenizer_json: str | None) -> TextBackbone:
+def _build_scratch(config: TextBackboneConfig, corpus: Iterable[str] | None,
+                   tokenizer_json: str | None) -> TextBackbone:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     if tokenizer_json is None:
