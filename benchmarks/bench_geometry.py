@@ -40,6 +40,7 @@ def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> dict:
     CPU time (all threads of this process) hardly grows when other jobs share the cores, so on a busy
     machine it is the better estimate of what the kernel costs; wall time is what a caller waits.
     """
+
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -82,6 +83,7 @@ def run_device(device: torch.device, repeats: int) -> list[dict]:
     rows: list[dict] = []
 
     def add(name: str, shape: str, fn: Callable[[], object], reps: int = repeats, **extra):
+        # fn is timed right here; lambdas still bind loop variables as defaults so that stays true if moved
         rows.append({"name": name, "shape": shape, "device": str(device), **timed(fn, reps, device), **extra})
 
     torus = torus_mesh()
@@ -90,31 +92,60 @@ def run_device(device: torch.device, repeats: int) -> list[dict]:
     low, high = (torch.tensor(b, dtype=torch.float32) for b in torus.bounds)
     box = (low - 0.03 + torch.rand(1, 8192, 3) * (high - low + 0.06)).to(device)
     for method, sdf in sdfs.items():
-        add(f"MeshSDF {method}, near surface (+-2 cm)", f"8192 pts, {len(torus.faces)} faces", lambda: sdf(near))
-        add(f"MeshSDF {method}, uniform in bbox+3 cm", f"8192 pts, {len(torus.faces)} faces", lambda: sdf(box))
+        add(
+            f"MeshSDF {method}, near surface (+-2 cm)", f"8192 pts, {len(torus.faces)} faces", lambda sdf=sdf: sdf(near)
+        )
+        add(f"MeshSDF {method}, uniform in bbox+3 cm", f"8192 pts, {len(torus.faces)} faces", lambda sdf=sdf: sdf(box))
     grad_points = near.clone().requires_grad_(True)
     add("MeshSDF normal, forward+backward", "8192 pts", lambda: sdfs["normal"](grad_points).sum().backward())
-    add("warp Mesh build (BVH)", f"{len(torus.faces)} faces", lambda: MeshSDF.from_trimesh(torus)._warp_mesh("cpu" if device.type == "cpu" else f"cuda:{device.index or 0}"))
+    add(
+        "warp Mesh build (BVH)",
+        f"{len(torus.faces)} faces",
+        lambda: MeshSDF.from_trimesh(torus)._warp_mesh("cpu" if device.type == "cpu" else f"cuda:{device.index or 0}"),
+    )
 
     hand_points = near_surface_points(torus, 256 * 1024, 0.02, seed=1).reshape(256, 1024, 3).to(device)
     exact = sdfs["normal"](hand_points.reshape(1, -1, 3)).reshape(256, 1024)
     for resolution in (64, 128):
         grid = SDFGrid.from_mesh_sdf(sdfs["normal"], resolution=resolution, padding_m=0.03).to(device)
         error = (grid(hand_points) - exact).abs()
-        stats = {"max_error_mm": float(error.max()) * 1e3, "mean_error_mm": float(error.mean()) * 1e3, "bound_mm": grid.max_error_m * 1e3}
-        add(f"SDFGrid {resolution}^3 trilinear", "256 x 1024 pts", lambda: grid(hand_points), **stats)
+        stats = {
+            "max_error_mm": float(error.max()) * 1e3,
+            "mean_error_mm": float(error.mean()) * 1e3,
+            "bound_mm": grid.max_error_m * 1e3,
+        }
+        add(f"SDFGrid {resolution}^3 trilinear", "256 x 1024 pts", lambda grid=grid: grid(hand_points), **stats)
         grid_points = hand_points.clone().requires_grad_(True)
-        add(f"SDFGrid {resolution}^3 forward+backward", "256 x 1024 pts", lambda: grid(grid_points).sum().backward())
-    add("MeshSDF normal (exact, same points)", "256 x 1024 pts", lambda: sdfs["normal"](hand_points), reps=max(3, repeats // 5))
+        add(
+            f"SDFGrid {resolution}^3 forward+backward",
+            "256 x 1024 pts",
+            lambda grid=grid, x=grid_points: grid(x).sum().backward(),
+        )
+    add(
+        "MeshSDF normal (exact, same points)",
+        "256 x 1024 pts",
+        lambda: sdfs["normal"](hand_points),
+        reps=max(3, repeats // 5),
+    )
     grid48 = SDFGrid.from_mesh_sdf(sdfs["normal"], resolution=48, padding_m=0.03)
-    objects = [SDFGrid(values=grid48.values * (1.0 + 0.01 * i), bounds_m=grid48.bounds_m) for i in range(32)]  # 32 stand-ins
+    objects = [
+        SDFGrid(values=grid48.values * (1.0 + 0.01 * i), bounds_m=grid48.bounds_m) for i in range(32)
+    ]  # 32 stand-ins
     batch = SDFGridBatch.stack(objects).to(device)
     object_of_row = torch.randint(0, len(objects), (256,), device=device)
     add("SDFGridBatch, 32 objects of 48^3", "256 x 1024 pts, 1 call", lambda: batch(hand_points, objects=object_of_row))
     on_device = [grid.to(device) for grid in objects]
-    add("loop over single 48^3 grids", "256 x 1024 pts, 256 calls",
-        lambda: [on_device[int(r)](hand_points[i : i + 1]) for i, r in enumerate(object_of_row.tolist())])
-    add("SDFGrid 64^3 build", "262,144 mesh queries", lambda: SDFGrid.from_mesh_sdf(sdfs["normal"], resolution=64), reps=3)
+    add(
+        "loop over single 48^3 grids",
+        "256 x 1024 pts, 256 calls",
+        lambda: [on_device[int(r)](hand_points[i : i + 1]) for i, r in enumerate(object_of_row.tolist())],
+    )
+    add(
+        "SDFGrid 64^3 build",
+        "262,144 mesh queries",
+        lambda: SDFGrid.from_mesh_sdf(sdfs["normal"], resolution=64),
+        reps=3,
+    )
 
     x, y = torch.rand(64, 1024, 3, device=device), torch.rand(64, 2048, 3, device=device)
     add("Chamfer", "64 x 1024 vs 2048", lambda: chamfer_distance(x, y))
@@ -126,16 +157,29 @@ def run_device(device: torch.device, repeats: int) -> list[dict]:
     clouds = torch.rand(64, 2048, 3, device=device)
     backends = ("fpsample", "torch") if device.type == "cpu" else ("torch",)
     for backend in backends:
-        add(f"FPS ({backend})", "64 x 2048 -> 512", lambda: farthest_point_sample(clouds, 512, backend=backend), reps=max(3, repeats // 3))
+        add(
+            f"FPS ({backend})",
+            "64 x 2048 -> 512",
+            lambda backend=backend: farthest_point_sample(clouds, 512, backend=backend),
+            reps=max(3, repeats // 3),
+        )
 
     if device.type == "cpu":  # repair runs on trimesh/scipy/warp-CPU whatever the device
         for name, mesh in repair_cases():
             for resolution in (64, 128):
                 _, report = repair_mesh(mesh, RepairConfig(voxel_resolution=resolution))
-                add(f"repair {name}, {resolution} voxels", f"{len(mesh.faces)} faces -> {report.faces_after}",
-                    lambda: repair_mesh(mesh, RepairConfig(voxel_resolution=resolution)), reps=3,
-                    watertight=report.is_watertight, input_to_output_mm=report.input_to_output_m * 1e3,
-                    output_to_input_mm=report.output_to_input_m * 1e3, voxel_mm=report.voxel_size_m * 1e3)
+                add(
+                    f"repair {name}, {resolution} voxels",
+                    f"{len(mesh.faces)} faces -> {report.faces_after}",
+                    lambda mesh=mesh, resolution=resolution: repair_mesh(
+                        mesh, RepairConfig(voxel_resolution=resolution)
+                    ),
+                    reps=3,
+                    watertight=report.is_watertight,
+                    input_to_output_mm=report.input_to_output_m * 1e3,
+                    output_to_input_mm=report.output_to_input_m * 1e3,
+                    voxel_mm=report.voxel_size_m * 1e3,
+                )
     return rows
 
 
@@ -178,15 +222,27 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
 
-    table = Table(title=f"geometry kernels ({summary['machine']}, {args.threads} torch threads, "
-                  f"load {load_before:.1f} -> {summary['load_1m_after']:.1f})")
+    table = Table(
+        title=f"geometry kernels ({summary['machine']}, {args.threads} torch threads, "
+        f"load {load_before:.1f} -> {summary['load_1m_after']:.1f})"
+    )
     for column in ("kernel", "size", "device", "median ms", "p10-p90 ms", "CPU ms", "notes"):
         table.add_column(column, justify="right" if "ms" in column else "left")
     for row in rows:
-        notes = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) and not math.isnan(value) else f"{key} {value}"
-                          for key, value in row.items() if key not in ("name", "shape", "device", "median_ms", "p10_ms", "p90_ms", "cpu_ms"))
-        table.add_row(row["name"], row["shape"], row["device"], f"{row['median_ms']:.1f}",
-                      f"{row['p10_ms']:.1f}-{row['p90_ms']:.1f}", f"{row['cpu_ms']:.1f}", notes)
+        notes = ", ".join(
+            f"{key} {value:.3g}" if isinstance(value, float) and not math.isnan(value) else f"{key} {value}"
+            for key, value in row.items()
+            if key not in ("name", "shape", "device", "median_ms", "p10_ms", "p90_ms", "cpu_ms")
+        )
+        table.add_row(
+            row["name"],
+            row["shape"],
+            row["device"],
+            f"{row['median_ms']:.1f}",
+            f"{row['p10_ms']:.1f}-{row['p90_ms']:.1f}",
+            f"{row['cpu_ms']:.1f}",
+            notes,
+        )
     Console(width=160).print(table)
     print(f"wrote {RESULTS}")
 

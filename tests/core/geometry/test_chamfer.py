@@ -16,7 +16,9 @@ def brute_force_chamfer(x, y, squared, reduction):
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_chamfer_matches_brute_force(squared, reduction, backend):
     x, y = torch.rand(3, 128, 3, dtype=torch.float64), torch.rand(3, 77, 3, dtype=torch.float64)
-    result = chamfer_distance(x, y, reduction=reduction, squared=squared, backend=backend, max_pairs_per_chunk=3 * 10 * 128)
+    result = chamfer_distance(
+        x, y, reduction=reduction, squared=squared, backend=backend, max_pairs_per_chunk=3 * 10 * 128
+    )
     torch.testing.assert_close(result.distance, brute_force_chamfer(x, y, squared, reduction))
     torch.testing.assert_close(result.distance, result.x_to_y + result.y_to_x)
 

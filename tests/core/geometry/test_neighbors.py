@@ -34,7 +34,9 @@ def brute_force_ball(centers, reference, radius, k):
 def test_ball_query_matches_brute_force_with_padding(backend):
     reference = torch.rand(2, 150, 3, dtype=torch.float64)
     centers = torch.cat([reference[:, :20], torch.full((2, 1, 3), 5.0, dtype=torch.float64)], dim=1)  # one far away
-    result = ball_query(centers, reference, radius_m=0.2, max_samples=8, backend=backend, max_pairs_per_chunk=2 * 5 * 150)
+    result = ball_query(
+        centers, reference, radius_m=0.2, max_samples=8, backend=backend, max_pairs_per_chunk=2 * 5 * 150
+    )
     for b in range(2):
         assert torch.equal(result.idx[b], brute_force_ball(centers[b], reference[b], 0.2, 8))
     assert int(result.counts[0, -1]) == 0 and not bool(result.valid[0, -1].any())

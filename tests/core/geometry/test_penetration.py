@@ -28,11 +28,16 @@ def test_penetration_equals_analytic_depth(mesh_sphere):
         torch.testing.assert_close(result.depth_m, expected_depth, atol=atol, rtol=0)
         torch.testing.assert_close(result.max_m, expected_depth.amax(-1), atol=atol, rtol=0)
         torch.testing.assert_close(result.sum_m, expected_depth.sum(-1), atol=6 * atol, rtol=0)
-    assert penetration(points, analytic_sphere).inside.tolist() == [[True, True, True, False, False, False], [True] + [False] * 5]
+    assert penetration(points, analytic_sphere).inside.tolist() == [
+        [True, True, True, False, False, False],
+        [True] + [False] * 5,
+    ]
 
 
 def test_penetration_mask_and_gradient_push_points_out():
-    points = torch.tensor([[[0.05, 0.0, 0.0], [0.0, 0.03, 0.0], [0.3, 0.0, 0.0]]], dtype=torch.float64, requires_grad=True)
+    points = torch.tensor(
+        [[[0.05, 0.0, 0.0], [0.0, 0.03, 0.0], [0.3, 0.0, 0.0]]], dtype=torch.float64, requires_grad=True
+    )
     mask = torch.tensor([[True, False, True]])
     result = penetration(points, analytic_sphere, mask=mask)
     torch.testing.assert_close(result.sum_m, torch.tensor([0.05], dtype=torch.float64))
@@ -51,7 +56,9 @@ def test_penetration_with_grid_sdf(mesh_sphere):
 
 def test_contact_distance_is_unsigned_surface_distance():
     contacts = torch.tensor([[[0.1, 0.0, 0.0], [0.0, 0.08, 0.0], [0.0, 0.0, -0.15]]], dtype=torch.float64)
-    torch.testing.assert_close(contact_distance(contacts, analytic_sphere), torch.tensor([[0.0, 0.02, 0.05]], dtype=torch.float64))
+    torch.testing.assert_close(
+        contact_distance(contacts, analytic_sphere), torch.tensor([[0.0, 0.02, 0.05]], dtype=torch.float64)
+    )
 
 
 def test_penetration_bad_input():

@@ -45,7 +45,9 @@ def test_sdf_box_closed_form_sign_and_value(box):
 def test_sdf_sign_on_the_medial_plane_of_a_coarse_box(box):
     # Points inside, (almost) equidistant to the top and bottom faces: warp's default epsilon (1e-3 of
     # the mean edge) treated those distances as equal and returned the wrong sign for some of them.
-    points = torch.rand(1, 20000, 3, dtype=torch.float64) * torch.tensor([0.18, 0.08, 0.0], dtype=torch.float64) - torch.tensor([0.09, 0.04, 0.0], dtype=torch.float64)
+    points = torch.rand(1, 20000, 3, dtype=torch.float64) * torch.tensor(
+        [0.18, 0.08, 0.0], dtype=torch.float64
+    ) - torch.tensor([0.09, 0.04, 0.0], dtype=torch.float64)
     points[..., 2] = (torch.rand(1, 20000, dtype=torch.float64) - 0.5) * 2e-4
     expected = box_sdf(points, torch.tensor([0.1, 0.05, 0.03], dtype=torch.float64))
     torch.testing.assert_close(MeshSDF.from_trimesh(box)(points), expected, atol=1e-7, rtol=0)  # face picked in float32

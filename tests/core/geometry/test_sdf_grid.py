@@ -8,7 +8,9 @@ from flash_core.geometry.sdf_grid import SDFGrid, SDFGridBatch
 
 @pytest.fixture(scope="module")
 def torus_sdf():
-    return MeshSDF.from_trimesh(trimesh.creation.torus(major_radius=0.06, minor_radius=0.02, major_sections=48, minor_sections=24))
+    return MeshSDF.from_trimesh(
+        trimesh.creation.torus(major_radius=0.06, minor_radius=0.02, major_sections=48, minor_sections=24)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +23,10 @@ def random_points_in(bounds: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def test_grid_nodes_reproduce_exact_values(torus_sdf, torus_grid):
-    axes = [torch.linspace(float(torus_grid.bounds_m[0, i]), float(torus_grid.bounds_m[1, i]), 40, dtype=torch.float64) for i in range(3)]
+    axes = [
+        torch.linspace(float(torus_grid.bounds_m[0, i]), float(torus_grid.bounds_m[1, i]), 40, dtype=torch.float64)
+        for i in range(3)
+    ]
     nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)[::7, ::5, ::3].reshape(1, -1, 3)
     torch.testing.assert_close(torus_grid(nodes), torus_sdf(nodes), atol=1e-6, rtol=0)
 
@@ -80,7 +85,9 @@ def test_grid_bad_input(tmp_path):
 
 
 def test_grid_batch_reads_each_row_from_its_own_grid(torus_sdf, torus_grid):
-    box_grid = SDFGrid.from_mesh_sdf(MeshSDF.from_trimesh(trimesh.creation.box(extents=(0.1, 0.06, 0.04))), resolution=40)
+    box_grid = SDFGrid.from_mesh_sdf(
+        MeshSDF.from_trimesh(trimesh.creation.box(extents=(0.1, 0.06, 0.04))), resolution=40
+    )
     batch = SDFGridBatch.stack([torus_grid, box_grid])
     points = torch.rand(2, 500, 3, dtype=torch.float64) * 0.2 - 0.1
     points[:, :4] = torus_grid.bounds_m.double()[1]  # top corner nodes: where neighbouring slabs meet

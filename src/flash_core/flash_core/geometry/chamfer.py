@@ -49,7 +49,12 @@ def chamfer_distance(
 
 
 def _one_sided(
-    query: torch.Tensor, reference: torch.Tensor, reduction: Reduction, squared: bool, backend: NeighborBackend, max_pairs: int
+    query: torch.Tensor,
+    reference: torch.Tensor,
+    reduction: Reduction,
+    squared: bool,
+    backend: NeighborBackend,
+    max_pairs: int,
 ) -> torch.Tensor:
     nearest = nearest_indices(query, reference, 1, backend, max_pairs)[..., 0]  # (B, N)
     diff = query - gather_points(reference, nearest)  # (B, N, 3)

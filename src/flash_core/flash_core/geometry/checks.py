@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def check_points(points: torch.Tensor, name: str = "points", *, batched: bool = True, allow_empty: bool = False) -> None:
+def check_points(
+    points: torch.Tensor, name: str = "points", *, batched: bool = True, allow_empty: bool = False
+) -> None:
     """Raise ValueError unless `points` is a finite float tensor of shape (B, N, 3) (or (N, 3) if not batched)."""
     if not isinstance(points, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(points).__name__}")

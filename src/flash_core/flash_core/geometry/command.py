@@ -27,20 +27,25 @@ def run(args: argparse.Namespace) -> None:
 
     mesh = load_mesh(args.mesh)
     if args.mesh_cmd == "info":
-        print(f"{args.mesh}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, "
-              f"extents {', '.join(f'{e:.4f}' for e in mesh.extents)} m, water-tight {mesh.is_watertight}")
+        print(
+            f"{args.mesh}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces, "
+            f"extents {', '.join(f'{e:.4f}' for e in mesh.extents)} m, water-tight {mesh.is_watertight}"
+        )
     elif args.mesh_cmd == "repair":
         from flash_core.geometry.mesh_repair import RepairConfig, repair_mesh
 
-        config = RepairConfig(voxel_resolution=args.resolution, smoothing_iterations=args.smoothing,
-                              force_remesh=args.force_remesh)
+        config = RepairConfig(
+            voxel_resolution=args.resolution, smoothing_iterations=args.smoothing, force_remesh=args.force_remesh
+        )
         repaired, report = repair_mesh(mesh, config)
         repaired.export(args.output)
         for step in report.steps or ("nothing to do: already water-tight",):
             print(f"- {step}")
-        print(f"water-tight {report.was_watertight} -> {report.is_watertight}, faces {report.faces_before} -> "
-              f"{report.faces_after}, surface moved <= {report.input_to_output_m * 1e3:.2f} mm, "
-              f"new surface <= {report.output_to_input_m * 1e3:.2f} mm from the old; wrote {args.output}")
+        print(
+            f"water-tight {report.was_watertight} -> {report.is_watertight}, faces {report.faces_before} -> "
+            f"{report.faces_after}, surface moved <= {report.input_to_output_m * 1e3:.2f} mm, "
+            f"new surface <= {report.output_to_input_m * 1e3:.2f} mm from the old; wrote {args.output}"
+        )
     else:
         from flash_core.geometry.sdf import MeshSDF
         from flash_core.geometry.sdf_grid import SDFGrid
@@ -48,6 +53,8 @@ def run(args: argparse.Namespace) -> None:
         sdf = MeshSDF.from_trimesh(mesh)
         grid = SDFGrid.from_mesh_sdf(sdf, resolution=args.resolution, padding_m=args.padding_m)
         grid.save(args.output)
-        print(f"{tuple(grid.values.shape)} grid, sign by {sdf.sign_method}, spacing "
-              f"{float(grid.spacing_m.max()) * 1e3:.2f} mm, trilinear error <= {grid.max_error_m * 1e3:.2f} mm; "
-              f"wrote {args.output}")
+        print(
+            f"{tuple(grid.values.shape)} grid, sign by {sdf.sign_method}, spacing "
+            f"{float(grid.spacing_m.max()) * 1e3:.2f} mm, trilinear error <= {grid.max_error_m * 1e3:.2f} mm; "
+            f"wrote {args.output}"
+        )

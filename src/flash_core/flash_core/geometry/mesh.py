@@ -60,7 +60,9 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
 def normalize_mesh(mesh: trimesh.Trimesh, center: CenterMode = "bbox") -> tuple[trimesh.Trimesh, Similarity]:
     """A copy of the mesh centred and scaled so its vertices fit the unit sphere, and the transform (B=1)."""
     check_mesh(mesh)
-    vertices, transform = normalize_points(torch.tensor(np.array(mesh.vertices), dtype=torch.float64)[None], center=center)
+    vertices, transform = normalize_points(
+        torch.tensor(np.array(mesh.vertices), dtype=torch.float64)[None], center=center
+    )
     normalized = mesh.copy()
     normalized.vertices = vertices[0].numpy()
     return normalized, transform

@@ -54,8 +54,9 @@ class RepairReport:
     voxel_size_m: float | None  # remeshing pitch, None if no remeshing was needed
 
 
-def repair_mesh(mesh: trimesh.Trimesh, config: RepairConfig = RepairConfig()) -> tuple[trimesh.Trimesh, RepairReport]:
-    """Return a water-tight copy of `mesh` and a report; the input is not modified."""
+def repair_mesh(mesh: trimesh.Trimesh, config: RepairConfig | None = None) -> tuple[trimesh.Trimesh, RepairReport]:
+    """Return a water-tight copy of `mesh` and a report (default `RepairConfig()`); the input is not modified."""
+    config = config or RepairConfig()
     check_mesh(mesh)
     steps: list[str] = []
     work = mesh.copy()
@@ -99,7 +100,9 @@ def repair_mesh(mesh: trimesh.Trimesh, config: RepairConfig = RepairConfig()) ->
 
 
 def _voxel_remesh(mesh: trimesh.Trimesh, pitch: float, smoothing_iterations: int) -> trimesh.Trimesh:
-    measure = require_package("skimage.measure", feature="voxel mesh repair", install_hint="pip install scikit-image==0.26.0")
+    measure = require_package(
+        "skimage.measure", feature="voxel mesh repair", install_hint="pip install scikit-image==0.26.0"
+    )
     low = mesh.bounds[0] - 2 * pitch  # two empty voxels around the object so every surface closes
     counts = np.ceil((mesh.bounds[1] + 2 * pitch - low) / pitch).astype(int) + 1
     axes = [torch.arange(n, dtype=torch.float64) * pitch + low[i] for i, n in enumerate(counts)]

@@ -87,17 +87,26 @@ def nearest_indices(
     backend: NeighborBackend = "auto",
     max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
 ) -> torch.Tensor:
-    """Indices (B, N, k) int64 of the k nearest `reference` (B, M, 3) points of each `query` (B, N, 3), nearest first."""
+    """Indices (B, N, k) int64 of the k nearest `reference` (B, M, 3) points of each `query` (B, N, 3).
+
+    Nearest first."""
     if backend == "auto":
         backend = "kdtree" if query.device.type == "cpu" else "brute"
     if backend == "kdtree":
         queries, references = query.detach().cpu().numpy(), reference.detach().cpu().numpy()
         workers = torch.get_num_threads()
-        idx = np.stack([cKDTree(r).query(q, k=[*range(1, k + 1)], workers=workers)[1] for q, r in zip(queries, references)])
+        idx = np.stack(
+            [
+                cKDTree(r).query(q, k=[*range(1, k + 1)], workers=workers)[1]
+                for q, r in zip(queries, references, strict=True)
+            ]
+        )
         return torch.from_numpy(idx.astype(np.int64)).to(query.device)
     if backend == "brute":
         chunks = query_chunks(query.shape[1], reference.shape[1], query.shape[0], max_pairs_per_chunk)
-        blocks = [squared_distance_matrix(query[:, rows], reference).topk(k, dim=-1, largest=False).indices for rows in chunks]
+        blocks = [
+            squared_distance_matrix(query[:, rows], reference).topk(k, dim=-1, largest=False).indices for rows in chunks
+        ]
         return torch.cat(blocks, dim=1)
     raise ValueError(f"unknown neighbour backend {backend!r}; choose 'auto', 'brute' or 'kdtree'")
 
@@ -162,17 +171,23 @@ def _ball_candidates_brute(
         blocks.append(torch.where(inside, order, num_refs).topk(take, dim=-1, largest=False).values)
     candidates = torch.cat(blocks, dim=1)  # (B, M, take)
     if take < max_samples:
-        candidates = torch.cat([candidates, candidates.new_full((*candidates.shape[:2], max_samples - take), num_refs)], -1)
+        candidates = torch.cat(
+            [candidates, candidates.new_full((*candidates.shape[:2], max_samples - take), num_refs)], -1
+        )
     return candidates
 
 
-def _ball_candidates_kdtree(centers: torch.Tensor, reference: torch.Tensor, radius_m: float, max_samples: int) -> torch.Tensor:
+def _ball_candidates_kdtree(
+    centers: torch.Tensor, reference: torch.Tensor, radius_m: float, max_samples: int
+) -> torch.Tensor:
     """Same contract as `_ball_candidates_brute`, from scipy's kd-tree (neighbours come sorted by index)."""
     batch, num_centers, num_refs = centers.shape[0], centers.shape[1], reference.shape[1]
     candidates = np.full((batch, num_centers, max_samples), num_refs, dtype=np.int64)
     clouds, queries = reference.detach().cpu().numpy(), centers.detach().cpu().numpy()
     for b in range(batch):
-        found = cKDTree(clouds[b]).query_ball_point(queries[b], radius_m, return_sorted=True, workers=torch.get_num_threads())
+        found = cKDTree(clouds[b]).query_ball_point(
+            queries[b], radius_m, return_sorted=True, workers=torch.get_num_threads()
+        )
         kept = [neighbors[:max_samples] for neighbors in found]
         counts = np.fromiter(map(len, kept), dtype=np.int64, count=num_centers)
         rows = np.repeat(np.arange(num_centers), counts)

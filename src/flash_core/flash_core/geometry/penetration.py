@@ -36,7 +36,10 @@ def signed_distance(points: torch.Tensor, sdf: SignedDistanceField) -> torch.Ten
     check_points(points)
     distance = sdf(points)
     if distance.shape != points.shape[:-1]:
-        raise ValueError(f"the SDF returned shape {tuple(distance.shape)} for points {tuple(points.shape)}; expected {tuple(points.shape[:-1])}")
+        raise ValueError(
+            f"the SDF returned shape {tuple(distance.shape)} for points {tuple(points.shape)}; "
+            f"expected {tuple(points.shape[:-1])}"
+        )
     return distance
 
 
@@ -49,7 +52,9 @@ def penetration(points: torch.Tensor, sdf: SignedDistanceField, mask: torch.Tens
     depth = torch.relu(-distance)
     if mask is not None:
         if mask.shape != depth.shape or mask.dtype != torch.bool:
-            raise ValueError(f"mask must be a bool tensor of shape {tuple(depth.shape)}, got {mask.dtype} {tuple(mask.shape)}")
+            raise ValueError(
+                f"mask must be a bool tensor of shape {tuple(depth.shape)}, got {mask.dtype} {tuple(mask.shape)}"
+            )
         depth = torch.where(mask, depth, torch.zeros_like(depth))
     return Penetration(depth_m=depth, max_m=depth.amax(dim=-1), sum_m=depth.sum(dim=-1), inside=depth > 0)
 

@@ -31,7 +31,9 @@ def farthest_point_sample(
     check_points(points)
     num_points = points.shape[1]
     if not 0 < num_samples <= num_points:
-        raise ValueError(f"num_samples must be in [1, {num_points}] for clouds of {num_points} points, got {num_samples}")
+        raise ValueError(
+            f"num_samples must be in [1, {num_points}] for clouds of {num_points} points, got {num_samples}"
+        )
     if not 0 <= start_index < num_points:
         raise ValueError(f"start_index {start_index} is outside [0, {num_points})")
     if backend == "auto":

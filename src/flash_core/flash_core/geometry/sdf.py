@@ -111,7 +111,9 @@ class MeshSDF:
         self.faces = torch.from_numpy(faces)  # (F, 3) int64
         corners = vertices[faces]  # (F, 3, 3)
         normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-        self.face_normals = torch.from_numpy(normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-300))
+        self.face_normals = torch.from_numpy(
+            normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-300)
+        )
         self._warp_meshes: dict[str, tuple] = {}  # warp device -> (wp.Mesh, its points, its indices)
         self._face_cache: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -213,7 +215,11 @@ class MeshSDF:
                 kernel,
                 dim=rows.stop - rows.start,
                 inputs=[mesh.id, wp.from_torch(queries[rows], dtype=wp.vec3), float(max_distance_m)],
-                outputs=[wp.from_torch(faces[rows]), wp.from_torch(signs[rows]), wp.from_torch(closest[rows], dtype=wp.vec3)],
+                outputs=[
+                    wp.from_torch(faces[rows]),
+                    wp.from_torch(signs[rows]),
+                    wp.from_torch(closest[rows], dtype=wp.vec3),
+                ],
                 device=device,
                 stream=stream,
             )
@@ -224,7 +230,7 @@ class MeshSDF:
         if workers > 1:
             wp.load_module(kernel.module, device=device)
             bounds = torch.linspace(0, len(queries), workers + 1).long().tolist()
-            list(_thread_pool(workers).map(launch, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
+            list(_thread_pool(workers).map(launch, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]))
         else:
             launch(slice(0, len(queries)))
         return faces.long(), signs.to(flat.dtype), closest

@@ -37,7 +37,9 @@ class SDFGrid:
 
     def __post_init__(self):
         if self.values.ndim != 3 or min(self.values.shape) < 2:
-            raise ValueError(f"values must be (nx, ny, nz) with at least 2 nodes per axis, got {tuple(self.values.shape)}")
+            raise ValueError(
+                f"values must be (nx, ny, nz) with at least 2 nodes per axis, got {tuple(self.values.shape)}"
+            )
         if self.bounds_m.shape != (2, 3) or not bool((self.bounds_m[1] > self.bounds_m[0]).all()):
             raise ValueError(f"bounds_m must be (2, 3) with max > min on every axis, got {self.bounds_m.tolist()}")
         if not bool(torch.isfinite(self.values).all()):
@@ -56,12 +58,19 @@ class SDFGrid:
         if resolution < 2:
             raise ValueError(f"resolution must be at least 2, got {resolution}")
         bounds_m = torch.as_tensor(bounds_m, dtype=torch.float64)
-        axes = [torch.linspace(float(bounds_m[0, i]), float(bounds_m[1, i]), resolution, dtype=torch.float64) for i in range(3)]
+        axes = [
+            torch.linspace(float(bounds_m[0, i]), float(bounds_m[1, i]), resolution, dtype=torch.float64)
+            for i in range(3)
+        ]
         nodes = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)  # (R^3, 3), x slowest
         chunks = nodes.split(points_per_query)
         with torch.no_grad():
-            values = [sdf(chunk[None])[0] for chunk in tqdm(chunks, desc="SDF grid", disable=len(chunks) < 4, leave=False)]
-        return cls(values=torch.cat(values).reshape(resolution, resolution, resolution).float(), bounds_m=bounds_m.float())
+            values = [
+                sdf(chunk[None])[0] for chunk in tqdm(chunks, desc="SDF grid", disable=len(chunks) < 4, leave=False)
+            ]
+        return cls(
+            values=torch.cat(values).reshape(resolution, resolution, resolution).float(), bounds_m=bounds_m.float()
+        )
 
     @classmethod
     def from_mesh_sdf(cls, mesh_sdf, resolution: int = 64, padding_m: float = 0.02) -> "SDFGrid":
@@ -94,7 +103,10 @@ class SDFGrid:
         """Write the grid as a safetensors file."""
         from safetensors.torch import save_file
 
-        tensors = {"values": self.values.detach().cpu().contiguous(), "bounds_m": self.bounds_m.detach().cpu().contiguous()}
+        tensors = {
+            "values": self.values.detach().cpu().contiguous(),
+            "bounds_m": self.bounds_m.detach().cpu().contiguous(),
+        }
         save_file(tensors, str(path), metadata={"format": GRID_FORMAT})
 
     @classmethod
@@ -112,7 +124,9 @@ class SDFGrid:
         except Exception as exc:  # safetensors has its own error type for truncated or foreign files
             raise ValueError(f"cannot read SDF grid {path}: {exc}") from exc
         if metadata.get("format") != GRID_FORMAT or not {"values", "bounds_m"} <= tensors.keys():
-            raise ValueError(f"{path} is not a FLASH SDF grid (format {metadata.get('format')!r}, expected {GRID_FORMAT!r})")
+            raise ValueError(
+                f"{path} is not a FLASH SDF grid (format {metadata.get('format')!r}, expected {GRID_FORMAT!r})"
+            )
         return cls(values=tensors["values"], bounds_m=tensors["bounds_m"])
 
 
@@ -130,8 +144,15 @@ class SDFGridBatch:
     bounds_m: torch.Tensor  # (G, 2, 3) first and last node of each grid
 
     def __post_init__(self):
-        if self.values.ndim != 4 or min(self.values.shape[1:]) < 2 or self.bounds_m.shape != (self.values.shape[0], 2, 3):
-            raise ValueError(f"need values (G, nx, ny, nz) and bounds_m (G, 2, 3), got {tuple(self.values.shape)} and {tuple(self.bounds_m.shape)}")
+        if (
+            self.values.ndim != 4
+            or min(self.values.shape[1:]) < 2
+            or self.bounds_m.shape != (self.values.shape[0], 2, 3)
+        ):
+            raise ValueError(
+                f"need values (G, nx, ny, nz) and bounds_m (G, 2, 3), "
+                f"got {tuple(self.values.shape)} and {tuple(self.bounds_m.shape)}"
+            )
         object.__setattr__(self, "_volume", _volume(self.values))
 
     @classmethod
@@ -159,11 +180,15 @@ class SDFGridBatch:
         check_points(points)
         if objects is None:
             if points.shape[0] != len(self):
-                raise ValueError(f"points have {points.shape[0]} rows but the batch holds {len(self)} grids; pass objects=")
+                raise ValueError(
+                    f"points have {points.shape[0]} rows but the batch holds {len(self)} grids; pass objects="
+                )
             objects = torch.arange(len(self), device=points.device)
         objects = torch.as_tensor(objects, dtype=torch.long, device=points.device)
         if objects.shape != points.shape[:1] or int(objects.min()) < 0 or int(objects.max()) >= len(self):
-            raise ValueError(f"objects must be (B,) = ({points.shape[0]},) indices in [0, {len(self)}), got {objects.tolist()}")
+            raise ValueError(
+                f"objects must be (B,) = ({points.shape[0]},) indices in [0, {len(self)}), got {objects.tolist()}"
+            )
         return _sample_grids(self._volume, self.bounds_m, points, objects)
 
 
@@ -179,7 +204,9 @@ def _volume(values: torch.Tensor) -> torch.Tensor:
     return padded.permute(0, 3, 2, 1).reshape(1, 1, count * (nz + 1), ny, nx).contiguous()
 
 
-def _sample_grids(volume: torch.Tensor, bounds_m: torch.Tensor, points: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
+def _sample_grids(
+    volume: torch.Tensor, bounds_m: torch.Tensor, points: torch.Tensor, objects: torch.Tensor
+) -> torch.Tensor:
     """Trilinear values (B, N) of points (B, N, 3) in the stacked volume, row b in grid objects[b].
 
     Outside its box a point gets the value at the nearest box point plus its distance to the box.
@@ -193,5 +220,7 @@ def _sample_grids(volume: torch.Tensor, bounds_m: torch.Tensor, points: torch.Te
     # z position in the stack: the grid's first layer plus the position within its own nz nodes.
     stacked_z = (objects[:, None] * slab + fraction[..., 2] * (slab - 2)) / (volume.shape[2] - 1)
     unit = 2.0 * torch.cat([fraction[..., :2], stacked_z.unsqueeze(-1)], dim=-1) - 1.0  # (x, y, z) in [-1, 1]
-    sampled = F.grid_sample(volume, unit.reshape(1, 1, 1, -1, 3), mode="bilinear", padding_mode="border", align_corners=True)
+    sampled = F.grid_sample(
+        volume, unit.reshape(1, 1, 1, -1, 3), mode="bilinear", padding_mode="border", align_corners=True
+    )
     return sampled.reshape(points.shape[:-1]) + torch.linalg.vector_norm(points - inside_box, dim=-1)

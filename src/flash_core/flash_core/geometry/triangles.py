@@ -14,9 +14,7 @@ def _safe_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return num / torch.where(den == 0, torch.ones_like(den), den)
 
 
-def closest_point_on_triangles(
-    points: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
-) -> torch.Tensor:
+def closest_point_on_triangles(points: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """Closest point to each of `points` (..., 3) on triangle (a, b, c), each (..., 3) -> (..., 3)."""
     ab, ac = b - a, c - a
     ap, bp, cp = points - a, points - b, points - c
