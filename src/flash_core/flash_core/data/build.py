@@ -82,7 +82,8 @@ PRESETS: dict[str, BuildConfig] = {
     # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB objects, 20 grasps per hand.
     "mini": BuildConfig(
         sources=(SourceSpec("procedural", {"count_per_category": 3}), SourceSpec("ycb", {"include": YCB_GRASPABLE}, limit=8)),
-        grasps_per_hand=20, candidates_per_hand=40, shard_size=400,
+        grasps_per_hand=20, candidates_per_hand=32, shard_size=400,
+        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)),
     ),
     # GPU machines: more objects, more candidates, longer optimisation, denser SDF grids.
     "full": BuildConfig(
