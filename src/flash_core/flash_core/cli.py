@@ -10,6 +10,7 @@ import argparse
 import importlib
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("flash_core.demo", "the built-in default job: grasps for a prompt, with pictures"),
     "dataset": ("flash_core.data.command", "build FLASH-Drive grasp data sets"),
     "assets": ("flash_core.assets.command", "fetch and locate robot models"),
     "leap-double": ("flash_core.motors.double_command", "simulated LEAP hand motors on a pseudo-terminal"),
