@@ -26,7 +26,7 @@ from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import process_object
 from flash_core.data.semantic import Dinov2Features, semantic_point_features
 from flash_core.data.synthesis import HandFrame, initial_poses, synthesize_grasps
-from flash_core.hands.factory import make_hand
+from flash_core.hands import make_hand
 
 
 def median_seconds(fn, repeats: int) -> float:

@@ -13,7 +13,7 @@ from flash_core.data.dataset import FlashDriveDataset
 from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import process_object
 from flash_core.data.storage import DatasetReader
-from flash_core.hands.factory import make_hand
+from flash_core.hands import make_hand
 
 CONFIG = replace(PRESETS["tiny"], shard_size=1)  # every unit its own shard: an interruption keeps finished units
 

@@ -11,7 +11,7 @@ from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import ProcessingConfig, process_object
 from flash_core.data.refine import OptimizerConfig, refine_grasps
 from flash_core.data.synthesis import HandFrame, SynthesisConfig, initial_poses, synthesize_grasps
-from flash_core.hands.factory import make_hand
+from flash_core.hands import make_hand
 
 
 @pytest.fixture(scope="module")

@@ -96,13 +96,13 @@ PRESETS: dict[str, BuildConfig] = {
 }
 
 
-def _percentiles(values: np.ndarray) -> list[float]:
+def _rounded(values: np.ndarray) -> list[float]:
     return [round(float(v), 6) for v in values]
 
 
 class DatasetBuilder:
     def __init__(self, out: str | Path, config: BuildConfig, device: str = "cpu", resume: bool = False) -> None:
-        from flash_core.hands.factory import make_hand
+        from flash_core.hands import make_hand
 
         out = Path(out)
         if (out / "manifest.json").exists() and not resume:
@@ -207,8 +207,8 @@ class DatasetBuilder:
             "category": obj.asset.category, "candidates": len(reasons), "kept": len(keep), "passing": len(passing),
             "rejected": dict(Counter(r for r in reasons if r is not None)),
             "surplus_passing_not_kept": len(passing) - len(keep),
-            "before": {"max_penetration_m": _percentiles(as_np(before.max_penetration_m)), "contact_distance_m": _percentiles(as_np(before.finger_distance_m).mean(1))},
-            "after": {"max_penetration_m": _percentiles(as_np(after.max_penetration_m)), "contact_distance_m": _percentiles(as_np(after.finger_distance_m).mean(1))},
+            "before": {"max_penetration_m": _rounded(as_np(before.max_penetration_m)), "contact_distance_m": _rounded(as_np(before.finger_distance_m).mean(1))},
+            "after": {"max_penetration_m": _rounded(as_np(after.max_penetration_m)), "contact_distance_m": _rounded(as_np(after.finger_distance_m).mean(1))},
             "llm_failures": llm_failures,
         }
         batch = GraspBatch(
