@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +199,6 @@ def _load_local(config: TextBackboneConfig) -> TextBackbone:
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"text backbone path {directory} is not a model checkpoint directory "
                                 "(no config.json there); give a local Hugging Face checkpoint folder")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub when a file is missing
     model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     _ensure_pad_token(tokenizer)
