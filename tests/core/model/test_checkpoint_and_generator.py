@@ -115,3 +115,18 @@ def test_bad_inputs_raise_clear_errors(saved, leap_hand):
         make_hand("shadow")
     with pytest.raises(SamplingCancelled):
         generator.generate(PROMPTS[0], cloud, num_grasps=2, should_continue=lambda t, nfe: nfe < 2)
+
+
+def test_semantic_model_takes_per_point_features_and_normals_through_the_generator(leap_hand):
+    model = randomise_head(build_model(tiny_config("compact", semantic_dim=8), leap_hand)).eval()
+    generator = GraspGenerator(model, leap_hand, SolverConfig(method="euler", steps=2))
+    cloud = sphere_cloud(400)
+    features = torch.randn(400, 8, generator=torch.Generator().manual_seed(0))
+    normals = torch.nn.functional.normalize(cloud, dim=-1)
+    grasps = generator.generate(PROMPTS[0], cloud, object_features=features, object_normals=normals,
+                                num_grasps=2, seed=0)
+    other = generator.generate(PROMPTS[0], cloud, object_features=-features, object_normals=normals,
+                               num_grasps=2, seed=0)
+    assert not np.allclose(grasps[0].vector, other[0].vector)  # the features reach the network
+    with pytest.raises(ValueError, match="semantic features"):
+        generator.generate(PROMPTS[0], cloud)
