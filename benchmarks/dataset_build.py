@@ -51,12 +51,21 @@ def main() -> None:
     results["process_object_s"] = median_seconds(lambda: process_object(asset, config.processing), args.repeats)
     obj = process_object(asset, config.processing)
     encoder = Dinov2Features(config.semantic)
-    results["semantic_features_s"] = median_seconds(lambda: semantic_point_features(obj.asset.mesh, obj.points, config.semantic, encoder), args.repeats)
+    results["semantic_features_s"] = median_seconds(
+        lambda: semantic_point_features(obj.asset.mesh, obj.points, config.semantic, encoder), args.repeats
+    )
 
     hand = make_hand("leap")
     generator = torch.Generator().manual_seed(0)
     pick = torch.randint(len(obj.points), (args.candidates,), generator=generator)
-    x = initial_poses(hand, HandFrame.of(hand), torch.as_tensor(obj.points[pick]), torch.as_tensor(obj.normals[pick]), config.synthesis, generator)
+    x = initial_poses(
+        hand,
+        HandFrame.of(hand),
+        torch.as_tensor(obj.points[pick]),
+        torch.as_tensor(obj.normals[pick]),
+        config.synthesis,
+        generator,
+    )
     x = x.requires_grad_(True)
 
     def step(field):
@@ -71,7 +80,9 @@ def main() -> None:
     results["step_exact_s"] = sorted(exact_times)[len(exact_times) // 2]
     start = time.perf_counter()
     cpu_start = time.process_time()
-    result = synthesize_grasps(hand, obj.sdf, obj.points, obj.normals, args.candidates, config.synthesis, grid=obj.sdf_grid)
+    result = synthesize_grasps(
+        hand, obj.sdf, obj.points, obj.normals, args.candidates, config.synthesis, grid=obj.sdf_grid
+    )
     results["unit_synthesis_s"] = time.perf_counter() - start
     results["unit_synthesis_cpu_s"] = time.process_time() - cpu_start
     reasons = rejection_reasons(measure_grasps(hand, result.optimized, obj.sdf), hand.finger_names, AcceptanceConfig())

@@ -53,7 +53,10 @@ def test_resume_finishes_only_what_was_missing(built):
     reader = DatasetReader(out)
     units = [u for shard in reader.manifest["shards"] for u in shard["units"]]
     assert len(units) == len(set(units)) == 4
-    keys = {(int(o), int(h), tuple(reader.grasp_x(i))) for i, (o, h) in enumerate(zip(reader.grasp_object, reader.grasp_hand))}
+    keys = {
+        (int(o), int(h), tuple(reader.grasp_x(i)))
+        for i, (o, h) in enumerate(zip(reader.grasp_object, reader.grasp_hand, strict=False))
+    }
     assert len(keys) == len(reader) > 0  # no grasp stored twice
 
 

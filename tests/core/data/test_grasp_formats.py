@@ -16,11 +16,19 @@ def test_dexgraspnet_config_dict(tmp_path):
     rot = Rotation.random(5, random_state=0).as_matrix()
     trans = np.random.default_rng(0).normal(size=(5, 3)) * 0.1
     joints = np.random.default_rng(1).uniform(-0.2, 1.5, size=(5, 16))
-    np.save(tmp_path / "core-mug-8570d9a8_0_0800.npy", {"trans": trans, "rot": rot, "joint_angles": joints, "trans_start": trans}, allow_pickle=True)
+    np.save(
+        tmp_path / "core-mug-8570d9a8_0_0800.npy",
+        {"trans": trans, "rot": rot, "joint_angles": joints, "trans_start": trans},
+        allow_pickle=True,
+    )
     grasps = load_dexgraspnet(tmp_path / "core-mug-8570d9a8_0_0800.npy")
-    assert grasps.object_code == "core-mug-8570d9a8_0" and grasps.scale == pytest.approx(0.8) and grasps.hand == "allegro"
+    assert (
+        grasps.object_code == "core-mug-8570d9a8_0" and grasps.scale == pytest.approx(0.8) and grasps.hand == "allegro"
+    )
     np.testing.assert_allclose(grasps.x[:, :3], trans, atol=1e-6)
-    np.testing.assert_allclose(rot6d_to_matrix(torch.as_tensor(grasps.x[:, 3:9], dtype=torch.float64)).numpy(), rot, atol=1e-6)
+    np.testing.assert_allclose(
+        rot6d_to_matrix(torch.as_tensor(grasps.x[:, 3:9], dtype=torch.float64)).numpy(), rot, atol=1e-6
+    )
     np.testing.assert_allclose(grasps.x[:, 9:], joints, atol=1e-6)
 
 

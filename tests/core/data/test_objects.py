@@ -1,4 +1,5 @@
-"""Object sources: procedural objects are watertight with labelled parts; YCB and user meshes import; bad meshes are caught."""
+"""Object sources: procedural objects are watertight with labelled parts; YCB and user meshes import;
+bad meshes are caught."""
 
 import json
 
@@ -64,7 +65,9 @@ def test_user_meshes_import_with_optional_part_labels(tmp_path, suffix):
     box = trimesh.creation.box((0.05, 0.06, 0.07))
     box.export(tmp_path / "mug" / f"blue{suffix}")
     parts = [0] * 6 + [1] * 6
-    (tmp_path / "mug" / "blue.parts.json").write_text(json.dumps({"part_names": ["body", "handle"], "face_parts": parts}))
+    (tmp_path / "mug" / "blue.parts.json").write_text(
+        json.dumps({"part_names": ["body", "handle"], "face_parts": parts})
+    )
     source = UserMeshSource(tmp_path)
     asset = source.load("mug/blue")
     assert asset.category == "mug" and asset.part_names == ("body", "handle")

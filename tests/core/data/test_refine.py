@@ -21,7 +21,9 @@ def hand():
 
 @pytest.fixture(scope="module")
 def can():
-    return process_object(ProceduralSource(1).load("can_000"), ProcessingConfig(num_points=512, oversample=4, sdf_resolution=48))
+    return process_object(
+        ProceduralSource(1).load("can_000"), ProcessingConfig(num_points=512, oversample=4, sdf_resolution=48)
+    )
 
 
 def max_penetration_by_trimesh(hand, x, mesh):
@@ -35,7 +37,14 @@ def test_refinement_removes_penetration_of_perturbed_grasps(hand, can):
     pick = torch.randint(len(can.points), (4,), generator=generator)
     # The grasp centre 15 mm INSIDE the surface: a badly perturbed grasp.
     pushed = SynthesisConfig(gap_m=-0.015, jitter_rad=0.0)
-    x = initial_poses(hand, HandFrame.of(hand), torch.as_tensor(can.points[pick]), torch.as_tensor(can.normals[pick]), pushed, generator)
+    x = initial_poses(
+        hand,
+        HandFrame.of(hand),
+        torch.as_tensor(can.points[pick]),
+        torch.as_tensor(can.normals[pick]),
+        pushed,
+        generator,
+    )
     before = max_penetration_by_trimesh(hand, x, can.asset.mesh)
     refined = refine_grasps(hand, x, can.sdf, can.sdf_grid)
     after = max_penetration_by_trimesh(hand, refined, can.asset.mesh)
@@ -48,17 +57,33 @@ def test_refinement_removes_penetration_of_perturbed_grasps(hand, can):
 
 
 def test_synthesis_targets_a_part_and_labels_it(hand):
-    mug = process_object(ProceduralSource(1).load("mug_000"), ProcessingConfig(num_points=512, oversample=4, sdf_resolution=48))
+    mug = process_object(
+        ProceduralSource(1).load("mug_000"), ProcessingConfig(num_points=512, oversample=4, sdf_resolution=48)
+    )
     handle = mug.point_parts == mug.asset.part_names.index("handle")
-    config = SynthesisConfig(optimizer=OptimizerConfig(steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2))
-    result = synthesize_grasps(hand, mug.sdf, mug.points, mug.normals, 6, config, seed=1, target_masks=np.tile(handle, (6, 1)), grid=mug.sdf_grid)
+    config = SynthesisConfig(
+        optimizer=OptimizerConfig(
+            steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2
+        )
+    )
+    result = synthesize_grasps(
+        hand,
+        mug.sdf,
+        mug.points,
+        mug.normals,
+        6,
+        config,
+        seed=1,
+        target_masks=np.tile(handle, (6, 1)),
+        grid=mug.sdf_grid,
+    )
     before, after = measure_grasps(hand, result.initial, mug.sdf), measure_grasps(hand, result.optimized, mug.sdf)
     assert after.finger_distance_m.mean() < before.finger_distance_m.mean()
     parts = finger_parts(after, mug.sdf, mug.asset.face_parts, 0.005)
     touched_handle = (parts == mug.asset.part_names.index("handle")).any(1)
     assert touched_handle.mean() >= 0.5  # aimed at the handle, most grasps end up touching it
     reasons = rejection_reasons(after, hand.finger_names, AcceptanceConfig())
-    for r, pen in zip(reasons, after.max_penetration_m):
+    for r, pen in zip(reasons, after.max_penetration_m, strict=False):
         assert (r is None) <= bool(pen < 0.002)  # nothing passes with 2 mm or more inside
 
 

@@ -18,16 +18,27 @@ SPLITS = SplitConfig(unseen_category_fraction=0.0, unseen_object_fraction=0.0, s
 def make_object(object_id: str, rng: np.random.Generator) -> StoredObject:
     points = rng.normal(size=(N_POINTS, 3)).astype(np.float32)
     return StoredObject(
-        object_id=object_id, category="mug", part_names=("body", "handle"), source="test", licence="none", split="train",
-        points=points, normals=points / np.linalg.norm(points, axis=1, keepdims=True), point_parts=rng.integers(0, 2, N_POINTS),
-        sdf=rng.normal(size=(8, 8, 8)).astype(np.float32), sdf_bounds_m=np.array([[-1, -1, -1], [1, 1, 1]], np.float32),
+        object_id=object_id,
+        category="mug",
+        part_names=("body", "handle"),
+        source="test",
+        licence="none",
+        split="train",
+        points=points,
+        normals=points / np.linalg.norm(points, axis=1, keepdims=True),
+        point_parts=rng.integers(0, 2, N_POINTS),
+        sdf=rng.normal(size=(8, 8, 8)).astype(np.float32),
+        sdf_bounds_m=np.array([[-1, -1, -1], [1, 1, 1]], np.float32),
     )
 
 
 def make_batch(object_id: str, hand: str, count: int, rng: np.random.Generator) -> GraspBatch:
     return GraspBatch(
-        object_id=object_id, hand=hand, x=rng.normal(size=(count, 25)).astype(np.float32),
-        finger_part=rng.integers(-1, 2, (count, 4)), finger_distance_m=rng.uniform(0, 0.01, (count, 4)),
+        object_id=object_id,
+        hand=hand,
+        x=rng.normal(size=(count, 25)).astype(np.float32),
+        finger_part=rng.integers(-1, 2, (count, 4)),
+        finger_distance_m=rng.uniform(0, 0.01, (count, 4)),
         penetration_m=rng.uniform(0, 0.002, count),
         text=[{"low": f"{object_id} {hand} {i} low", "mid": "m", "high": "h"} for i in range(count)],
     )

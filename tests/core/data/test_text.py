@@ -74,7 +74,12 @@ def server():
 
 def test_llm_backend_retries_caches_and_sends_a_schema(server, tmp_path, monkeypatch):
     monkeypatch.setenv("FLASH_TEST_KEY", "secret-123")
-    config = LlmTextConfig(base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key_env="FLASH_TEST_KEY", backoff_s=0.01, cache=str(tmp_path))
+    config = LlmTextConfig(
+        base_url=f"http://127.0.0.1:{server.server_port}/v1",
+        api_key_env="FLASH_TEST_KEY",
+        backoff_s=0.01,
+        cache=str(tmp_path),
+    )
     backend = LlmTextBackend(config)
     summary = ContactSummary("mug", FINGERS, ("handle", None, None, "handle"))
     text = backend.describe(summary, ("body", "handle"))
@@ -90,7 +95,11 @@ def test_llm_backend_retries_caches_and_sends_a_schema(server, tmp_path, monkeyp
 
 def test_llm_backend_gives_up_with_a_clear_error(server, tmp_path):
     server.failures = 100
-    backend = LlmTextBackend(LlmTextConfig(base_url=f"http://127.0.0.1:{server.server_port}/v1", max_retries=2, backoff_s=0.01, cache=str(tmp_path)))
+    backend = LlmTextBackend(
+        LlmTextConfig(
+            base_url=f"http://127.0.0.1:{server.server_port}/v1", max_retries=2, backoff_s=0.01, cache=str(tmp_path)
+        )
+    )
     with pytest.raises(LlmTextError, match="failed 3 times"):
         backend.describe(ContactSummary("mug", FINGERS, ("body",) * 4), ("body",))
     with pytest.raises(ValueError, match="off unless"):

@@ -65,30 +65,53 @@ class BuildConfig:
 
 
 YCB_GRASPABLE = (
-    "025_mug", "035_power_drill", "048_hammer", "006_mustard_bottle", "011_banana", "019_pitcher_base",
-    "021_bleach_cleanser", "033_spatula", "044_flat_screwdriver", "005_tomato_soup_can", "013_apple", "024_bowl",
+    "025_mug",
+    "035_power_drill",
+    "048_hammer",
+    "006_mustard_bottle",
+    "011_banana",
+    "019_pitcher_base",
+    "021_bleach_cleanser",
+    "033_spatula",
+    "044_flat_screwdriver",
+    "005_tomato_soup_can",
+    "013_apple",
+    "024_bowl",
 )
 
 PRESETS: dict[str, BuildConfig] = {
     # Seconds: for tests and a first look.
     "tiny": BuildConfig(
         sources=(SourceSpec("procedural", {"count_per_category": 1, "categories": ("mug", "hammer")}),),
-        grasps_per_hand=2, candidates_per_hand=8,
+        grasps_per_hand=2,
+        candidates_per_hand=8,
         processing=ProcessingConfig(num_points=512, oversample=4, sdf_resolution=24),
-        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)),
+        synthesis=SynthesisConfig(
+            optimizer=OptimizerConfig(
+                steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2
+            )
+        ),
         semantic=SemanticConfig(views=2, image_size=56),
         splits=SplitConfig(unseen_category_fraction=0.0, unseen_object_fraction=0.0, seen_grasp_fraction=0.25),
     ),
     # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB objects, 20 grasps per hand.
     "mini": BuildConfig(
-        sources=(SourceSpec("procedural", {"count_per_category": 3}), SourceSpec("ycb", {"include": YCB_GRASPABLE}, limit=8)),
-        grasps_per_hand=20, candidates_per_hand=32, shard_size=400,
-        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)),
+        sources=(
+            SourceSpec("procedural", {"count_per_category": 3}),
+            SourceSpec("ycb", {"include": YCB_GRASPABLE}, limit=8),
+        ),
+        grasps_per_hand=20,
+        candidates_per_hand=32,
+        shard_size=400,
+        synthesis=SynthesisConfig(
+            optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)
+        ),
     ),
     # GPU machines: more objects, more candidates, longer optimisation, denser SDF grids.
     "full": BuildConfig(
         sources=(SourceSpec("procedural", {"count_per_category": 40}), SourceSpec("ycb")),
-        grasps_per_hand=100, candidates_per_hand=256,
+        grasps_per_hand=100,
+        candidates_per_hand=256,
         processing=ProcessingConfig(sdf_resolution=64),
         synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=400, polish_steps=50)),
         shard_size=16384,
@@ -106,7 +129,9 @@ class DatasetBuilder:
 
         out = Path(out)
         if (out / "manifest.json").exists() and not resume:
-            raise FileExistsError(f"{out} already holds a data set; pass --resume to continue it or choose another folder")
+            raise FileExistsError(
+                f"{out} already holds a data set; pass --resume to continue it or choose another folder"
+            )
         self.config = config
         self.device = torch.device(device)
         self.writer = DatasetWriter(out, config.to_json(), config.splits, config.shard_size)
@@ -117,7 +142,9 @@ class DatasetBuilder:
         if config.semantic is not None:
             self.encoder = Dinov2Features(replace(config.semantic, device=device))
             if not self.encoder.trained:
-                log.warning("semantic features come from an UNTRAINED DINOv2 stand-in; give semantic.model_path for real ones")
+                log.warning(
+                    "semantic features come from an UNTRAINED DINOv2 stand-in; give semantic.model_path for real ones"
+                )
         self.llm = LlmTextBackend(config.llm) if config.llm is not None else None
 
     def object_names(self) -> list[tuple[Any, str]]:
@@ -157,28 +184,57 @@ class DatasetBuilder:
             semantic = None
             if self.encoder is not None:
                 semantic = semantic_point_features(obj.asset.mesh, obj.points, self.config.semantic, self.encoder)
-            self.writer.add_object(StoredObject(
-                object_id=object_id, category=obj.asset.category, part_names=obj.asset.part_names, source=obj.asset.source,
-                licence=obj.asset.licence, split=object_split(object_id, obj.asset.category, self.config.splits),
-                points=obj.points, normals=obj.normals, point_parts=obj.point_parts,
-                sdf=obj.sdf_grid.values.numpy(), sdf_bounds_m=obj.sdf_grid.bounds_m.numpy(), semantic=semantic,
-                meta={"scale": obj.scale, "notes": obj.notes, "watertight": bool(obj.asset.mesh.is_watertight),
-                      "sdf_max_error_m": obj.sdf_grid.max_error_m},
-            ))
+            self.writer.add_object(
+                StoredObject(
+                    object_id=object_id,
+                    category=obj.asset.category,
+                    part_names=obj.asset.part_names,
+                    source=obj.asset.source,
+                    licence=obj.asset.licence,
+                    split=object_split(object_id, obj.asset.category, self.config.splits),
+                    points=obj.points,
+                    normals=obj.normals,
+                    point_parts=obj.point_parts,
+                    sdf=obj.sdf_grid.values.numpy(),
+                    sdf_bounds_m=obj.sdf_grid.bounds_m.numpy(),
+                    semantic=semantic,
+                    meta={
+                        "scale": obj.scale,
+                        "notes": obj.notes,
+                        "watertight": bool(obj.asset.mesh.is_watertight),
+                        "sdf_max_error_m": obj.sdf_grid.max_error_m,
+                    },
+                )
+            )
         return obj
 
     def _build_unit(self, obj: ProcessedObject, hand_name: str) -> None:
         hand, config = self.hands[hand_name], self.config
         object_id = obj.asset.object_id
         # One seed per unit: a resumed build synthesises exactly what an uninterrupted one would have.
-        seed = int(np.random.default_rng([config.seed, config.hands.index(hand_name)] + list(object_id.encode())).integers(2**31))
+        seed = int(
+            np.random.default_rng([config.seed, config.hands.index(hand_name)] + list(object_id.encode())).integers(
+                2**31
+            )
+        )
         # Candidates are shared round-robin among the parts so every part gets grasps aimed at it.
         part_ids = [p for p in range(len(obj.asset.part_names)) if (obj.point_parts == p).any()]
         masks = None
         if len(part_ids) > 1:
-            masks = np.stack([obj.point_parts == part_ids[i % len(part_ids)] for i in range(config.candidates_per_hand)])
-        result = synthesize_grasps(hand, obj.sdf, obj.points, obj.normals, config.candidates_per_hand, config.synthesis,
-                                   seed=seed, target_masks=masks, grid=obj.sdf_grid)
+            masks = np.stack(
+                [obj.point_parts == part_ids[i % len(part_ids)] for i in range(config.candidates_per_hand)]
+            )
+        result = synthesize_grasps(
+            hand,
+            obj.sdf,
+            obj.points,
+            obj.normals,
+            config.candidates_per_hand,
+            config.synthesis,
+            seed=seed,
+            target_masks=masks,
+            grid=obj.sdf_grid,
+        )
         x_start, x = result.initial, result.optimized
         before = measure_grasps(hand, x_start, obj.sdf)
         after = measure_grasps(hand, x, obj.sdf)
@@ -190,8 +246,11 @@ class DatasetBuilder:
         keep = passing[: config.grasps_per_hand]
         texts, llm_failures = [], 0
         for i in keep:
-            summary = ContactSummary(obj.asset.category, tuple(hand.finger_names),
-                                     tuple(obj.asset.part_names[p] if p >= 0 else None for p in parts[i]))
+            summary = ContactSummary(
+                obj.asset.category,
+                tuple(hand.finger_names),
+                tuple(obj.asset.part_names[p] if p >= 0 else None for p in parts[i]),
+            )
             key = f"{object_id}|{hand_name}|{i}"
             if self.llm is not None:
                 try:
@@ -204,18 +263,30 @@ class DatasetBuilder:
         as_np = lambda t: t.detach().cpu().numpy()  # noqa: E731
         num_fingers = len(hand.finger_names)
         stats = {
-            "category": obj.asset.category, "candidates": len(reasons), "kept": len(keep), "passing": len(passing),
+            "category": obj.asset.category,
+            "candidates": len(reasons),
+            "kept": len(keep),
+            "passing": len(passing),
             "rejected": dict(Counter(r for r in reasons if r is not None)),
             "surplus_passing_not_kept": len(passing) - len(keep),
-            "before": {"max_penetration_m": _rounded(as_np(before.max_penetration_m)), "contact_distance_m": _rounded(as_np(before.finger_distance_m).mean(1))},
-            "after": {"max_penetration_m": _rounded(as_np(after.max_penetration_m)), "contact_distance_m": _rounded(as_np(after.finger_distance_m).mean(1))},
+            "before": {
+                "max_penetration_m": _rounded(as_np(before.max_penetration_m)),
+                "contact_distance_m": _rounded(as_np(before.finger_distance_m).mean(1)),
+            },
+            "after": {
+                "max_penetration_m": _rounded(as_np(after.max_penetration_m)),
+                "contact_distance_m": _rounded(as_np(after.finger_distance_m).mean(1)),
+            },
             "llm_failures": llm_failures,
         }
         batch = GraspBatch(
-            object_id=object_id, hand=hand_name, x=as_np(x[keep]).astype(np.float32).reshape(len(keep), hand.pose_dim),
+            object_id=object_id,
+            hand=hand_name,
+            x=as_np(x[keep]).astype(np.float32).reshape(len(keep), hand.pose_dim),
             finger_part=parts[keep].reshape(len(keep), num_fingers),
             finger_distance_m=as_np(after.finger_distance_m[keep]).reshape(len(keep), num_fingers),
-            penetration_m=as_np(after.max_penetration_m[keep]).reshape(len(keep)), text=texts,
+            penetration_m=as_np(after.max_penetration_m[keep]).reshape(len(keep)),
+            text=texts,
         )
         self.writer.add_unit(batch, stats)
 

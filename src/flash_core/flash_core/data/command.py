@@ -17,14 +17,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--preset", choices=("tiny", "mini", "full"), default="mini", help="size and quality preset")
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument("--resume", action="store_true", help="continue an interrupted build in --out")
-    build.add_argument("--device", default="cpu", help="torch device for grasp optimisation and DINOv2 (cpu, cuda, cuda:1)")
-    build.add_argument("--hands", nargs="+", choices=("leap", "allegro"), help="hands to build grasps for (default: the preset's)")
+    build.add_argument(
+        "--device", default="cpu", help="torch device for grasp optimisation and DINOv2 (cpu, cuda, cuda:1)"
+    )
+    build.add_argument(
+        "--hands", nargs="+", choices=("leap", "allegro"), help="hands to build grasps for (default: the preset's)"
+    )
     build.add_argument("--user-meshes", help="folder of OBJ/STL/PLY/GLB meshes to add (see docs/dataset_format.md)")
     build.add_argument("--no-semantic", action="store_true", help="skip the rendered DINOv2 point features")
     build.add_argument("--dinov2", help="local folder of a pretrained Dinov2Model (else an untrained stand-in)")
-    build.add_argument("--llm-url", help="OpenAI-compatible endpoint for descriptions, e.g. http://127.0.0.1:8000/v1 (off by default)")
+    build.add_argument(
+        "--llm-url", help="OpenAI-compatible endpoint for descriptions, e.g. http://127.0.0.1:8000/v1 (off by default)"
+    )
     build.add_argument("--llm-model", default="gpt-4o-mini", help="model name sent to --llm-url")
-    build.add_argument("--llm-key-env", default="OPENAI_API_KEY", help="environment variable that holds the endpoint's key")
+    build.add_argument(
+        "--llm-key-env", default="OPENAI_API_KEY", help="environment variable that holds the endpoint's key"
+    )
     report = sub.add_parser("report", help="rewrite report.md and the histograms of a data set")
     report.add_argument("root", help="data set folder")
 
@@ -45,7 +53,9 @@ def build_config(args: argparse.Namespace):
     elif args.dinov2 and config.semantic is not None:
         config = replace(config, semantic=replace(config.semantic, model_path=args.dinov2))
     if args.llm_url:
-        config = replace(config, llm=LlmTextConfig(base_url=args.llm_url, model=args.llm_model, api_key_env=args.llm_key_env))
+        config = replace(
+            config, llm=LlmTextConfig(base_url=args.llm_url, model=args.llm_model, api_key_env=args.llm_key_env)
+        )
     return config
 
 

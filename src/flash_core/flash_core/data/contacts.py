@@ -47,7 +47,9 @@ def rejection_reasons(measures: GraspMeasures, finger_names: list[str], config: 
         elif penetration[b] >= config.max_penetration_m:
             reasons.append(f"penetration >= {config.max_penetration_m * 1000:g} mm")
         elif touching[b].sum() < config.min_contact_fingers:
-            reasons.append(f"fewer than {config.min_contact_fingers} fingers within {config.contact_threshold_m * 1000:g} mm")
+            reasons.append(
+                f"fewer than {config.min_contact_fingers} fingers within {config.contact_threshold_m * 1000:g} mm"
+            )
         elif config.require_thumb and thumb is not None and not touching[b, thumb]:
             reasons.append("thumb not in contact")
         elif self_pen[b] >= config.max_self_penetration_m:

@@ -27,7 +27,14 @@ class FlashDriveDataset(Dataset):
     is shared by all grasps of the object: get it once with `sdf(object_index)`.
     """
 
-    def __init__(self, root: str | Path, split: str = "train", text_level: str = "random", hands: tuple[str, ...] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        text_level: str = "random",
+        hands: tuple[str, ...] | None = None,
+        seed: int = 0,
+    ) -> None:
         if split not in DATASET_SPLITS and split != "all":
             raise ValueError(f"unknown split '{split}'; use one of {DATASET_SPLITS} or 'all'")
         if text_level not in (*TEXT_LEVELS, "random"):
@@ -74,4 +81,7 @@ class FlashDriveDataset(Dataset):
     def sdf(self, object_index: int) -> SDFGrid:
         """The object's signed-distance grid (metres, negative inside), differentiable at any points."""
         arrays = self.reader.object_arrays(object_index)
-        return SDFGrid(values=torch.from_numpy(np.array(arrays["sdf"])), bounds_m=torch.from_numpy(np.array(arrays["sdf_bounds_m"])))
+        return SDFGrid(
+            values=torch.from_numpy(np.array(arrays["sdf"])),
+            bounds_m=torch.from_numpy(np.array(arrays["sdf_bounds_m"])),
+        )

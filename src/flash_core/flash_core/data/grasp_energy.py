@@ -54,7 +54,9 @@ def measure_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF | SDFGrid, cle
     candidates = hand.contact_candidates(x)  # (B, C, 3)
     distance = sdf(candidates)  # (B, C)
     num_fingers = len(hand.finger_names)
-    per_finger = torch.full((len(x), num_fingers, distance.shape[1]), torch.inf, dtype=distance.dtype, device=distance.device)
+    per_finger = torch.full(
+        (len(x), num_fingers, distance.shape[1]), torch.inf, dtype=distance.dtype, device=distance.device
+    )
     per_finger[:, hand.contact_finger_index, torch.arange(distance.shape[1], device=distance.device)] = distance.abs()
     finger_distance, closest = per_finger.min(-1)  # (B, F)
     finger_point = torch.gather(candidates, 1, closest[..., None].expand(-1, -1, 3))  # (B, F, 3)
@@ -75,7 +77,9 @@ def measure_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF | SDFGrid, cle
     )
 
 
-def force_closure_error(points: torch.Tensor, inward_normals: torch.Tensor, length_scale_m: float = 0.1) -> torch.Tensor:
+def force_closure_error(
+    points: torch.Tensor, inward_normals: torch.Tensor, length_scale_m: float = 0.1
+) -> torch.Tensor:
     """DexGraspNet's E_fc: || G c ||^2 with G = [I; [p]x] per contact and c the contact normals. (B,)
 
     Zero when unit forces along the normals balance in force and in torque; torques are measured in units of
@@ -84,7 +88,7 @@ def force_closure_error(points: torch.Tensor, inward_normals: torch.Tensor, leng
     centre = points.mean(1, keepdim=True)
     force = inward_normals.sum(1)  # (B, 3)
     torque = torch.linalg.cross((points - centre) / length_scale_m, inward_normals, dim=-1).sum(1)  # (B, 3)
-    return (force.square().sum(-1) + torque.square().sum(-1))
+    return force.square().sum(-1) + torque.square().sum(-1)
 
 
 def grasp_energy(measures: GraspMeasures, weights: EnergyWeights) -> torch.Tensor:

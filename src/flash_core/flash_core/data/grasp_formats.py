@@ -50,16 +50,29 @@ def load_dexgraspnet(path: str | Path) -> ImportedGrasps:
     payload = np.load(path, allow_pickle=True)
     config = payload.item() if payload.dtype == object and payload.shape == () else None
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a pickled dict (np.save of a config dict), got an array of shape {payload.shape}")
+        raise ValueError(
+            f"{path}: expected a pickled dict (np.save of a config dict), got an array of shape {payload.shape}"
+        )
     if "hand_pose" in config:
         x = from_dexgraspnet(torch.as_tensor(np.asarray(config["hand_pose"], np.float64)))
     else:
         missing = {"trans", "rot", "joint_angles"} - set(config)
         if missing:
             raise ValueError(f"{path}: config dict lacks {sorted(missing)} (keys: {sorted(config)})")
-        trans, rot, joints = (torch.as_tensor(np.asarray(config[k], np.float64)) for k in ("trans", "rot", "joint_angles"))
-        if trans.ndim != 2 or trans.shape[1] != 3 or rot.shape[1:] != (3, 3) or joints.shape[1:] != (16,) or not len(trans) == len(rot) == len(joints):
-            raise ValueError(f"{path}: need trans (B, 3), rot (B, 3, 3), joint_angles (B, 16); got {tuple(trans.shape)}, {tuple(rot.shape)}, {tuple(joints.shape)}")
+        trans, rot, joints = (
+            torch.as_tensor(np.asarray(config[k], np.float64)) for k in ("trans", "rot", "joint_angles")
+        )
+        if (
+            trans.ndim != 2
+            or trans.shape[1] != 3
+            or rot.shape[1:] != (3, 3)
+            or joints.shape[1:] != (16,)
+            or not len(trans) == len(rot) == len(joints)
+        ):
+            raise ValueError(
+                f"{path}: need trans (B, 3), rot (B, 3, 3), joint_angles (B, 16); "
+                f"got {tuple(trans.shape)}, {tuple(rot.shape)}, {tuple(joints.shape)}"
+            )
         x = join_pose(trans, matrix_to_rot6d(rot), joints)
     if x.ndim != 2 or x.shape[1] != 25 or not torch.isfinite(x).all():
         raise ValueError(f"{path}: grasps must be finite (B, 25) poses, got shape {tuple(x.shape)}")
@@ -77,7 +90,9 @@ def load_grasp_records(path: str | Path) -> list[ImportedGrasps]:
             key = (str(record["object"]), str(record["hand"]), float(record.get("scale", 1.0)))
             pose = [float(v) for v in record["hand_pose"]]
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}:{number}: not a grasp record with 'object', 'hand' and 'hand_pose' ({exc})") from exc
+            raise ValueError(
+                f"{path}:{number}: not a grasp record with 'object', 'hand' and 'hand_pose' ({exc})"
+            ) from exc
         if len(pose) != 25:
             raise ValueError(f"{path}:{number}: hand_pose has {len(pose)} numbers, expected 25")
         groups.setdefault(key, []).append((pose, record.get("text")))

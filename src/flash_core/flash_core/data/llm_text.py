@@ -55,7 +55,9 @@ class LlmTextConfig:
 class LlmTextBackend:
     def __init__(self, config: LlmTextConfig) -> None:
         if not config.base_url:
-            raise ValueError("LlmTextConfig.base_url is empty: the LLM text backend is off unless an endpoint is configured")
+            raise ValueError(
+                "LlmTextConfig.base_url is empty: the LLM text backend is off unless an endpoint is configured"
+            )
         self.config = config
         self.cache_folder = Path(config.cache) if config.cache else cache_dir("llm_text")
         self.cache_folder.mkdir(parents=True, exist_ok=True)
@@ -74,13 +76,19 @@ class LlmTextBackend:
         return answer
 
     def _payload(self, summary: ContactSummary, part_names: tuple[str, ...]) -> dict[str, Any]:
-        contacts = {finger: part or "no contact" for finger, part in zip(summary.finger_names, summary.finger_parts)}
+        contacts = {
+            finger: part or "no contact"
+            for finger, part in zip(summary.finger_names, summary.finger_parts, strict=False)
+        }
         user = json.dumps({"object": summary.category, "parts": list(part_names), "finger_contacts": contacts})
         return {
             "model": self.config.model,
             "temperature": self.config.temperature,
             "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "grasp_descriptions", "strict": True, "schema": RESPONSE_SCHEMA}},
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "grasp_descriptions", "strict": True, "schema": RESPONSE_SCHEMA},
+            },
         }
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +120,11 @@ class LlmTextBackend:
         try:
             answer = json.loads(response["choices"][0]["message"]["content"])
         except (KeyError, IndexError, TypeError, json.JSONDecodeError) as exc:
-            raise LlmTextError(f"the endpoint's answer is not a chat completion with JSON content: {str(response)[:300]}") from exc
-        if not isinstance(answer, dict) or not all(isinstance(answer.get(level), str) and answer[level].strip() for level in LEVELS):
+            raise LlmTextError(
+                f"the endpoint's answer is not a chat completion with JSON content: {str(response)[:300]}"
+            ) from exc
+        if not isinstance(answer, dict) or not all(
+            isinstance(answer.get(level), str) and answer[level].strip() for level in LEVELS
+        ):
             raise LlmTextError(f"the answer lacks non-empty strings for {LEVELS}: {answer}")
         return {level: answer[level].strip() for level in LEVELS}

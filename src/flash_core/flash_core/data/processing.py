@@ -69,7 +69,11 @@ def repair_mesh(mesh: trimesh.Trimesh, object_id: str) -> tuple[trimesh.Trimesh,
         raise MeshProcessingError(f"{object_id}: nothing is left of the mesh after removing degenerate faces")
     if not mesh.is_watertight:
         trimesh.repair.fill_holes(mesh)
-        notes.append("filled holes" if mesh.is_watertight else "not watertight after hole filling: SDF sign from the winding number")
+        notes.append(
+            "filled holes"
+            if mesh.is_watertight
+            else "not watertight after hole filling: SDF sign from the winding number"
+        )
     trimesh.repair.fix_normals(mesh)
     return mesh, notes
 
@@ -78,26 +82,44 @@ def _transfer_face_parts(source: ObjectAsset, repaired: trimesh.Trimesh) -> np.n
     """Part of each repaired face = part of the source face closest to its centroid."""
     if len(source.part_names) == 1:
         return np.zeros(len(repaired.faces), dtype=np.int64)
-    query = MeshSDF.from_trimesh(source.mesh, sign_method="winding").query(torch.tensor(repaired.triangles_center)[None])
+    query = MeshSDF.from_trimesh(source.mesh, sign_method="winding").query(
+        torch.tensor(repaired.triangles_center)[None]
+    )
     return source.face_parts[query.face[0].numpy()]
 
 
 def process_object(asset: ObjectAsset, config: ProcessingConfig) -> ProcessedObject:
     mesh, notes = repair_mesh(asset.mesh, asset.object_id)
-    face_parts = asset.face_parts if len(mesh.faces) == len(asset.mesh.faces) and np.array_equal(mesh.faces, asset.mesh.faces) else _transfer_face_parts(asset, mesh)
+    face_parts = (
+        asset.face_parts
+        if len(mesh.faces) == len(asset.mesh.faces) and np.array_equal(mesh.faces, asset.mesh.faces)
+        else _transfer_face_parts(asset, mesh)
+    )
     mesh.apply_translation(-mesh.bounding_box.centroid)
     extent = float(mesh.extents.max())
     scale = float(np.clip(extent, config.min_extent_m, config.max_extent_m) / extent)
     if scale != 1.0:
         mesh.apply_scale(scale)
-        notes.append(f"longest side {extent:.3f} m outside [{config.min_extent_m}, {config.max_extent_m}] m: scaled by {scale:.3f}")
+        notes.append(
+            f"longest side {extent:.3f} m outside [{config.min_extent_m}, {config.max_extent_m}] m: "
+            f"scaled by {scale:.3f}"
+        )
 
     dense, faces = trimesh.sample.sample_surface(mesh, config.num_points * config.oversample, seed=config.seed)
     keep = farthest_point_sample(torch.as_tensor(dense, dtype=torch.float32)[None], config.num_points)[0].numpy()
     faces = faces[keep]
 
     sdf = MeshSDF.from_trimesh(mesh)
-    processed = ObjectAsset(asset.object_id, asset.category, mesh, face_parts, asset.part_names, asset.source, asset.licence, asset.notes + notes)
+    processed = ObjectAsset(
+        asset.object_id,
+        asset.category,
+        mesh,
+        face_parts,
+        asset.part_names,
+        asset.source,
+        asset.licence,
+        asset.notes + notes,
+    )
     return ProcessedObject(
         asset=processed,
         points=dense[keep].astype(np.float32),

@@ -37,8 +37,14 @@ class OptimizerConfig:
 
 
 def optimize_grasps(
-    hand: HandModel, x_init: torch.Tensor, sdf: MeshSDF, config: OptimizerConfig, grid: SDFGrid | None = None,
-    target_points: torch.Tensor | None = None, target_mask: torch.Tensor | None = None, progress=None,
+    hand: HandModel,
+    x_init: torch.Tensor,
+    sdf: MeshSDF,
+    config: OptimizerConfig,
+    grid: SDFGrid | None = None,
+    target_points: torch.Tensor | None = None,
+    target_mask: torch.Tensor | None = None,
+    progress=None,
 ) -> torch.Tensor:
     """x_init (B, 25) -> optimised x (B, 25) on the same device and dtype; `progress(step)` is called per step.
 
@@ -49,12 +55,18 @@ def optimize_grasps(
     hand.validate_pose(x_init)
     start = x_init.detach()
     translation, rotation, joints = (p.clone().requires_grad_(True) for p in split_pose(start))
-    optimizer = torch.optim.Adam([
-        {"params": [translation], "lr": config.lr_translation_m},
-        {"params": [rotation], "lr": config.lr_rotation},
-        {"params": [joints], "lr": config.lr_joints_rad},
-    ])
-    stages = [sdf] * (config.steps + config.polish_steps) if grid is None else [grid] * config.steps + [sdf] * config.polish_steps
+    optimizer = torch.optim.Adam(
+        [
+            {"params": [translation], "lr": config.lr_translation_m},
+            {"params": [rotation], "lr": config.lr_rotation},
+            {"params": [joints], "lr": config.lr_joints_rad},
+        ]
+    )
+    stages = (
+        [sdf] * (config.steps + config.polish_steps)
+        if grid is None
+        else [grid] * config.steps + [sdf] * config.polish_steps
+    )
     for step, field_now in enumerate(stages):
         optimizer.zero_grad(set_to_none=True)
         x = join_pose(translation, rotation, joints)
@@ -75,9 +87,13 @@ def optimize_grasps(
     return join_pose(translation, rotation, joints).detach()
 
 
-REFINE_CONFIG = OptimizerConfig(steps=60, polish_steps=10, lr_translation_m=1e-3, lr_rotation=5e-3, lr_joints_rad=1e-2, prior_weight=1000.0)
+REFINE_CONFIG = OptimizerConfig(
+    steps=60, polish_steps=10, lr_translation_m=1e-3, lr_rotation=5e-3, lr_joints_rad=1e-2, prior_weight=1000.0
+)
 
 
-def refine_grasps(hand: HandModel, x: torch.Tensor, sdf: MeshSDF, grid: SDFGrid | None = None, config: OptimizerConfig = REFINE_CONFIG) -> torch.Tensor:
+def refine_grasps(
+    hand: HandModel, x: torch.Tensor, sdf: MeshSDF, grid: SDFGrid | None = None, config: OptimizerConfig = REFINE_CONFIG
+) -> torch.Tensor:
     """Refine existing grasps (B, 25): remove penetration, close the fingers onto the surface, stay near x."""
     return optimize_grasps(hand, x, sdf, config, grid)

@@ -43,8 +43,22 @@ def write_report(root: str | Path) -> Path:
     gather = lambda stage, key: np.array([v for s in stats.values() for v in s[stage][key]]) * 1000  # noqa: E731
     pen_before, pen_after = gather("before", "max_penetration_m"), gather("after", "max_penetration_m")
     dist_before, dist_after = gather("before", "contact_distance_m"), gather("after", "contact_distance_m")
-    _histogram(root / "penetration.png", "Deepest hand point inside the object", pen_before, pen_after, pen_limit_mm, "max penetration (mm)")
-    _histogram(root / "contact_distance.png", "Mean finger-to-surface distance", dist_before, dist_after, contact_mm, "distance (mm)")
+    _histogram(
+        root / "penetration.png",
+        "Deepest hand point inside the object",
+        pen_before,
+        pen_after,
+        pen_limit_mm,
+        "max penetration (mm)",
+    )
+    _histogram(
+        root / "contact_distance.png",
+        "Mean finger-to-surface distance",
+        dist_before,
+        dist_after,
+        contact_mm,
+        "distance (mm)",
+    )
 
     kept_pen_mm = reader.penetration_m * 1000
     hands = reader.hands
@@ -56,25 +70,50 @@ def write_report(root: str | Path) -> Path:
     candidates = sum(s["candidates"] for s in stats.values())
     categories = Counter(reader.objects[o]["category"] for o in reader.grasp_object)
     fingers = reader.finger_part >= 0
+    share_clean = float(np.mean(kept_pen_mm < pen_limit_mm) * 100) if len(reader) else 0.0
+    mean_fingers = float(fingers.sum(1).mean()) if len(reader) else 0.0
     lines = [
-        "# FLASH-Drive build report", "",
+        "# FLASH-Drive build report",
+        "",
         f"- objects stored: {len(reader.objects)}; skipped: {len(reader.manifest.get('skipped_objects', {}))}",
-        f"- grasps kept: {len(reader)} of {candidates} candidates ({', '.join(f'{h}: {n}' for h, n in per_hand.items())})",
+        f"- grasps kept: {len(reader)} of {candidates} candidates ({', '.join(f'{h}: {n}' for h, n in per_hand.items())})",  # noqa: E501
         f"- splits: {', '.join(f'{k}: {v}' for k, v in sorted(splits.items()))}",
-        f"- kept grasps with max penetration < {pen_limit_mm:g} mm: {np.mean(kept_pen_mm < pen_limit_mm) * 100 if len(reader) else 0:.1f} %",
-        f"- fingers in contact per kept grasp (within {contact_mm:g} mm): mean {fingers.sum(1).mean() if len(reader) else 0:.2f}",
-        "", "## Before and after optimisation (all candidates)", "",
-        "| metric | before median | after median | after p95 |", "|---|---|---|---|",
+        f"- kept grasps with max penetration < {pen_limit_mm:g} mm: {share_clean:.1f} %",
+        f"- fingers in contact per kept grasp (within {contact_mm:g} mm): mean {mean_fingers:.2f}",
+        "",
+        "## Before and after optimisation (all candidates)",
+        "",
+        "| metric | before median | after median | after p95 |",
+        "|---|---|---|---|",
     ]
-    for name, b, a in (("max penetration (mm)", pen_before, pen_after), ("mean contact distance (mm)", dist_before, dist_after)):
+    for name, b, a in (
+        ("max penetration (mm)", pen_before, pen_after),
+        ("mean contact distance (mm)", dist_before, dist_after),
+    ):
         if len(a):
             lines.append(f"| {name} | {np.median(b):.2f} | {np.median(a):.2f} | {np.percentile(a, 95):.2f} |")
-    lines += ["", "![penetration](penetration.png)", "", "![contact distance](contact_distance.png)", "",
-              "## Rejected candidates", "", "| reason | count |", "|---|---|"]
+    lines += [
+        "",
+        "![penetration](penetration.png)",
+        "",
+        "![contact distance](contact_distance.png)",
+        "",
+        "## Rejected candidates",
+        "",
+        "| reason | count |",
+        "|---|---|",
+    ]
     lines += [f"| {reason} | {count} |" for reason, count in rejected.most_common()] or ["| (none) | 0 |"]
     surplus = sum(s["surplus_passing_not_kept"] for s in stats.values())
-    lines += ["", f"Passing candidates beyond the per-hand quota (not stored): {surplus}.", "",
-              "## Grasps per category", "", "| category | grasps |", "|---|---|"]
+    lines += [
+        "",
+        f"Passing candidates beyond the per-hand quota (not stored): {surplus}.",
+        "",
+        "## Grasps per category",
+        "",
+        "| category | grasps |",
+        "|---|---|",
+    ]
     lines += [f"| {c} | {n} |" for c, n in sorted(categories.items())]
     short = [(u, s) for u, s in stats.items() if s["kept"] < reader.manifest["config"]["grasps_per_hand"]]
     if short:

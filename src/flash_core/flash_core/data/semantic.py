@@ -76,14 +76,22 @@ def render_views(mesh: trimesh.Trimesh, config: SemanticConfig) -> RenderedViews
     spec = mujoco.MjSpec()
     spec.visual.global_.offwidth = spec.visual.global_.offheight = config.image_size
     spec.visual.map.znear = 0.01  # fractions of the model extent; keep near/far snug for depth precision
-    spec.add_mesh(name="object", uservert=np.asarray(mesh.vertices, np.float32).ravel().tolist(), userface=np.asarray(mesh.faces, np.int32).ravel().tolist())
+    spec.add_mesh(
+        name="object",
+        uservert=np.asarray(mesh.vertices, np.float32).ravel().tolist(),
+        userface=np.asarray(mesh.faces, np.int32).ravel().tolist(),
+    )
     spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname="object", rgba=[0.75, 0.72, 0.68, 1.0])
-    spec.worldbody.add_light(pos=centre + [0, 0, 3 * distance], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=0)
+    spec.worldbody.add_light(
+        pos=centre + [0, 0, 3 * distance], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=0
+    )
     poses = []
     for v in range(config.views):
         azimuth = 2 * np.pi * v / config.views
         elevation = np.radians(30.0 if v % 2 == 0 else -20.0)
-        position = centre + distance * np.array([np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation), np.sin(elevation)])
+        position = centre + distance * np.array(
+            [np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation), np.sin(elevation)]
+        )
         quat = _look_at_quat(position, centre)
         spec.worldbody.add_camera(name=f"view{v}", pos=position, quat=quat, fovy=config.fovy_deg)
         rotation = np.zeros(9)
@@ -170,8 +178,12 @@ class Dinov2Features:
         else:
             torch.manual_seed(0)  # the untrained stand-in is the same network on every run
             small = Dinov2Config(
-                hidden_size=config.untrained_hidden_size, num_hidden_layers=config.untrained_layers, num_attention_heads=2,
-                intermediate_size=2 * config.untrained_hidden_size, image_size=config.image_size, patch_size=14,
+                hidden_size=config.untrained_hidden_size,
+                num_hidden_layers=config.untrained_layers,
+                num_attention_heads=2,
+                intermediate_size=2 * config.untrained_hidden_size,
+                image_size=config.image_size,
+                patch_size=14,
             )
             self.model = Dinov2Model(small)
             self.trained = False
@@ -194,7 +206,9 @@ class Dinov2Features:
         return patches.transpose(1, 2).reshape(len(rgb), -1, h, w)
 
 
-def project_points(points: np.ndarray, views: RenderedViews, tolerance_m: float = 0.004) -> tuple[np.ndarray, np.ndarray]:
+def project_points(
+    points: np.ndarray, views: RenderedViews, tolerance_m: float = 0.004
+) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (V, N, 2) of world points (N, 3) and whether each view sees each point (V, N)."""
     world_to_cam = np.linalg.inv(views.cam_to_world)  # (V, 4, 4)
     homogeneous = np.concatenate([points, np.ones((len(points), 1))], axis=1)  # (N, 4)
@@ -212,7 +226,9 @@ def project_points(points: np.ndarray, views: RenderedViews, tolerance_m: float 
     return uv, inside & (z <= rendered + tolerance_m)
 
 
-def project_features(points: np.ndarray, views: RenderedViews, feature_maps: torch.Tensor, tolerance_m: float = 0.004) -> np.ndarray:
+def project_features(
+    points: np.ndarray, views: RenderedViews, feature_maps: torch.Tensor, tolerance_m: float = 0.004
+) -> np.ndarray:
     """Average each point's feature over the views that see it: (N, 3) -> (N, C) float32."""
     uv, seen = project_points(points, views, tolerance_m)
     height, width = views.depth_m.shape[1:]
@@ -234,7 +250,9 @@ def project_features(points: np.ndarray, views: RenderedViews, feature_maps: tor
     return features.astype(np.float32)
 
 
-def semantic_point_features(mesh: trimesh.Trimesh, points: np.ndarray, config: SemanticConfig, encoder: Dinov2Features | None = None) -> np.ndarray:
+def semantic_point_features(
+    mesh: trimesh.Trimesh, points: np.ndarray, config: SemanticConfig, encoder: Dinov2Features | None = None
+) -> np.ndarray:
     """The whole chain for one object: (N, 3) surface points -> (N, C) features."""
     views = render_views(mesh, config)
     encoder = encoder or Dinov2Features(config)

@@ -142,10 +142,20 @@ class DatasetWriter:
             self.manifest = json.loads(manifest_path.read_text())
             _check_format(self.manifest, manifest_path)
             if self.manifest["config"] != json.loads(json.dumps(config)):  # compare as stored (tuples become lists)
-                raise ValueError(f"{self.root} was built with another configuration; resume with the same one or use a new folder")
+                raise ValueError(
+                    f"{self.root} was built with another configuration; resume with the same one or use a new folder"
+                )
         else:
             self.root.mkdir(parents=True, exist_ok=True)
-            self.manifest = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": config, "hands": {}, "objects": [], "skipped_objects": {}, "shards": []}
+            self.manifest = {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "config": config,
+                "hands": {},
+                "objects": [],
+                "skipped_objects": {},
+                "shards": [],
+            }
             self._save_manifest()
         self._object_index = {o["object_id"]: i for i, o in enumerate(self.manifest["objects"])}
         self._done_units = {u for shard in self.manifest["shards"] for u in shard["units"]}
@@ -162,9 +172,16 @@ class DatasetWriter:
         path = f"objects/{_slug(obj.object_id)}"
         _write_folder_atomic(self.root / path, obj.arrays())
         entry = {
-            "object_id": obj.object_id, "category": obj.category, "part_names": list(obj.part_names), "source": obj.source,
-            "licence": obj.licence, "split": obj.split, "path": path, "semantic": obj.semantic is not None,
-            "sdf_resolution": int(obj.sdf.shape[0]), "meta": obj.meta,
+            "object_id": obj.object_id,
+            "category": obj.category,
+            "part_names": list(obj.part_names),
+            "source": obj.source,
+            "licence": obj.licence,
+            "split": obj.split,
+            "path": path,
+            "semantic": obj.semantic is not None,
+            "sdf_resolution": int(obj.sdf.shape[0]),
+            "meta": obj.meta,
         }
         self._object_index[obj.object_id] = len(self.manifest["objects"])
         self.manifest["objects"].append(entry)
@@ -228,7 +245,9 @@ class DatasetWriter:
             "x": np.concatenate([b.x for b in self._pending]).astype(np.float32).reshape(g, 25),
             "hand": np.array([hands.index(b.hand) for b, _ in rows], np.int8),
             "object": np.array([self._object_index[b.object_id] for b, _ in rows], np.int32),
-            "heldout": np.array([train[b.unit_key] and is_heldout_grasp(b.unit_key, i, self.splits) for b, i in rows], bool),
+            "heldout": np.array(
+                [train[b.unit_key] and is_heldout_grasp(b.unit_key, i, self.splits) for b, i in rows], bool
+            ),
             "finger_part": finger_part,
             "finger_distance_m": finger_distance,
             "penetration_m": np.concatenate([b.penetration_m for b in self._pending]).astype(np.float32).reshape(g),
@@ -237,7 +256,9 @@ class DatasetWriter:
         name = f"shard_{len(self.manifest['shards']):05d}"
         _write_folder_atomic(self.root / "grasps" / name, arrays, {"text.json": text})
         units = [b.unit_key for b in self._pending]
-        self.manifest["shards"].append({"path": f"grasps/{name}", "count": g, "units": units, "unit_stats": self._pending_stats})
+        self.manifest["shards"].append(
+            {"path": f"grasps/{name}", "count": g, "units": units, "unit_stats": self._pending_stats}
+        )
         self._save_manifest()
         self._done_units.update(units)
         self._pending, self._pending_stats = [], {}
@@ -253,7 +274,9 @@ def _check_format(manifest: dict[str, Any], path: Path) -> None:
     if manifest.get("format") != FORMAT_NAME:
         raise ValueError(f"{path} is not a FLASH-Drive manifest (format={manifest.get('format')!r})")
     if manifest.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {manifest.get('version')}, this code reads version {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has format version {manifest.get('version')}, this code reads version {FORMAT_VERSION}"
+        )
 
 
 class DatasetReader:
@@ -263,7 +286,9 @@ class DatasetReader:
         self.root = Path(root)
         path = self.root / "manifest.json"
         if not path.exists():
-            raise FileNotFoundError(f"{self.root} holds no manifest.json: not a FLASH-Drive data set (or the build never started)")
+            raise FileNotFoundError(
+                f"{self.root} holds no manifest.json: not a FLASH-Drive data set (or the build never started)"
+            )
         self.manifest = json.loads(path.read_text())
         _check_format(self.manifest, path)
         self.hands: list[str] = list(self.manifest["hands"])
@@ -274,7 +299,12 @@ class DatasetReader:
         # Small per-grasp columns are gathered into memory; x stays per shard and memory-mapped.
         self._x_shards = [m["x"] for m in maps]
         self._shard_start = np.cumsum([0] + [s["count"] for s in shards])
-        gather = lambda c, dtype, width=None: np.concatenate([np.asarray(m[c]) for m in maps]) if maps else np.zeros((0,) if width is None else (0, width), dtype)  # noqa: E731
+
+        def gather(column: str, dtype, width: int | None = None) -> np.ndarray:
+            if not maps:
+                return np.zeros((0,) if width is None else (0, width), dtype)
+            return np.concatenate([np.asarray(m[column]) for m in maps])
+
         self.grasp_hand = gather("hand", np.int8)
         self.grasp_object = gather("object", np.int32)
         self.grasp_heldout = gather("heldout", bool)

@@ -26,7 +26,11 @@ from flash_core.hands.pose import join_pose
 class SynthesisConfig:
     gap_m: float = 0.02  # start distance of the grasp centre above the surface
     jitter_rad: float = 0.2  # random tilt of the approach away from the surface normal
-    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(steps=100, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2))
+    optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(
+            steps=100, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,14 @@ def _rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return axis_angle_to_matrix(axis * angle)
 
 
-def initial_poses(hand: HandModel, frame: HandFrame, points: torch.Tensor, normals: torch.Tensor, config: SynthesisConfig, generator: torch.Generator) -> torch.Tensor:
+def initial_poses(
+    hand: HandModel,
+    frame: HandFrame,
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    config: SynthesisConfig,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Hands (B, 25) facing the target surface points (B, 3) with outward normals (B, 3)."""
     b = len(points)
     kw = {"dtype": hand.dtype, "device": hand.device}
@@ -86,8 +97,16 @@ class SynthesizedGrasps:
 
 
 def synthesize_grasps(
-    hand: HandModel, sdf: MeshSDF, points: np.ndarray, normals: np.ndarray, count: int, config: SynthesisConfig,
-    seed: int = 0, target_masks: np.ndarray | None = None, grid: SDFGrid | None = None, progress=None,
+    hand: HandModel,
+    sdf: MeshSDF,
+    points: np.ndarray,
+    normals: np.ndarray,
+    count: int,
+    config: SynthesisConfig,
+    seed: int = 0,
+    target_masks: np.ndarray | None = None,
+    grid: SDFGrid | None = None,
+    progress=None,
 ) -> SynthesizedGrasps:
     """`count` optimised hand poses around an object given by its SDF and surface points (N, 3) with normals.
 
@@ -99,7 +118,11 @@ def synthesize_grasps(
         raise ValueError(f"target_masks must be ({count}, {len(points)}) with at least one point per grasp")
     generator = torch.Generator(device=hand.device).manual_seed(seed)
     kw = {"dtype": hand.dtype, "device": hand.device}
-    allowed = torch.ones(count, len(points), dtype=torch.bool, device=hand.device) if target_masks is None else torch.as_tensor(target_masks, device=hand.device)
+    allowed = (
+        torch.ones(count, len(points), dtype=torch.bool, device=hand.device)
+        if target_masks is None
+        else torch.as_tensor(target_masks, device=hand.device)
+    )
     pick = torch.multinomial(allowed.to(hand.dtype), 1, generator=generator).squeeze(1)  # (count,) uniform over allowed
     surface, outward = torch.as_tensor(points, **kw), torch.as_tensor(normals, **kw)
     x0 = initial_poses(hand, HandFrame.of(hand), surface[pick], outward[pick], config, generator)

@@ -61,7 +61,7 @@ class ContactSummary:
             return None
         best = max(counts.values())
         tied = [p for p in counts if counts[p] == best]
-        thumb = dict(zip(self.finger_names, self.finger_parts)).get("thumb")
+        thumb = dict(zip(self.finger_names, self.finger_parts, strict=False)).get("thumb")
         return thumb if thumb in tied else tied[0]
 
 
@@ -81,7 +81,7 @@ def describe_grasp(summary: ContactSummary, key: str) -> dict[str, str]:
     """The three descriptions of one grasp; `key` (e.g. "object|hand|row") seeds the choice of wording."""
     rng = np.random.default_rng(zlib.crc32(key.encode()))
     category, main = summary.category, summary.main_part
-    touching = [f for f, p in zip(summary.finger_names, summary.finger_parts) if p is not None]
+    touching = [f for f, p in zip(summary.finger_names, summary.finger_parts, strict=False) if p is not None]
     if main is None:
         return {level: f"Hold the hand around the {category} without touching it." for level in ("low", "mid", "high")}
 
@@ -89,14 +89,20 @@ def describe_grasp(summary: ContactSummary, key: str) -> dict[str, str]:
 
     count = NUMBER_WORDS.get(len(touching), f"{len(touching)} fingers")
     with_thumb = "thumb included" if "thumb" in touching else "without the thumb"
-    mid = _pick(rng, (f"Grasp the {category}'s {main} with {count}, {with_thumb}.", f"Use {count} ({with_thumb}) to hold the {main} of the {category}."))
+    mid = _pick(
+        rng,
+        (
+            f"Grasp the {category}'s {main} with {count}, {with_thumb}.",
+            f"Use {count} ({with_thumb}) to hold the {main} of the {category}.",
+        ),
+    )
 
     by_part: dict[str, list[str]] = {}
-    for finger, part in zip(summary.finger_names, summary.finger_parts):
+    for finger, part in zip(summary.finger_names, summary.finger_parts, strict=False):
         if part is not None:
             by_part.setdefault(part, []).append(_finger_phrase(finger))
     clauses = [f"{_join(fingers)} on the {part}" for part, fingers in by_part.items()]
-    idle = [_finger_phrase(f) for f, p in zip(summary.finger_names, summary.finger_parts) if p is None]
+    idle = [_finger_phrase(f) for f, p in zip(summary.finger_names, summary.finger_parts, strict=False) if p is None]
     low = f"Put {_join(clauses)}"
     low += f", and keep {_join(idle)} off the {category}." if idle else f", closing all fingers on the {category}."
     return {"low": low[0].upper() + low[1:], "mid": mid, "high": high}

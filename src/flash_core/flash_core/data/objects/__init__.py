@@ -19,4 +19,12 @@ def make_object_source(kind: str, **options: Any) -> ObjectSource:
     return OBJECT_SOURCES[kind](**options)
 
 
-__all__ = ["OBJECT_SOURCES", "ObjectAsset", "ObjectSource", "ProceduralSource", "UserMeshSource", "YcbSource", "make_object_source"]
+__all__ = [
+    "OBJECT_SOURCES",
+    "ObjectAsset",
+    "ObjectSource",
+    "ProceduralSource",
+    "UserMeshSource",
+    "YcbSource",
+    "make_object_source",
+]

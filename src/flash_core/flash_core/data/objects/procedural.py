@@ -45,7 +45,9 @@ def _handle_loop(major_m: float, minor_m: float, centre_x_m: float, centre_z_m: 
 
 
 def _from_trimesh(mesh: trimesh.Trimesh) -> mf.Manifold:
-    return mf.Manifold(mf.Mesh(vert_properties=np.asarray(mesh.vertices, np.float32), tri_verts=np.asarray(mesh.faces, np.uint32)))
+    return mf.Manifold(
+        mf.Mesh(vert_properties=np.asarray(mesh.vertices, np.float32), tri_verts=np.asarray(mesh.faces, np.uint32))
+    )
 
 
 def mug(rng: np.random.Generator) -> list[Part]:
@@ -56,7 +58,13 @@ def mug(rng: np.random.Generator) -> list[Part]:
 
 def cup(rng: np.random.Generator) -> list[Part]:
     radius, height, wall = rng.uniform(0.03, 0.04), rng.uniform(0.08, 0.12), 0.004
-    return [("body", _cylinder(radius, height, top_radius_m=radius * 1.2) - _cylinder(radius - wall, height, wall, radius * 1.2 - wall))]
+    return [
+        (
+            "body",
+            _cylinder(radius, height, top_radius_m=radius * 1.2)
+            - _cylinder(radius - wall, height, wall, radius * 1.2 - wall),
+        )
+    ]
 
 
 def bottle(rng: np.random.Generator) -> list[Part]:
@@ -182,7 +190,9 @@ class ProceduralSource:
     def load(self, name: str) -> ObjectAsset:
         category, _, index = name.rpartition("_")
         if category not in CATEGORIES or not index.isdigit():
-            raise KeyError(f"'{name}' is not a procedural object name like 'mug_000' (categories: {sorted(CATEGORIES)})")
+            raise KeyError(
+                f"'{name}' is not a procedural object name like 'mug_000' (categories: {sorted(CATEGORIES)})"
+            )
         # A per-object stream: adding categories or objects never changes the objects already generated.
         rng = np.random.default_rng([self.seed, list(CATEGORIES).index(category), int(index)])
         mesh, face_parts, part_names = fuse_parts(CATEGORIES[category](rng))

@@ -29,7 +29,11 @@ class UserMeshSource:
         if not self.root.is_dir():
             raise FileNotFoundError(f"user mesh folder {self.root} does not exist")
         self.scale = scale
-        self._paths = {p.relative_to(self.root).with_suffix("").as_posix(): p for p in sorted(self.root.rglob("*")) if p.suffix.lower() in MESH_SUFFIXES}
+        self._paths = {
+            p.relative_to(self.root).with_suffix("").as_posix(): p
+            for p in sorted(self.root.rglob("*"))
+            if p.suffix.lower() in MESH_SUFFIXES
+        }
 
     def names(self) -> list[str]:
         return list(self._paths)

