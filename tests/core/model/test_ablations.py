@@ -1,7 +1,7 @@
 """Each Table 2 switch changes what it names and nothing else."""
 
 import torch
-from conftest import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
+from tiny_models import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
 
 from flash_core.model.flash_model import FlashModel
 from flash_core.model.text_backbone import TextBackboneConfig, load_text_backbone

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
+from tiny_models import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
 
 from flash_core.flow.solver import SamplingCancelled, SolverConfig
 from flash_core.generator import GraspGenerator

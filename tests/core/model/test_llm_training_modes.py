@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import PROMPTS, build_model, sphere_cloud, tiny_config
+from tiny_models import PROMPTS, build_model, sphere_cloud, tiny_config
 
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.objective import FlowBatch, train_step
