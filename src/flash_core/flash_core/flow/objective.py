@@ -6,21 +6,23 @@ is regressed onto x_1 - x_0 (paper Eq. 1; `FlashModel.forward` computes the MSE 
 
 Penetration penalty (weight `penetration_weight`, off by default as in the paper's final objective): the one-step
 estimate of the grasp x_0 + v is turned into the hand's surface cloud and each point's depth inside the object,
-relu(-sdf), is averaged. Each row brings the signed distance of its own object (negative inside), e.g.
-`flash_core.geometry.sdf.MeshSDF` of the object mesh, expressed in the same object-centred frame.
+relu(-sdf) (`flash_core.geometry.penetration`), is averaged. Each row brings the signed distance of its own object
+(negative inside), e.g. `flash_core.geometry.sdf.MeshSDF` or `flash_core.geometry.sdf_grid.SDFGrid` of the object
+mesh, expressed in the same object-centred frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.path import sample_linear_path
+from flash_core.geometry.penetration import SignedDistanceField, penetration
 
-ObjectSDF = Callable[[torch.Tensor], torch.Tensor]  # points (1, M, 3) -> signed distance (1, M), negative inside
+ObjectSDF = SignedDistanceField  # points (1, M, 3) -> signed distance (1, M), negative inside
 
 
 @dataclass
@@ -71,7 +73,7 @@ def penetration_depth(hand_cloud_fn, x: torch.Tensor, object_sdfs: Sequence[Obje
         raise ValueError(f"the penetration penalty needs one object SDF per row ({x.shape[0]}), got "
                          f"{None if object_sdfs is None else len(object_sdfs)}")
     points = hand_cloud_fn(x)  # (B, M, 3)
-    depths = [torch.relu(-sdf(points[i : i + 1])) for i, sdf in enumerate(object_sdfs)]  # each (1, M)
+    depths = [penetration(points[i : i + 1], sdf).depth_m for i, sdf in enumerate(object_sdfs)]  # each (1, M)
     return torch.cat(depths).mean()
 
 
