@@ -19,7 +19,7 @@ pytestmark = pytest.mark.ros
 def checkpoint(tmp_path_factory):
     from flash_core.hands import make_hand
     from flash_core.model.checkpoint import save_checkpoint
-    from tests.core.model.conftest import build_model, tiny_config
+    from tests.core.model.tiny_models import build_model, tiny_config
 
     hand = make_hand("leap", num_surface_points=256)
     model = build_model(tiny_config(), hand)
