@@ -20,8 +20,14 @@ VENV="$ROOT/.venv"
 PY="${FLASH_PYTHON:-python3}"
 TORCH_REQ="${FLASH_TORCH:-torch==2.13.0}"
 STAMP="$VENV/.flash-setup-stamp"
-PIP=(python -m pip install --quiet --disable-pip-version-check)
 
+
+# pip configured with local find-links/index folders warns once per package that a folder is missing:
+# drop exactly that line, keep every other message.
+pip_install() {
+  python -m pip install --quiet --disable-pip-version-check "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
@@ -52,15 +58,15 @@ wanted_stamp="$MODE $TORCH_REQ $(cat "${req_files[@]}" | sha256sum | cut -c1-16)
 if [[ "$(cat "$STAMP" 2>/dev/null)" != "$wanted_stamp" ]]; then
   # torch first and alone, so that no later requirement can pull a different (CUDA) build.
   log "installing $TORCH_REQ"
-  "${PIP[@]}" "$TORCH_REQ"
+  pip_install "$TORCH_REQ"
   for f in "${req_files[@]}"; do
     [[ "$f" == requirements/nodeps.txt ]] && continue
     log "installing $f"
-    "${PIP[@]}" -r "$f" "$TORCH_REQ"
+    pip_install -r "$f" "$TORCH_REQ"
   done
   # Wheels whose declared dependencies are for other tools (see the file's comments).
   log "installing requirements/nodeps.txt (without their dependencies)"
-  "${PIP[@]}" --no-deps -r requirements/nodeps.txt
+  pip_install --no-deps -r requirements/nodeps.txt
   torch_build="$(python -c 'import torch; print(torch.__version__)')"
   log "torch $torch_build"
   echo "$wanted_stamp" > "$STAMP"
@@ -102,7 +108,7 @@ if [[ "$(cat "$VENV/.flash-pkgs-stamp" 2>/dev/null)" != "$pkgs_stamp" ]]; then
   log "installing ${python_pkgs[*]} (editable)"
   editable=()
   for p in "${python_pkgs[@]}"; do editable+=(-e "$p"); done
-  "${PIP[@]}" --no-deps --no-build-isolation "${editable[@]}"
+  pip_install --no-deps --no-build-isolation "${editable[@]}"
   echo "$pkgs_stamp" > "$VENV/.flash-pkgs-stamp"
 else
   log "FLASH packages up to date"
