@@ -3,12 +3,12 @@
 
     .venv/bin/python benchmarks/bench_leap_driver.py [--cycles 2000] [--rounds 8]
 
-Against the Protocol 2.0 pty double, through the unmodified dynamixel_sdk (setups interleaved in rounds), with the double either in a
-thread of this process (shares the GIL with the driver) or in its own process (`flash leap-double`, as a
-user without a hand would run it); Fast Sync Read vs plain Sync Read; the in-memory fake bus (no bytes)
-as the ceiling of the Python side; and, for comparison, the driver with the SDK's own busy-polling
-receive (no select() wait before rxPacket). The pty has no baud rate: these numbers measure the driver's and the
-SDK's own overhead, not a 4 Mbaud wire (see `wire_bound_hz` for that).
+Against the Protocol 2.0 pty double, through the unmodified dynamixel_sdk (setups interleaved in rounds), with
+the double either in a thread of this process (shares the GIL with the driver) or in its own process
+(`flash leap-double`, as a user without a hand would run it); Fast Sync Read vs plain Sync Read; the in-memory
+fake bus (no bytes) as the ceiling of the Python side; and, for comparison, the driver with the SDK's own
+busy-polling receive (no select() wait before rxPacket). The pty has no baud rate: these numbers measure the
+driver's and the SDK's own overhead, not a 4 Mbaud wire (see `wire_bound_hz` for that).
 """
 
 from __future__ import annotations

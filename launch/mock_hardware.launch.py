@@ -4,11 +4,12 @@ bus, the grasp server and the pick node. Same nodes and topics as real_robot.lau
     ros2 launch flash_bringup mock_hardware.launch.py checkpoint:=/path/to/flash_checkpoint
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -31,7 +31,8 @@ def test_control_msgs_subset_matches_upstream_fields():
         "component_goal_tolerance": "sequence<control_msgs/JointComponentTolerance>",
         "goal_time_tolerance": "builtin_interfaces/Duration",
     }
-    assert FollowJointTrajectory.Result.get_fields_and_field_types() == {"error_code": "int32", "error_string": "string"}
+    assert FollowJointTrajectory.Result.get_fields_and_field_types() == {
+        "error_code": "int32", "error_string": "string"}
     assert list(FollowJointTrajectory.Feedback.get_fields_and_field_types()) == [
         "header", "joint_names", "desired", "actual", "error",
         "multi_dof_joint_names", "multi_dof_desired", "multi_dof_actual", "multi_dof_error",

@@ -123,12 +123,14 @@ def run(args: argparse.Namespace) -> None:
     picture = save_png(image, out / "grasps.png")
     summary = {
         "prompt": args.prompt, "object": obj.asset.object_id, "category": category, "part": part,
-        "hand": args.hand, "hand_source": hand.source, "frame": "object frame (bounding-box centre at the origin), metres",
+        "hand": args.hand, "hand_source": hand.source,
+        "frame": "object frame (bounding-box centre at the origin), metres",
         "accepted": sum(g["accepted"] for g in ranked),
         "accepted_on_part": sum(g["accepted"] and g["on_target_part"] for g in ranked),
         "seconds": round(time.monotonic() - started, 1), "grasps": ranked,
         "method": "FLASH-Drive grasp synthesis (no trained network)",
     }
     (out / "grasps.json").write_text(json.dumps(summary, indent=1))
-    console.print(f"{summary['accepted']}/{args.grasps} accepted ({summary['accepted_on_part']} on the {part or 'object'}); "
+    console.print(f"{summary['accepted']}/{args.grasps} accepted "
+                  f"({summary['accepted_on_part']} on the {part or 'object'}); "
                   f"wrote {picture} and {out / 'grasps.json'} in {summary['seconds']} s")

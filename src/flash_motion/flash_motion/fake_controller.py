@@ -6,8 +6,8 @@ strictly increasing times, matching vector sizes), "executed" by waiting its dur
 goal goes to stdout (action, joint names, point count, duration, final positions) so scripts can see what a
 real controller would have received.
 
-    python -m flash_motion.fake_controller --ros-args \
-        -p action_names:="['/joint_trajectory_controller/follow_joint_trajectory', '/leap_hand/follow_joint_trajectory']"
+    python -m flash_motion.fake_controller --ros-args -p action_names:="[
+        '/joint_trajectory_controller/follow_joint_trajectory', '/leap_hand/follow_joint_trajectory']"
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ import torch
 import flash_core.assets
 from flash_core.assets import AssetsMissingError
 from flash_core.hands import factory, known_hands, make_hand
+from flash_core.hands.mjcf import load_source
 from flash_core.hands.pose import FINGER_JOINT_INDICES
 from flash_core.hands.primitives import make_primitives_xml
-from flash_core.hands.mjcf import load_source
 from flash_core.hands.spec import read_data_text
 
 # Configurations that cross the index over the middle finger (found with the models' FK: LEAP "0" > 0 turns the

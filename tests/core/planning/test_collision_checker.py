@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from planning_reference import MujocoContacts, box_cloud
+
 from flash_core.planning import CollisionChecker, CollisionConfig, Scene, SceneConfig, TableConfig
 
 OBJECT = box_cloud((0.5, 0.0, 0.06), (0.03, 0.03, 0.06), n=400)

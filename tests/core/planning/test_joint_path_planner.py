@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from planning_reference import MujocoContacts
+
 from flash_core.planning import HOME_ARM_Q_RAD, CollisionChecker, Scene, SceneConfig, TableConfig, solve_ik
 from flash_core.planning.joint_path import JointPathError, plan_joint_path
 

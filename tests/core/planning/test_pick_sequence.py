@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from planning_reference import MujocoContacts, box_cloud
+
 from flash_core.planning import (
     HOME_ARM_Q_RAD,
     GraspCandidate,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 import numpy as np
 
 from flash_core.hands.spec import HandSpec, read_data_text

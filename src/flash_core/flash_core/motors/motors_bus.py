@@ -114,7 +114,7 @@ class MotorsBus(abc.ABC):
     def _transfer_sync_write(self, address: int, data: Mapping[int, bytes]) -> Reply:
         """Broadcast; the Reply only says whether the packet went out (motors do not answer)."""
 
-    def _recover(self) -> None:
+    def _recover(self) -> None:  # noqa: B027 - optional hook: buses without link state need nothing here
         """Bring the link back to a clean state after a failed transaction (e.g. drop stale bytes)."""
 
     # --- lifecycle ---

@@ -167,8 +167,8 @@ def assembly_spec(config: AssemblyConfig | None = None):
 
 def write_robot_description(out_dir: str | os.PathLike, config: AssemblyConfig | None = None) -> dict[str, Path]:
     """Write `gen3_leap.xml` (MJCF) and `gen3_leap.urdf` into out_dir; mesh paths are absolute (the cache)."""
-    from flash_core.planning.urdf_export import mjcf_to_urdf
     from flash_core.planning.robot_model import ARM_VELOCITY_LIMITS_RAD_S
+    from flash_core.planning.urdf_export import mjcf_to_urdf
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
