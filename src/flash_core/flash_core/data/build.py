@@ -101,7 +101,7 @@ PRESETS: dict[str, BuildConfig] = {
             SourceSpec("ycb", {"include": YCB_GRASPABLE}, limit=8),
         ),
         grasps_per_hand=20,
-        candidates_per_hand=32,
+        candidates_per_hand=56,
         shard_size=400,
         synthesis=SynthesisConfig(
             optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)
