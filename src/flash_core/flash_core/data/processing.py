@@ -15,6 +15,8 @@ import torch
 import trimesh
 
 from flash_core.data.objects.base import ObjectAsset
+from flash_core.geometry.mesh_repair import RepairConfig
+from flash_core.geometry.mesh_repair import repair_mesh as repair_geometry
 from flash_core.geometry.sampling import farthest_point_sample
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
@@ -32,6 +34,9 @@ class ProcessingConfig:
     sdf_padding_m: float = 0.04  # grid margin around the object: hand points within this get a valid value
     min_extent_m: float = 0.04  # longest side allowed, below and above it objects are rescaled
     max_extent_m: float = 0.32
+    # Water-tight repair (the paper: voxelisation, hole filling, smoothing); only meshes that hole
+    # filling cannot close are remeshed, at this many voxels along their longest side.
+    repair: RepairConfig = field(default_factory=lambda: RepairConfig(voxel_resolution=96, hausdorff_samples=2048))
     seed: int = 0
 
 
@@ -47,35 +52,19 @@ class ProcessedObject:
     notes: list[str] = field(default_factory=list)
 
 
-def repair_mesh(mesh: trimesh.Trimesh, object_id: str) -> tuple[trimesh.Trimesh, list[str]]:
-    """Clean a mesh so its signed distance is trustworthy; returns the mesh and what was done to it."""
-    if len(mesh.faces) == 0 or len(mesh.vertices) == 0:
-        raise MeshProcessingError(f"{object_id}: the mesh is empty")
-    if not np.isfinite(mesh.vertices).all():
-        raise MeshProcessingError(f"{object_id}: the mesh has NaN or infinite vertices")
-    notes: list[str] = []
-    mesh = mesh.copy()
-    if mesh.is_watertight:  # zero-area slivers on a closed surface do no harm; removing them would open it
-        trimesh.repair.fix_normals(mesh)
-        return mesh, notes
-    faces_before = len(mesh.faces)
-    mesh.merge_vertices()
-    mesh.update_faces(mesh.nondegenerate_faces())
-    mesh.update_faces(mesh.unique_faces())
-    mesh.remove_unreferenced_vertices()
-    if len(mesh.faces) < faces_before:
-        notes.append(f"removed {faces_before - len(mesh.faces)} degenerate or duplicate faces")
-    if len(mesh.faces) < 4 or mesh.area <= 0:
-        raise MeshProcessingError(f"{object_id}: nothing is left of the mesh after removing degenerate faces")
-    if not mesh.is_watertight:
-        trimesh.repair.fill_holes(mesh)
-        notes.append(
-            "filled holes"
-            if mesh.is_watertight
-            else "not watertight after hole filling: SDF sign from the winding number"
-        )
-    trimesh.repair.fix_normals(mesh)
-    return mesh, notes
+def repair_mesh(mesh: trimesh.Trimesh, object_id: str, config: RepairConfig) -> tuple[trimesh.Trimesh, list[str]]:
+    """Water-tight copy of the mesh (geometry.mesh_repair: clean-up, hole filling, voxel remesh with
+    smoothing) and what was done to it; a mesh that cannot be used raises MeshProcessingError."""
+    try:
+        repaired, report = repair_geometry(mesh, config)
+    except ValueError as exc:
+        raise MeshProcessingError(f"{object_id}: {exc}") from exc
+    notes = list(report.steps)
+    if report.steps:
+        notes.append(f"surface moved at most {report.input_to_output_m * 1000:.2f} mm")
+    if not report.is_watertight:
+        notes.append("not watertight after repair: SDF sign from the winding number")
+    return repaired, notes
 
 
 def _transfer_face_parts(source: ObjectAsset, repaired: trimesh.Trimesh) -> np.ndarray:
@@ -89,7 +78,7 @@ def _transfer_face_parts(source: ObjectAsset, repaired: trimesh.Trimesh) -> np.n
 
 
 def process_object(asset: ObjectAsset, config: ProcessingConfig) -> ProcessedObject:
-    mesh, notes = repair_mesh(asset.mesh, asset.object_id)
+    mesh, notes = repair_mesh(asset.mesh, asset.object_id, config.repair)
     face_parts = (
         asset.face_parts
         if len(mesh.faces) == len(asset.mesh.faces) and np.array_equal(mesh.faces, asset.mesh.faces)

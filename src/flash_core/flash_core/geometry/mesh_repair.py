@@ -61,6 +61,9 @@ def repair_mesh(mesh: trimesh.Trimesh, config: RepairConfig | None = None) -> tu
     steps: list[str] = []
     work = mesh.copy()
     faces_before = len(work.faces)
+    if work.is_watertight and not config.force_remesh:
+        # Already closed: zero-area slivers do no harm there, and removing them would open the surface.
+        return _finish(mesh, work, steps, faces_before, None, config)
     work.merge_vertices()
     work.update_faces(work.nondegenerate_faces())
     work.update_faces(work.unique_faces())
@@ -81,6 +84,11 @@ def repair_mesh(mesh: trimesh.Trimesh, config: RepairConfig | None = None) -> tu
         pitch = float(work.extents.max()) / config.voxel_resolution
         work = _voxel_remesh(work, pitch, config.smoothing_iterations)
         steps.append(f"voxel remesh at {pitch * 1e3:.2f} mm, {config.smoothing_iterations} Taubin iterations")
+    return _finish(mesh, work, steps, faces_before, pitch, config)
+
+
+def _finish(mesh, work, steps, faces_before, pitch, config) -> tuple[trimesh.Trimesh, RepairReport]:
+    """Orient the faces outward and measure what changed."""
     trimesh.repair.fix_normals(work)
     if work.is_watertight and work.volume < 0:  # fix_normals orients outward; guard the inside-out case
         work.invert()
