@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from flash_core.geometry.checks import check_points, check_same_batch
+from flash_core.geometry.checks import check_point_pair
 from flash_core.geometry.neighbors import DEFAULT_MAX_PAIRS_PER_CHUNK, NeighborBackend, gather_points, nearest_indices
 
 Reduction = Literal["mean", "sum"]
@@ -38,9 +38,7 @@ def chamfer_distance(
     max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
 ) -> ChamferResult:
     """Chamfer distance between x (B, N, 3) and y (B, M, 3)."""
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_batch(x, y, ("x", "y"))
+    check_point_pair(x, y, ("x", "y"))
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     x_to_y = _one_sided(x, y, reduction, squared, backend, max_pairs_per_chunk)

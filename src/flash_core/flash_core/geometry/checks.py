@@ -23,6 +23,13 @@ def check_points(
         raise ValueError(f"{name} holds {bad} point(s) with NaN or infinite coordinates")
 
 
+def check_point_pair(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:
+    """check_points on both clouds, then check_same_batch: the inputs of every two-cloud kernel."""
+    check_points(a, names[0])
+    check_points(b, names[1])
+    check_same_batch(a, b, names)
+
+
 def check_same_batch(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:
     """Raise ValueError unless two batched clouds share batch size, device and dtype."""
     if a.shape[0] != b.shape[0]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from flash_core.geometry.checks import check_points, check_same_batch
+from flash_core.geometry.checks import check_point_pair
 
 DEFAULT_MAX_PAIRS_PER_CHUNK = 1 << 24  # 16M distances: 64 MB in float32
 
@@ -119,9 +119,7 @@ def knn(
     max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
 ) -> KNNResult:
     """k nearest neighbours in `reference` (B, M, 3) of every point of `query` (B, N, 3)."""
-    check_points(query, "query")
-    check_points(reference, "reference")
-    check_same_batch(query, reference, ("query", "reference"))
+    check_point_pair(query, reference, ("query", "reference"))
     if not 0 < k <= reference.shape[1]:
         raise ValueError(f"k must be in [1, {reference.shape[1]}] (reference cloud size), got {k}")
     idx = nearest_indices(query, reference, k, backend, max_pairs_per_chunk)  # (B, N, k)
@@ -139,9 +137,7 @@ def ball_query(
     max_pairs_per_chunk: int = DEFAULT_MAX_PAIRS_PER_CHUNK,
 ) -> BallQueryResult:
     """First `max_samples` points of `reference` (B, N, 3) within `radius_m` of each of `centers` (B, M, 3)."""
-    check_points(centers, "centers")
-    check_points(reference, "reference")
-    check_same_batch(centers, reference, ("centers", "reference"))
+    check_point_pair(centers, reference, ("centers", "reference"))
     if radius_m <= 0 or max_samples <= 0:
         raise ValueError(f"radius_m and max_samples must be positive, got {radius_m} and {max_samples}")
     if backend == "auto":
