@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler, rotation_between
+from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler
 from flash_core.flow.objective import FlowBatch, ObjectiveConfig, flow_matching_loss, penetration_depth
 from flash_core.flow.path import sample_linear_path
 from flash_core.geometry.rotations import rot6d_to_matrix
@@ -24,14 +24,6 @@ def test_linear_path_interpolates_and_has_constant_velocity():
     torch.testing.assert_close(sample.dx_t, x_1 - x_0)
     with pytest.raises(ValueError, match=r"\(B,\)|\(3,\)"):
         sample_linear_path(x_0, x_1, torch.zeros(2))
-
-
-def test_rotation_between_maps_vectors_including_antiparallel():
-    a = torch.tensor([0.0, 0.0, 1.0])
-    b = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0, -0.5], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]]), dim=-1)
-    rotation = rotation_between(a, b)
-    torch.testing.assert_close(rotation @ a, b, atol=1e-6, rtol=0)
-    torch.testing.assert_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(3, -1, -1), atol=1e-6, rtol=0)
 
 
 def test_initial_hands_sit_on_the_sphere_with_the_palm_towards_the_object(hand):

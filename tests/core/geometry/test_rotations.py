@@ -100,3 +100,11 @@ def test_make_transform_and_bad_shapes():
         rot.rot6d_to_matrix(torch.zeros(2, 5))
     with pytest.raises(ValueError, match="quaternion"):
         rot.quaternion_to_matrix(torch.zeros(3))
+
+
+def test_rotation_between_maps_vectors_including_antiparallel():
+    a = torch.tensor([0.0, 0.0, 1.0])
+    b = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0, -0.5], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]]), dim=-1)
+    rotation = rot.rotation_between(a, b)
+    torch.testing.assert_close(rotation @ a, b, atol=1e-6, rtol=0)
+    torch.testing.assert_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(3, -1, -1), atol=1e-6, rtol=0)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from flash_core.data.refine import OptimizerConfig, optimize_grasps
-from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
+from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rotation_between
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.hands.hand_model import HandModel
@@ -52,20 +52,6 @@ class HandFrame:
         return cls(tips_pre, torch.nn.functional.normalize(tips_closed - tips_pre, dim=0))
 
 
-def _rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B, 3, 3) rotations taking unit vectors a (3,) to b (B, 3)."""
-    axis = torch.linalg.cross(a.expand_as(b), b, dim=-1)
-    sin = axis.norm(dim=-1, keepdim=True)
-    cos = (a * b).sum(-1, keepdim=True)
-    angle = torch.atan2(sin, cos)
-    # Antiparallel vectors have no unique axis: any axis perpendicular to a works.
-    fallback = torch.linalg.cross(a, torch.tensor([1.0, 0, 0], dtype=a.dtype, device=a.device))
-    if fallback.norm() < 1e-6:
-        fallback = torch.linalg.cross(a, torch.tensor([0, 1.0, 0], dtype=a.dtype, device=a.device))
-    axis = torch.where(sin > 1e-6, axis / sin.clamp_min(1e-12), torch.nn.functional.normalize(fallback, dim=0))
-    return axis_angle_to_matrix(axis * angle)
-
-
 def initial_poses(
     hand: HandModel,
     frame: HandFrame,
@@ -83,7 +69,7 @@ def initial_poses(
     approach = (axis_angle_to_matrix(tilt_axis * tilt) @ normals[..., None]).squeeze(-1)  # (B, 3) outward
     roll = (torch.rand(b, 1, generator=generator, **kw) * 2 - 1) * torch.pi
     spin = axis_angle_to_matrix(frame.palm_direction * roll)  # (B, 3, 3) about the palm direction, hand frame
-    rotation = _rotation_between(frame.palm_direction, -approach) @ spin  # palm direction -> into the object
+    rotation = rotation_between(frame.palm_direction, -approach) @ spin  # palm direction -> into the object
     centre_world = points + approach * config.gap_m
     translation = centre_world - (rotation @ frame.grasp_centre[:, None]).squeeze(-1)
     joints = hand.pregrasp_joints().expand(b, -1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
+from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rotation_between
 
 
 @dataclass
@@ -36,18 +36,6 @@ class InitialStateConfig:
             raise ValueError(f"radius_m must be positive, got {self.radius_m}")
         if min(self.translation_jitter_m, self.rotation_jitter_rad, self.joint_jitter_rad) < 0:
             raise ValueError("jitters must be >= 0")
-
-
-def rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Smallest rotation taking unit vector a (3,) onto each unit vector b (B, 3): (B, 3, 3)."""
-    a = a.expand_as(b)
-    axis = torch.linalg.cross(a, b, dim=-1)
-    cos = (a * b).sum(-1).clamp(-1.0, 1.0)
-    sin = axis.norm(dim=-1)
-    # Antiparallel vectors have no unique axis: any axis orthogonal to a gives a half turn.
-    fallback = torch.linalg.cross(a, torch.eye(3, dtype=a.dtype, device=a.device)[a[0].abs().argmin()].expand_as(a))
-    axis = torch.where((sin < 1e-8)[:, None], fallback, axis)
-    return axis_angle_to_matrix(F.normalize(axis, dim=-1) * torch.atan2(sin, cos)[:, None])
 
 
 class InitialStateSampler:

@@ -137,6 +137,18 @@ def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
     return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
 
 
+def rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Smallest rotation taking unit vector a (3,) onto each unit vector b (B, 3): (B, 3, 3)."""
+    a = a.expand_as(b)
+    axis = torch.linalg.cross(a, b, dim=-1)
+    cos = (a * b).sum(-1).clamp(-1.0, 1.0)
+    sin = axis.norm(dim=-1)
+    # Antiparallel vectors have no unique axis: any axis orthogonal to a gives a half turn.
+    fallback = torch.linalg.cross(a, torch.eye(3, dtype=a.dtype, device=a.device)[a[0].abs().argmin()].expand_as(a))
+    axis = torch.where((sin < 1e-8)[:, None], fallback, axis)
+    return axis_angle_to_matrix(F.normalize(axis, dim=-1) * torch.atan2(sin, cos)[:, None])
+
+
 def make_transform(rotation: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) rotation and (..., 3) translation -> (..., 4, 4) homogeneous transform."""
     _check_last(rotation, (3, 3), "rotation matrix")
