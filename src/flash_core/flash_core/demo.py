@@ -17,6 +17,7 @@ Outputs in --out: grasps.png (best grasps, two views each), grasps.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import time
@@ -65,15 +66,18 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     source = ProceduralSource(count_per_category=1, seed=args.seed)
 
+    # The first object of each category; cached so the mesh named by the prompt is built once.
+    load = functools.cache(lambda category: source.load(f"{category}_000"))
+
     def part_names_of(category: str) -> tuple[str, ...]:
-        return source.load(f"{category}_000").part_names
+        return load(category).part_names
 
     if args.object:
         category, part = args.object, find_target(f"{args.object} {args.prompt}", [args.object], part_names_of)[1]
     else:
         category, part = find_target(args.prompt, sorted(CATEGORIES), part_names_of)
     with console.status(f"building the {category} and its signed distance field"):
-        obj = process_object(source.load(f"{category}_000"), ProcessingConfig(num_points=1024, seed=args.seed))
+        obj = process_object(load(category), ProcessingConfig(num_points=1024, seed=args.seed))
     masks = None
     if part is not None:
         mask = obj.point_parts == obj.asset.part_names.index(part)
