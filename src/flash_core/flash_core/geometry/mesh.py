@@ -57,6 +57,16 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     return mesh
 
 
+def open_cylinder(radius_m: float = 0.04, height_m: float = 0.1, sections: int = 64) -> trimesh.Trimesh:
+    """A cylinder without its top cap, walls of zero thickness: the shape of a scanned cup with an open rim,
+    the typical defect `mesh_repair` must close (used by its tests and benchmarks)."""
+    cylinder = trimesh.creation.cylinder(radius=radius_m, height=height_m, sections=sections)
+    cup = cylinder.copy()
+    cup.update_faces(cylinder.triangles_center[:, 2] < height_m / 2 - 1e-3)
+    cup.remove_unreferenced_vertices()
+    return cup
+
+
 def normalize_mesh(mesh: trimesh.Trimesh, center: CenterMode = "bbox") -> tuple[trimesh.Trimesh, Similarity]:
     """A copy of the mesh centred and scaled so its vertices fit the unit sphere, and the transform (B=1)."""
     check_mesh(mesh)
