@@ -16,4 +16,6 @@ One concept per module; import from the module that owns it, e.g.
 - `penetration`  penetration depth and contact distance from points and any SDF
 - `mesh`         load, normalise and sample meshes
 - `mesh_repair`  make meshes water-tight (voxel remesh, hole filling, smoothing)
+- `rigid`        rigid transforms in numpy (compose, invert, quaternions x-y-z-w, slerp)
+- `frame_tree`   tf2's transform tree without ROS (static + dynamic edges, interpolation, lookups)
 """
