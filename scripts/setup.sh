@@ -84,13 +84,16 @@ if [[ "$MODE" == pypi-* ]]; then
 else
   INSTALL_BASE="$ROOT/install"
 fi
-# control_msgs: ours is a field-for-field subset for machines without it; never shadow a real one.
-has_control_msgs=0
+# control_msgs, tf2_msgs (src/compat): ours are field-for-field subsets for machines without them;
+# never shadow a real one.
 IFS=: read -ra prefixes <<< "${AMENT_PREFIX_PATH:-}"
-for p in "${prefixes[@]}"; do
-  [[ "$p" != "$INSTALL_BASE" && -f "$p/share/control_msgs/package.xml" ]] && has_control_msgs=1
+for compat in control_msgs tf2_msgs; do
+  installed=0
+  for p in "${prefixes[@]}"; do
+    [[ "$p" != "$INSTALL_BASE" && -f "$p/share/$compat/package.xml" ]] && installed=1
+  done
+  if [[ $installed == 0 ]]; then interface_pkgs=("$compat" "${interface_pkgs[@]}"); fi
 done
-if [[ $has_control_msgs == 0 ]]; then interface_pkgs=(control_msgs "${interface_pkgs[@]}"); fi
 mkdir -p "$ROOT/log"
 log "building ${interface_pkgs[*]} into $INSTALL_BASE"
 colcon --log-base "$ROOT/log" build \
