@@ -16,6 +16,7 @@ is a sampling verdict, as in Setup Assistant: more samples make it more trustwor
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from flash_core.planning.description import ARM_JOINT_NAMES, HAND_JOINT_NAMES, HAND_PREFIX, HAND_ROOT_BODY
+from flash_core.planning.description import (
+    ARM_JOINT_NAMES,
+    HAND_JOINT_NAMES,
+    HAND_PREFIX,
+    HAND_ROOT_BODY,
+    AssemblyConfig,
+    write_robot_description,
+)
+from flash_core.utils.cache import cache_dir
 
 ROBOT_NAME = "gen3_leap"
 BASE_LINK = "base_link"
@@ -257,3 +266,19 @@ def write_srdf(urdf_path: str | os.PathLike, out_path: str | os.PathLike,
 def read_disabled_pairs(srdf_path: str | os.PathLike) -> list[DisabledPair]:
     root = ET.parse(srdf_path).getroot()
     return [DisabledPair(e.get("link1"), e.get("link2"), e.get("reason")) for e in root.findall("disable_collisions")]
+
+
+def cached_moveit_description(assembly: AssemblyConfig | None = None,
+                              config: CollisionMatrixConfig | None = None) -> dict[str, Path]:
+    """{"mjcf", "urdf", "srdf"} paths for this hand mount in the FLASH cache. The URDF is rewritten each call
+    (cheap; its mesh paths point into this machine's cache); the SRDF is computed once per mount and config."""
+    assembly, config = assembly or AssemblyConfig(), config or CollisionMatrixConfig()
+    key = hashlib.sha256(repr((assembly, config)).encode()).hexdigest()[:16]
+    files = write_robot_description(cache_dir("moveit", key), assembly)
+    srdf = files["urdf"].with_suffix(".srdf")
+    if not srdf.is_file():
+        partial = srdf.with_suffix(f".{os.getpid()}.tmp")
+        write_srdf(files["urdf"], partial, config)
+        partial.replace(srdf)  # atomic: a concurrent reader never sees half a file
+    files["srdf"] = srdf
+    return files
