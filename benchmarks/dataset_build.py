@@ -25,7 +25,7 @@ from flash_core.data.grasp_energy import EnergyWeights, grasp_energy, measure_gr
 from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import process_object
 from flash_core.data.semantic import Dinov2Features, semantic_point_features
-from flash_core.data.synthesis import HandFrame, initial_poses, synthesize_grasps
+from flash_core.data.synthesis import initial_poses, synthesize_grasps
 from flash_core.hands import make_hand
 
 
@@ -60,7 +60,7 @@ def main() -> None:
     pick = torch.randint(len(obj.points), (args.candidates,), generator=generator)
     x = initial_poses(
         hand,
-        HandFrame.of(hand),
+        hand.palm_frame(),
         torch.as_tensor(obj.points[pick]),
         torch.as_tensor(obj.normals[pick]),
         config.synthesis,

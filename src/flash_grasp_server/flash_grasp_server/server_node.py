@@ -27,7 +27,6 @@ from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from visualization_msgs.msg import MarkerArray
 
-from flash_core.data.synthesis import HandFrame
 from flash_core.flow.solver import SamplingCancelled
 from flash_core.generator import GraspGenerator
 from flash_grasp_server.grasp_msgs import grasp_to_msg, grasps_to_markers
@@ -57,7 +56,7 @@ class GraspServer(Node):
         self._generator = GraspGenerator.from_checkpoint(checkpoint, device=param("device"))
         hand = self._generator.hand
         # Per-hand constants of the messages: the closing direction and the approach shape.
-        self._palm_direction = HandFrame.of(hand).palm_direction.cpu().numpy()
+        self._palm_direction = hand.palm_frame().normal.cpu().numpy()
         self._pregrasp_joints = hand.pregrasp_joints().cpu().numpy()
         self._default_hand = param("hand")
         self._default_num = int(param("num_grasps"))

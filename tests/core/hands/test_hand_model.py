@@ -247,3 +247,21 @@ def test_allegro_root_is_the_urdf_base_link_used_by_dexgraspnet(hand64):
     # Index base rolled -5 degrees about x.
     roll = poses[hand64.link_names.index("ff_base"), :3, :3]
     assert abs(torch.atan2(roll[2, 1], roll[1, 1]).item() - (-5 * torch.pi / 180)) < 1e-4
+
+
+def test_palm_frame_faces_where_the_fingers_close(hand64):
+    palm = hand64.palm_frame()
+    assert palm.normal.norm().item() == pytest.approx(1.0)
+    open_pose = hand64.open_pose(1)
+    tips = hand64.contact_candidates(open_pose)[0]
+    long_fingers = [i for i, name in enumerate(hand64.finger_names) if name != "thumb"]
+    tip_mask = torch.isin(hand64.contact_finger_index, torch.tensor(long_fingers))
+    palm_centre = hand64.surface_points(open_pose)[0].mean(0)
+    # Straight open fingers point along the palm plane, so the normal is perpendicular to them.
+    finger_axis = torch.nn.functional.normalize(tips[tip_mask].mean(0) - palm_centre, dim=0)
+    assert abs(float(finger_axis @ palm.normal)) < 0.3
+    # A closed fist ends up on the normal's side of the open hand.
+    fist = open_pose.clone()
+    fist[:, 9:] = hand64.clamp_joints(hand64.pregrasp_joints() * 4)
+    fist_tips = hand64.contact_candidates(fist)[0][tip_mask].mean(0)
+    assert float((fist_tips - palm_centre) @ palm.normal) > 0.02

@@ -18,7 +18,7 @@ from flash_core.data.refine import OptimizerConfig, optimize_grasps
 from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rotation_between
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
-from flash_core.hands.hand_model import HandModel
+from flash_core.hands.hand_model import HandModel, PalmFrame
 from flash_core.hands.pose import join_pose
 
 
@@ -33,28 +33,9 @@ class SynthesisConfig:
     )
 
 
-@dataclass(frozen=True)
-class HandFrame:
-    """Where a hand grasps, in its root frame: the fingertip centroid in pre-grasp and the palm direction."""
-
-    grasp_centre: torch.Tensor  # (3,)
-    palm_direction: torch.Tensor  # (3,) unit, the way the fingertips move when the fingers close
-
-    @classmethod
-    def of(cls, hand: HandModel) -> "HandFrame":
-        identity = hand.open_pose(1)
-        pre, closed = identity.clone(), identity.clone()
-        pre[:, 9:] = hand.pregrasp_joints()
-        closed[:, 9:] = hand.clamp_joints(hand.pregrasp_joints() + 0.6)
-        with torch.no_grad():
-            tips_pre = hand.contact_candidates(pre)[0].mean(0)
-            tips_closed = hand.contact_candidates(closed)[0].mean(0)
-        return cls(tips_pre, torch.nn.functional.normalize(tips_closed - tips_pre, dim=0))
-
-
 def initial_poses(
     hand: HandModel,
-    frame: HandFrame,
+    palm: PalmFrame,
     points: torch.Tensor,
     normals: torch.Tensor,
     config: SynthesisConfig,
@@ -68,10 +49,10 @@ def initial_poses(
     tilt = torch.rand(b, 1, generator=generator, **kw) * config.jitter_rad
     approach = (axis_angle_to_matrix(tilt_axis * tilt) @ normals[..., None]).squeeze(-1)  # (B, 3) outward
     roll = (torch.rand(b, 1, generator=generator, **kw) * 2 - 1) * torch.pi
-    spin = axis_angle_to_matrix(frame.palm_direction * roll)  # (B, 3, 3) about the palm direction, hand frame
-    rotation = rotation_between(frame.palm_direction, -approach) @ spin  # palm direction -> into the object
+    spin = axis_angle_to_matrix(palm.normal * roll)  # (B, 3, 3) about the palm direction, hand frame
+    rotation = rotation_between(palm.normal, -approach) @ spin  # palm direction -> into the object
     centre_world = points + approach * config.gap_m
-    translation = centre_world - (rotation @ frame.grasp_centre[:, None]).squeeze(-1)
+    translation = centre_world - (rotation @ palm.grasp_centre_m[:, None]).squeeze(-1)
     joints = hand.pregrasp_joints().expand(b, -1)
     return join_pose(translation, matrix_to_rot6d(rotation), joints)
 
@@ -111,6 +92,6 @@ def synthesize_grasps(
     )
     pick = torch.multinomial(allowed.to(hand.dtype), 1, generator=generator).squeeze(1)  # (count,) uniform over allowed
     surface, outward = torch.as_tensor(points, **kw), torch.as_tensor(normals, **kw)
-    x0 = initial_poses(hand, HandFrame.of(hand), surface[pick], outward[pick], config, generator)
+    x0 = initial_poses(hand, hand.palm_frame(), surface[pick], outward[pick], config, generator)
     target = (surface, allowed) if target_masks is not None else (None, None)
     return SynthesizedGrasps(x0, optimize_grasps(hand, x0, sdf, config.optimizer, grid, *target, progress))

@@ -9,8 +9,8 @@ The distribution (object-centred frame, the object's centroid at the origin):
    + N(0, joint_jitter_rad^2), clipped to the joint limits.
 
 Different x_0 lead to different grasps, so K samples of this give K diverse grasps of one goal. n and c come from the
-hand itself (`InitialStateSampler.from_hand`): n is the mean direction the surface moves when the fingers close from
-the open to the pre-grasp pose (fingers curl towards the palm side), c the centre of the open hand's cloud.
+hand itself (`InitialStateSampler.from_hand`): n is `HandModel.palm_frame().normal` (the way the fingertips move when
+the fingers curl), c the centre of the open hand's cloud.
 """
 
 from __future__ import annotations
@@ -52,16 +52,11 @@ class InitialStateSampler:
 
     @classmethod
     def from_hand(cls, hand, config: InitialStateConfig | None = None) -> InitialStateSampler:
-        """Palm normal and centre measured on the hand model (see the module docstring)."""
-        open_pose = hand.open_pose(2)  # (2, 25) identity wrist: points come out in the wrist frame
-        poses = torch.cat((open_pose[:, :9], torch.stack((hand.open_joints(), hand.pregrasp_joints()))), dim=-1)
+        """Palm normal from `HandModel.palm_frame`, centre of the open hand's cloud (see the module docstring)."""
         with torch.no_grad():
-            open_cloud, closed_cloud = hand.surface_points(poses).float().cpu()  # (M, 3) each
-        normal = (closed_cloud - open_cloud).mean(0)
-        if normal.norm() < 1e-6:
-            raise ValueError(f"cannot find the palm side of hand {hand.name!r}: its open and pre-grasp poses match")
+            open_cloud = hand.surface_points(hand.open_pose(1))[0].float().cpu()  # (M, 3) in the wrist frame
         return cls(config or InitialStateConfig(), hand.open_joints().float().cpu(), hand.joint_lower.float().cpu(),
-                   hand.joint_upper.float().cpu(), normal, open_cloud.mean(0))
+                   hand.joint_upper.float().cpu(), hand.palm_frame().normal.float().cpu(), open_cloud.mean(0))
 
     def sample(self, num: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
                dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -11,6 +11,7 @@ Shapes: B hands, L links (`link_names`), N surface points, C contact candidates,
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,6 +20,14 @@ from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.pose import check_pose, join_pose, split_pose, wrist_matrix
 from flash_core.hands.spec import HandSpec
 from flash_core.hands.surface import LinkPoints
+
+
+@dataclass(frozen=True)
+class PalmFrame:
+    """Where a hand grasps, in its root (wrist) frame, read off its own kinematics."""
+
+    normal: torch.Tensor  # (3,) unit: the palm side, the way the fingertips move when the fingers close
+    grasp_centre_m: torch.Tensor  # (3,) the fingertip centroid in the pre-grasp pose
 
 
 class HandModel:
@@ -134,6 +143,23 @@ class HandModel:
     def pregrasp_joints(self) -> torch.Tensor:
         """(J,) slightly curled joint angles to approach an object with."""
         return torch.tensor(self.spec.pregrasp_joints, dtype=self.dtype, device=self.device)
+
+    def palm_frame(self) -> PalmFrame:
+        """The palm normal and grasp centre (see `PalmFrame`), measured the same way for every hand.
+
+        The normal is the mean fingertip (contact candidate) motion over the first tenth of the way from the open
+        to the pre-grasp pose: at the start of a curl the tips move perpendicular to straight fingers, towards the
+        palm side. (Over a whole curl they also move back towards the wrist, which would tilt the normal.)"""
+        poses = self.open_pose(3)
+        start = 0.1 * (self.pregrasp_joints() - self.open_joints())
+        poses[1, 9:] = self.open_joints() + start
+        poses[2, 9:] = self.pregrasp_joints()
+        with torch.no_grad():
+            tips_open, tips_curling, tips_pre = self.contact_candidates(poses).mean(1)  # (3,) each
+        direction = tips_curling - tips_open
+        if direction.norm() < 1e-6:
+            raise ValueError(f"cannot find the palm side of hand {self.name!r}: its open and pre-grasp poses match")
+        return PalmFrame(torch.nn.functional.normalize(direction, dim=0), tips_pre)
 
     # ------------------------------------------------------------------ kinematics
     def _chain_frames(self, q: torch.Tensor) -> torch.Tensor:
