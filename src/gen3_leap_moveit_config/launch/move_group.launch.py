@@ -12,6 +12,7 @@ Start the arm (ros2_kortex) and the hand driver separately, e.g. with flash_brin
 
 from pathlib import Path
 
+from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -22,9 +23,9 @@ PACKAGE = "gen3_leap_moveit_config"
 
 
 def _move_group(context):
-    from moveit_configs_utils import MoveItConfigsBuilder
+    from flash_core.planning.moveit_backend import moveit_parameters
 
-    # The builder reads relative paths inside this package: make the user's paths absolute first.
+    # Relative paths are the user's (cwd), not this package's: make them absolute before loading.
     urdf, srdf = (LaunchConfiguration(name).perform(context) for name in ("urdf", "srdf"))
     urdf, srdf = (str(Path(p).resolve()) if p else "" for p in (urdf, srdf))
     if not urdf:
@@ -32,19 +33,10 @@ def _move_group(context):
         from flash_core.utils.cache import cache_dir
 
         urdf = str(write_robot_description(cache_dir("moveit", "default_mount"))["urdf"])
-    moveit_config = (
-        MoveItConfigsBuilder("gen3_leap", package_name=PACKAGE)
-        .robot_description(file_path=urdf)  # an absolute path is used as is
-        .robot_description_semantic(file_path=srdf or "config/gen3_leap.srdf")
-        .robot_description_kinematics(file_path="config/kinematics.yaml")
-        .joint_limits(file_path="config/joint_limits.yaml")
-        .cartesian_limits(file_path="config/pilz_cartesian_limits.yaml")
-        .trajectory_execution(file_path="config/moveit_controllers.yaml")
-        .planning_pipelines(default_planning_pipeline="ompl", pipelines=["ompl", "pilz_industrial_motion_planner"])
-        .to_moveit_configs()
-    )
+    if not srdf:
+        srdf = str(Path(get_package_share_directory(PACKAGE)) / "config" / "gen3_leap.srdf")
     return [Node(package="moveit_ros_move_group", executable="move_group", output="screen",
-                 parameters=[moveit_config.to_dict()])]
+                 parameters=[moveit_parameters(urdf, srdf)])]
 
 
 def generate_launch_description() -> LaunchDescription:

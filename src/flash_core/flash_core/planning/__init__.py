@@ -4,6 +4,7 @@ independent validation and pick sequences for ranked grasp candidates. No ROS im
     from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, OmplPlanner
 
     planner = OmplPlanner()                                  # loads the models once (~1 s)
+    # or MoveItPyPlanner() on ROS 2 Jazzy + MoveIt 2 (moveit_py): the same interface and result types
     candidates = [GraspCandidate.from_named_joints(T_base_palm, ["0", ..., "15"], q) for T_base_palm, q in ranked]
     result = planner.plan_pick(candidates, object_points_base_m, HOME_ARM_Q_RAD)
     if result.success:
@@ -26,10 +27,10 @@ from flash_core.planning.description import (
     write_robot_description,
 )
 from flash_core.planning.ik import IKConfig, solve_ik
+from flash_core.planning.moveit_backend import MoveItConfig, MoveItPyPlanner
 from flash_core.planning.pick import (
     GraspCandidate,
     MotionPlanner,
-    MoveItPyPlanner,
     OmplPlanner,
     PickConfig,
     PickPlan,
@@ -44,7 +45,7 @@ from flash_core.planning.validate import ValidationConfig, ValidationReport, val
 __all__ = [
     "ARM_JOINT_NAMES", "HAND_JOINT_NAMES", "HOME_ARM_Q_RAD", "AssemblyConfig", "CollisionChecker",
     "CollisionConfig", "GraspCandidate", "HandMount", "IKConfig", "JointTrajectory", "MotionPlanner",
-    "MoveItPyPlanner", "OmplPlanner", "PickConfig", "PickPlan", "PickResult", "PlanSegment", "RobotModel",
-    "RobotModelConfig", "Scene", "SceneConfig", "TableConfig", "ValidationConfig", "ValidationReport",
+    "MoveItConfig", "MoveItPyPlanner", "OmplPlanner", "PickConfig", "PickPlan", "PickResult", "PlanSegment",
+    "RobotModel", "RobotModelConfig", "Scene", "SceneConfig", "TableConfig", "ValidationConfig", "ValidationReport",
     "assembly_spec", "solve_ik", "validate_trajectory", "write_robot_description",
 ]

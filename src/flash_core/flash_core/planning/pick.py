@@ -13,13 +13,16 @@ the fingers are meant to reach it; the arm links may never touch it; nothing may
 is planned without the object cloud, since the object then travels in the hand (its own collisions with the
 world are not modelled). Every segment is time-parameterised and then re-checked by `validate_trajectory`;
 a candidate failing any step is rejected with the reason.
+
+The stage geometry (pre-grasp pose, closing sweep), the candidate loop, the segment layout and the validation
+are module functions shared by both backends: `OmplPlanner` here and `moveit_backend.MoveItPyPlanner`.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -145,6 +148,19 @@ class CandidateRejected(RuntimeError):
     pass
 
 
+# Exceptions that reject one candidate (the next is tried); anything else is a bug and propagates.
+CANDIDATE_ERRORS = (CandidateRejected, JointPathError, CartesianPathError, ValueError, RuntimeError)
+# Stage order, and for each: the hand shape held by arm stages ("approach" or "grasp"), hand-object contact.
+SEGMENT_LAYOUT = (
+    ("open_hand", None, False),
+    ("to_pregrasp", "approach", False),
+    ("approach", "approach", True),
+    ("close_hand", None, True),
+    ("lift", "grasp", True),
+    ("retreat", "grasp", False),
+)
+
+
 @runtime_checkable
 class MotionPlanner(Protocol):
     """Turns ranked grasp candidates into an executable pick (first feasible candidate wins)."""
@@ -153,51 +169,133 @@ class MotionPlanner(Protocol):
                   start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None) -> PickResult: ...
 
 
+def approach_direction(axis_in_hand: Sequence[float]) -> np.ndarray:
+    """The approach axis in the hand-root frame as a unit (3,) vector."""
+    axis = np.asarray(axis_in_hand, dtype=float)
+    if axis.shape != (3,) or not np.isfinite(axis).all() or np.linalg.norm(axis) < 1e-9:
+        raise ValueError(f"approach_axis_in_hand must be a non-zero 3-vector, got {axis}")
+    return axis / np.linalg.norm(axis)
+
+
+def pregrasp_pose(grasp_pose: np.ndarray, approach_axis_in_hand: np.ndarray, distance_m: float) -> np.ndarray:
+    """(4, 4) grasp pose backed off by distance_m against the approach direction (a unit axis in the hand)."""
+    pose = np.array(grasp_pose, dtype=float)
+    pose[:3, 3] -= distance_m * (pose[:3, :3] @ approach_axis_in_hand)
+    return pose
+
+
+def approach_hand_shape(candidate: GraspCandidate) -> np.ndarray:
+    """(16,) hand shape held from the start through the approach: open unless the grasp gives one."""
+    return np.zeros(len(candidate.hand_q)) if candidate.pregrasp_hand_q is None else candidate.pregrasp_hand_q
+
+
+def check_hand_closing(checker: CollisionChecker, arm_q: np.ndarray, approach_hand_q: np.ndarray,
+                       grasp_hand_q: np.ndarray, n_checks: int) -> None:
+    """Closing sweeps the fingers: check n_checks shapes on the way (hand-object contact allowed)."""
+    robot = checker.robot
+    for s in np.linspace(0.0, 1.0, n_checks):
+        closing = robot.full_q(arm_q, approach_hand_q + s * (grasp_hand_q - approach_hand_q))
+        if not checker.is_valid(closing, allow_hand_object=True):
+            pairs = checker.colliding_pairs(closing, allow_hand_object=True)[:3]
+            raise CandidateRejected(f"closing the hand collides {s:.0%} of the way: {pairs}")
+
+
+def hand_motion(robot: RobotModel, start: np.ndarray, end: np.ndarray, duration_s: float,
+                timing: TimingConfig) -> JointTrajectory:
+    """Minimum-jerk hand move start (16,) -> end (16,), or a single point when they are equal."""
+    if np.abs(end - start).max() < 1e-9:
+        return stationary(robot.hand_joint_names, start)
+    return minimum_jerk(robot.hand_joint_names, start, end, duration_s, timing.sample_period_s)
+
+
+def pick_segments(robot: RobotModel, trajectories: dict[str, JointTrajectory], approach_hand_q: np.ndarray,
+                  grasp_hand_q: np.ndarray) -> list[PlanSegment]:
+    """The six stages in SEGMENT_LAYOUT order, each with the joints it does not move held (23,).
+
+    trajectories: stage name -> arm (7) trajectory for arm stages, hand (16) trajectory for hand stages.
+    A hand stage holds the arm where the next (open_hand) or previous (close_hand) arm stage is.
+    """
+    held_hand = {"approach": approach_hand_q, "grasp": grasp_hand_q}
+    arm_at = {"open_hand": trajectories["to_pregrasp"].positions[0],
+              "close_hand": trajectories["approach"].positions[-1]}
+    segments = []
+    for name, hand_shape, allow_contact in SEGMENT_LAYOUT:
+        trajectory = trajectories[name]
+        if hand_shape is None:
+            held = robot.full_q(arm_at[name], trajectory.positions[0])
+        else:
+            held = robot.full_q(trajectory.positions[0], held_hand[hand_shape])
+        segments.append(PlanSegment(name, trajectory, held, allow_contact))
+    return segments
+
+
+def validate_segments(segments: list[PlanSegment], checker: CollisionChecker, carry_checker: CollisionChecker,
+                      validation: ValidationConfig) -> None:
+    """Independent re-check of every segment (limits, dense collisions); the retreat carries the object, so
+    it is checked without it. Raises CandidateRejected naming the first failing segment."""
+    robot = checker.robot
+    for segment in segments:
+        is_arm = segment.trajectory.joint_names == robot.arm_joint_names
+        report = validate_trajectory(
+            segment.trajectory, carry_checker if segment.name == "retreat" else checker, segment.held_q,
+            allow_hand_object=segment.allow_hand_object,
+            vmax=ARM_VELOCITY_LIMITS_RAD_S if is_arm else None, amax=ARM_ACCELERATION_LIMITS_RAD_S2 if is_arm else None,
+            config=validation,
+        )
+        if not report.ok:
+            raise CandidateRejected(f"{segment.name} failed validation: {'; '.join(report.problems[:3])}")
+
+
+def plan_first_feasible(robot: RobotModel, candidates: Sequence[GraspCandidate], start_arm_q: np.ndarray,
+                        start_hand_q: np.ndarray | None,
+                        plan_candidate: Callable[[GraspCandidate, np.ndarray, np.ndarray], PickPlan]) -> PickResult:
+    """Check the start, then plan candidates best first until one succeeds; the others' reasons are kept."""
+    start_arm_q = np.asarray(start_arm_q, dtype=float)
+    start_hand_q = np.zeros(robot.n_hand) if start_hand_q is None else robot.check_hand_q(start_hand_q)
+    robot.full_q(start_arm_q, start_hand_q)  # shape / NaN check
+    if not candidates:
+        raise ValueError("no grasp candidates given")
+    rejected: list[tuple[int, str]] = []
+    for index, candidate in enumerate(candidates):
+        began = time.perf_counter()
+        try:
+            robot.check_hand_q(candidate.hand_q)
+            if candidate.pregrasp_hand_q is not None:
+                robot.check_hand_q(candidate.pregrasp_hand_q)
+            plan = plan_candidate(candidate, start_arm_q, start_hand_q)
+        except CANDIDATE_ERRORS as exc:
+            rejected.append((index, f"{type(exc).__name__}: {exc}"))
+            continue
+        plan.candidate_index, plan.planning_time_s = index, time.perf_counter() - began
+        return PickResult(plan, rejected)
+    return PickResult(None, rejected)
+
+
 class OmplPlanner:
     """Pinocchio + coal + OMPL + toppra pick planner (runs anywhere the PyPI wheels install)."""
 
     def __init__(self, config: PickConfig | None = None, robot: RobotModel | None = None):
         self.config = config or PickConfig()
         self.robot = robot or RobotModel(self.config.robot)
-        axis = np.asarray(self.config.approach_axis_in_hand, dtype=float)
-        if axis.shape != (3,) or not np.isfinite(axis).all() or np.linalg.norm(axis) < 1e-9:
-            raise ValueError(f"approach_axis_in_hand must be a non-zero 3-vector, got {axis}")
-        self._approach_axis = axis / np.linalg.norm(axis)
+        self._approach_axis = approach_direction(self.config.approach_axis_in_hand)
 
     # --- public -----------------------------------------------------------------------------------------
     def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
                   start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None) -> PickResult:
-        robot = self.robot
-        start_arm_q = np.asarray(start_arm_q, dtype=float)
-        start_hand_q = np.zeros(robot.n_hand) if start_hand_q is None else robot.check_hand_q(start_hand_q)
-        robot.full_q(start_arm_q, start_hand_q)  # shape / NaN check
-        if not candidates:
-            raise ValueError("no grasp candidates given")
         scene = Scene(self.config.scene, object_points_m)
-        checker = CollisionChecker(robot, scene, self.config.collision)
-        carry_checker = CollisionChecker(robot, scene.without_object(), self.config.collision)
-        rejected: list[tuple[int, str]] = []
-        for index, candidate in enumerate(candidates):
-            began = time.perf_counter()
-            try:
-                robot.check_hand_q(candidate.hand_q)
-                if candidate.pregrasp_hand_q is not None:
-                    robot.check_hand_q(candidate.pregrasp_hand_q)
-                plan = self._plan_candidate(candidate, checker, carry_checker, start_arm_q, start_hand_q)
-            except (CandidateRejected, JointPathError, CartesianPathError, ValueError, RuntimeError) as exc:
-                rejected.append((index, f"{type(exc).__name__}: {exc}"))
-                continue
-            plan.candidate_index, plan.planning_time_s = index, time.perf_counter() - began
-            return PickResult(plan, rejected)
-        return PickResult(None, rejected)
+        checker = CollisionChecker(self.robot, scene, self.config.collision)
+        carry_checker = CollisionChecker(self.robot, scene.without_object(), self.config.collision)
+        return plan_first_feasible(
+            self.robot, candidates, start_arm_q, start_hand_q,
+            lambda candidate, arm_q, hand_q: self._plan_candidate(candidate, checker, carry_checker, arm_q, hand_q),
+        )
 
     # --- stages -----------------------------------------------------------------------------------------
     def _plan_candidate(self, candidate: GraspCandidate, checker: CollisionChecker,
                         carry_checker: CollisionChecker, start_arm_q: np.ndarray,
                         start_hand_q: np.ndarray) -> PickPlan:
         robot, cfg = self.robot, self.config
-        # The hand shape held from the start through the approach: open unless the grasp gives one.
-        approach_hand_q = np.zeros(robot.n_hand) if candidate.pregrasp_hand_q is None else candidate.pregrasp_hand_q
+        approach_hand_q = approach_hand_shape(candidate)
         strict = lambda q: checker.is_valid(q)  # noqa: E731
         contact = lambda q: checker.is_valid(q, allow_hand_object=True)  # noqa: E731
 
@@ -206,23 +304,17 @@ class OmplPlanner:
             raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(start_q)}")
         grasp_pose = candidate.wrist_pose
         self._reachable("grasp", grasp_pose, start_arm_q, candidate.hand_q, checker, allow_hand_object=True)
-        approach_world = grasp_pose[:3, :3] @ self._approach_axis  # (3,) unit
-        pregrasp_pose = grasp_pose.copy()
-        pregrasp_pose[:3, 3] -= cfg.pregrasp_distance_m * approach_world
-        pregrasp_solutions = self._reachable("pre-grasp", pregrasp_pose, start_arm_q, approach_hand_q, checker,
+        pregrasp = pregrasp_pose(grasp_pose, self._approach_axis, cfg.pregrasp_distance_m)
+        approach_m = grasp_pose[:3, 3] - pregrasp[:3, 3]  # (3,) the straight approach in the base frame
+        pregrasp_solutions = self._reachable("pre-grasp", pregrasp, start_arm_q, approach_hand_q, checker,
                                              allow_hand_object=False)
         last_error: Exception | None = None
         for pregrasp_q in pregrasp_solutions:
             try:
-                approach = straight_line(robot, pregrasp_q, approach_hand_q,
-                                         cfg.pregrasp_distance_m * approach_world, contact, cfg.cartesian, cfg.ik)
+                approach = straight_line(robot, pregrasp_q, approach_hand_q, approach_m, contact, cfg.cartesian,
+                                         cfg.ik)
                 grasp_q = approach[-1]
-                # Closing sweeps the fingers: check intermediate shapes now (the validator re-checks densely).
-                for s in np.linspace(0.0, 1.0, cfg.hand_close_checks):
-                    closing = robot.full_q(grasp_q, approach_hand_q + s * (candidate.hand_q - approach_hand_q))
-                    if not contact(closing):
-                        pairs = checker.colliding_pairs(closing, allow_hand_object=True)[:3]
-                        raise CandidateRejected(f"closing the hand collides {s:.0%} of the way: {pairs}")
+                check_hand_closing(checker, grasp_q, approach_hand_q, candidate.hand_q, cfg.hand_close_checks)
                 lift = straight_line(robot, grasp_q, candidate.hand_q, np.array([0.0, 0.0, cfg.lift_m]),
                                      contact, cfg.cartesian, cfg.ik)
                 break
@@ -239,30 +331,16 @@ class OmplPlanner:
 
         arm_names = robot.arm_joint_names
         vmax, amax, timing = ARM_VELOCITY_LIMITS_RAD_S, ARM_ACCELERATION_LIMITS_RAD_S2, cfg.timing
-        duration = cfg.hand_move_duration_s
-        segments = [
-            PlanSegment("open_hand", self._hand_motion(start_hand_q, approach_hand_q, duration),
-                        robot.full_q(start_arm_q, start_hand_q), False),
-            PlanSegment("to_pregrasp", time_parameterise_polyline(arm_names, to_pregrasp, vmax, amax, timing),
-                        robot.full_q(start_arm_q, approach_hand_q), False),
-            PlanSegment("approach", time_parameterise_spline(arm_names, approach, vmax, amax, timing),
-                        robot.full_q(pregrasp_q, approach_hand_q), True),
-            PlanSegment("close_hand", self._hand_motion(approach_hand_q, candidate.hand_q, duration),
-                        robot.full_q(grasp_q, approach_hand_q), True),
-            PlanSegment("lift", time_parameterise_spline(arm_names, lift, vmax, amax, timing),
-                        robot.full_q(grasp_q, candidate.hand_q), True),
-            PlanSegment("retreat", time_parameterise_polyline(arm_names, retreat, vmax, amax, timing),
-                        robot.full_q(lift[-1], candidate.hand_q), False),
-        ]
-        for segment in segments:
-            is_arm = segment.trajectory.joint_names == arm_names
-            report = validate_trajectory(
-                segment.trajectory, carry_checker if segment.name == "retreat" else checker, segment.held_q,
-                allow_hand_object=segment.allow_hand_object,
-                vmax=vmax if is_arm else None, amax=amax if is_arm else None, config=cfg.validation,
-            )
-            if not report.ok:
-                raise CandidateRejected(f"{segment.name} failed validation: {'; '.join(report.problems[:3])}")
+        trajectories = {
+            "open_hand": hand_motion(robot, start_hand_q, approach_hand_q, cfg.hand_move_duration_s, timing),
+            "to_pregrasp": time_parameterise_polyline(arm_names, to_pregrasp, vmax, amax, timing),
+            "approach": time_parameterise_spline(arm_names, approach, vmax, amax, timing),
+            "close_hand": hand_motion(robot, approach_hand_q, candidate.hand_q, cfg.hand_move_duration_s, timing),
+            "lift": time_parameterise_spline(arm_names, lift, vmax, amax, timing),
+            "retreat": time_parameterise_polyline(arm_names, retreat, vmax, amax, timing),
+        }
+        segments = pick_segments(robot, trajectories, approach_hand_q, candidate.hand_q)
+        validate_segments(segments, checker, carry_checker, cfg.validation)
         return PickPlan(-1, grasp_q, segments, 0.0)
 
     def _reachable(self, stage: str, pose: np.ndarray, reference_arm_q: np.ndarray, hand_q: np.ndarray,
@@ -286,29 +364,3 @@ class OmplPlanner:
         lower = np.where(robot.continuous, start - np.pi, robot.lower_rad[:n])
         upper = np.where(robot.continuous, start + np.pi, robot.upper_rad[:n])
         return plan_joint_path(is_valid_arm, start, goal, lower, upper, self.config.joint_path)
-
-    def _hand_motion(self, start: np.ndarray, end: np.ndarray, duration_s: float) -> JointTrajectory:
-        names = self.robot.hand_joint_names
-        if np.abs(end - start).max() < 1e-9:
-            return stationary(names, start)
-        return minimum_jerk(names, start, end, duration_s, self.config.timing.sample_period_s)
-
-
-class MoveItPyPlanner:
-    """The same interface on MoveIt 2 through moveit_py. Not implemented here: it needs ROS 2 Jazzy + MoveIt 2,
-    which this machine does not have, so it fails loudly instead of pretending."""
-
-    def __init__(self, *args, **kwargs):
-        from flash_core.utils.require import require_package
-
-        require_package(
-            "moveit.planning",
-            feature="MoveItPyPlanner (moveit_py is not available on this machine: it needs ROS 2 Jazzy with MoveIt 2)",
-            install_hint="sudo apt install ros-jazzy-moveit-py, then source /opt/ros/jazzy/setup.bash",
-        )
-        raise NotImplementedError(
-            "moveit_py imports, but the MoveItPy pick backend has not been written or tested yet; use OmplPlanner"
-        )
-
-    def plan_pick(self, candidates, object_points_m, start_arm_q, start_hand_q=None) -> PickResult:
-        raise NotImplementedError
