@@ -3,6 +3,11 @@
 Thin by design: it parses parameters and messages, calls flash_core's GraspGenerator and publishes.
 Every goal gets a result with an error code and a message; a bad goal never takes the node down.
 
+Frames: the object cloud may be in any frame. With a goal's target_frame set (and different), the cloud (points
+and normals) is transformed into it through TF (flash_ros.frames) at the cloud's stamp and the grasps are
+generated there, so poses, approach directions, hand parameters and markers all come back in target_frame. A
+frame TF cannot connect gives INVALID_GOAL naming it.
+
 Parameters (config/grasp_server.yaml):
     checkpoint          path to a FLASH checkpoint folder (required)
     hand                default hand when a goal names none ("leap")
@@ -12,6 +17,7 @@ Parameters (config/grasp_server.yaml):
     solver_steps        steps for fixed-step methods
     object_topic        latest segmented object cloud, used when a goal sets use_latest_object
     marker_topic        RViz markers of the last result
+    transform_timeout_s how long a goal waits for the cloud -> target_frame transform
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from visualization_msgs.msg import MarkerArray
 
 from flash_core.flow.solver import SamplingCancelled
 from flash_core.generator import GraspGenerator
+from flash_core.geometry.rigid import rotate_vectors, transform_points
 from flash_grasp_server.grasp_msgs import grasp_to_msg, grasps_to_markers
 from flash_interfaces.action import GenerateGrasp
 from flash_ros import run_node
 from flash_ros.cloud import CloudError, NoPointsError, read_points
+from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
 
 Result = GenerateGrasp.Result
 
@@ -48,6 +56,7 @@ class GraspServer(Node):
         self.declare_parameter("solver_steps", 16)
         self.declare_parameter("object_topic", "object_cloud")
         self.declare_parameter("marker_topic", "grasp_markers")
+        self.declare_parameter("transform_timeout_s", 1.0)
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
         checkpoint = param("checkpoint")
@@ -65,6 +74,8 @@ class GraspServer(Node):
         # further goals wait for the lock, and can be cancelled while they wait.
         self._busy = threading.Lock()
         self._latest_object: PointCloud2 | None = None
+        self._frames = make_frame_lookup(self)
+        self._transform_timeout_s = float(param("transform_timeout_s"))
 
         group = ReentrantCallbackGroup()
         self.create_subscription(PointCloud2, param("object_topic"), self._on_object, 1, callback_group=group)
@@ -102,16 +113,23 @@ class GraspServer(Node):
         cloud_msg = self._latest_object if goal.use_latest_object else goal.object_cloud
         if cloud_msg is None:
             return finish(Result.NO_OBJECT, "use_latest_object is set but no object cloud has been received")
-        frame = cloud_msg.header.frame_id
-        if goal.target_frame and goal.target_frame != frame:
-            return finish(Result.INVALID_GOAL, f"target_frame {goal.target_frame!r} differs from the cloud frame "
-                                               f"{frame!r}; transform the cloud first (no TF lookup here)")
         try:
             cloud = read_points(cloud_msg, extra_fields=("normal_x", "normal_y", "normal_z"))
         except NoPointsError as exc:
             return finish(Result.NO_OBJECT, f"object cloud: {exc}")
         except CloudError as exc:
             return finish(Result.INVALID_GOAL, f"object cloud: {exc}")
+        frame, stamp_s = cloud_msg.header.frame_id, stamp_to_seconds(cloud_msg.header.stamp)
+        points, normals = cloud["xyz"], _normals(cloud)
+        if goal.target_frame and goal.target_frame != frame:
+            try:
+                target_from_cloud = self._frames.lookup(goal.target_frame, frame, stamp_s, self._transform_timeout_s)
+            except FrameError as exc:
+                return finish(Result.INVALID_GOAL, f"target_frame {goal.target_frame!r}: {exc}")
+            points = transform_points(target_from_cloud, points).astype(np.float32)
+            if normals is not None:
+                normals = rotate_vectors(target_from_cloud, normals).astype(np.float32)
+            frame = goal.target_frame
         hand = goal.hand_name or self._default_hand
         if hand != self._generator.hand.name:
             return finish(Result.UNKNOWN_HAND, f"hand {hand!r} is not served here; this model is for "
@@ -134,8 +152,8 @@ class GraspServer(Node):
             handle.publish_feedback(GenerateGrasp.Feedback(stage="encoding", progress=0.05))
             try:
                 grasps = self._generator.generate(
-                    goal.prompt, cloud["xyz"], hand=hand, num_grasps=goal.num_grasps or self._default_num,
-                    object_normals=_normals(cloud),
+                    goal.prompt, points, hand=hand, num_grasps=goal.num_grasps or self._default_num,
+                    object_normals=normals,
                     seed=goal.seed if goal.use_seed else None, should_continue=should_continue,
                     on_progress=on_progress, **self._solver,
                 )
@@ -148,12 +166,13 @@ class GraspServer(Node):
                 return finish(Result.INTERNAL_ERROR, f"grasp generation failed: {exc}")
 
         handle.publish_feedback(GenerateGrasp.Feedback(stage="ranking", progress=0.95))
-        stamp = self.get_clock().now().to_msg()
+        # The grasps hold for the scene the cloud saw: its stamp (or now, for an unstamped cloud).
+        stamp = cloud_msg.header.stamp if stamp_s is not None else self.get_clock().now().to_msg()
         goal_id = bytes(handle.goal_id.uuid).hex()[:8]
         msgs = [grasp_to_msg(g, f"{goal_id}/{rank}", hand, frame, stamp, self._palm_direction, self._pregrasp_joints)
                 for rank, g in enumerate(grasps)]
         self._markers.publish(grasps_to_markers(grasps, self._generator.hand, frame, stamp))
-        return finish(Result.SUCCESS, f"{len(msgs)} grasps for {goal.prompt!r} ({len(cloud['xyz'])} points)",
+        return finish(Result.SUCCESS, f"{len(msgs)} grasps for {goal.prompt!r} ({len(points)} points)",
                       msgs, evaluations[0])
 
     @staticmethod
