@@ -5,11 +5,16 @@ round-robin at the object's parts, so "the handle" gets grasps), optimises them,
 first `grasps_per_hand` that pass the acceptance test, labels their contacts and writes them with statistics
 (before/after metrics and rejection reasons) that the report reads. Finished units survive a crash; a resumed
 build skips them (storage.py).
+
+Imported grasps (`BuildConfig.imports`: DexGraspNet or Multi-GraspSet, see grasp_import.py) take the same path
+with refinement (`refine_grasps`) in place of synthesis: every passing grasp is kept and imported text is kept
+where the files give it. They are built for the hand they were made for only.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,10 +26,12 @@ from tqdm import tqdm
 
 from flash_core.data.contacts import AcceptanceConfig, finger_parts, rejection_reasons
 from flash_core.data.grasp_energy import measure_grasps
+from flash_core.data.grasp_formats import ImportedGrasps
+from flash_core.data.grasp_import import ImportedGraspSource, ImportSpec
 from flash_core.data.llm_text import LlmTextBackend, LlmTextConfig, LlmTextError
 from flash_core.data.objects import make_object_source
 from flash_core.data.processing import MeshProcessingError, ProcessedObject, ProcessingConfig, process_object
-from flash_core.data.refine import OptimizerConfig
+from flash_core.data.refine import REFINE_CONFIG, OptimizerConfig, refine_grasps
 from flash_core.data.semantic import Dinov2Features, SemanticConfig, semantic_point_features
 from flash_core.data.splits import SplitConfig, object_split
 from flash_core.data.storage import DatasetWriter, GraspBatch, StoredObject
@@ -32,6 +39,14 @@ from flash_core.data.synthesis import SynthesisConfig, synthesize_grasps
 from flash_core.data.text import ContactSummary, describe_grasp
 
 log = logging.getLogger(__name__)
+
+REFINE_CHUNK = 256  # imported grasps refined per optimiser call
+# Why an imported data set yields no units for a hand.
+_NO_IMPORT_REASON = {
+    "leap": "the files hold no LEAP grasps, and flash_core.hands.pose converts Allegro joint angles to LEAP but "
+    "not the wrist frame, so Allegro grasps are not turned into LEAP ones",
+    None: "the files hold no grasps for this hand, or grasps for a hand FLASH has no model of",
+}
 
 
 @dataclass(frozen=True)
@@ -55,12 +70,17 @@ class BuildConfig:
     llm: LlmTextConfig | None = None
     shard_size: int = 2048
     seed: int = 0
+    imports: tuple[ImportSpec, ...] = ()  # grasp data sets to import and refine (see grasp_import.py)
+    refine: OptimizerConfig = REFINE_CONFIG  # refinement of imported grasps
 
     def to_json(self) -> dict[str, Any]:
         """Everything that decides the data (device and endpoint keys excluded), for the manifest."""
         config = asdict(self)
         if config["semantic"]:
             config["semantic"].pop("device")
+        if not self.imports:  # manifests of builds without imports stay as they were (resumable)
+            config.pop("imports")
+            config.pop("refine")
         return config
 
 
@@ -123,6 +143,13 @@ def _rounded(values: np.ndarray) -> list[float]:
     return [round(float(v), 6) for v in values]
 
 
+def _with_imported_text(generated: dict[str, str], imported: str | dict[str, str] | None) -> dict[str, str]:
+    """Imported text wins over the generated one at its level(s); a bare string is mid-level text."""
+    if imported is None:
+        return generated
+    return {**generated, **({"mid": imported} if isinstance(imported, str) else imported)}
+
+
 class DatasetBuilder:
     def __init__(self, out: str | Path, config: BuildConfig, device: str = "cpu", resume: bool = False) -> None:
         from flash_core.hands import make_hand
@@ -154,29 +181,81 @@ class DatasetBuilder:
             work += [(source, name) for name in source.names()[: spec.limit]]
         return work
 
+    def imported_names(self) -> list[tuple[ImportedGraspSource, str, list[str]]]:
+        """(source, object name, hands to build) per imported object; unusable hands and bad record lines are
+        reported here (the hands in the log, the lines in the manifest's skipped objects)."""
+        from flash_core.hands import known_hands
+
+        work, unbuilt = [], set()
+        for spec in self.config.imports:
+            source = ImportedGraspSource(spec)
+            for error in source.errors:
+                where = Path(error.split(": ", 1)[0]).name
+                self.writer.record_skip(f"{source.name}/{where}", error)
+            for name in source.names():
+                available = source.hands(name)
+                unbuilt.update((source.name, h) for h in set(self.hands) - set(available))
+                unbuilt.update((source.name, h) for h in set(available) - set(self.hands))
+                for hand in sorted(set(available) - set(known_hands())):  # in the report's skipped list
+                    self.writer.record_skip(
+                        f"{source.name}/{name}|{hand}", f"grasps for hand '{hand}', which FLASH has no model of"
+                    )
+                work.append((source, name, [h for h in self.hands if h in available]))
+        for kind, hand in sorted(unbuilt):
+            log.warning("%s: no %s units: %s", kind, hand, _NO_IMPORT_REASON.get(hand, _NO_IMPORT_REASON[None]))
+        return work
+
     def run(self) -> None:
-        work = self.object_names()
-        progress = tqdm(total=len(work) * len(self.hands), desc="grasp units (object x hand)", unit="unit")
-        for source, name in work:
+        synthesised, imported = self.object_names(), self.imported_names()
+        total = len(synthesised) * len(self.hands) + sum(len(hands) for _, _, hands in imported)
+        progress = tqdm(total=total, desc="grasp units (object x hand)", unit="unit")
+        for source, name in synthesised:
             object_id = f"{source.name}/{name}"
-            todo = [h for h in self.hands if not self.writer.is_done(object_id, h)]
-            progress.update(len(self.hands) - len(todo))
-            if not todo or self.writer.is_skipped(object_id):
-                progress.update(len(todo) if todo else 0)
+            todo = self._todo(object_id, list(self.hands), progress)
+            if todo:
+                obj = self._prepare(object_id, lambda: source.load(name), self.config.processing)  # noqa: B023
+                self._run_units(obj, todo, self._build_unit, progress)
+        for source, name, hands in imported:
+            object_id = f"{source.name}/{name}"
+            todo = self._todo(object_id, hands, progress)
+            if not todo:
                 continue
-            progress.set_postfix_str(object_id)
-            obj = self._prepare(source, name, object_id)
-            for hand_name in todo:
-                if obj is not None:
-                    self._build_unit(obj, hand_name)
-                progress.update(1)
+            try:
+                loaded = source.load(name)
+            except (ValueError, OSError) as exc:  # a bad or missing file: named in the message, build goes on
+                self.writer.record_skip(object_id, str(exc))
+                progress.update(len(todo))
+                continue
+            # Imported grasps fix the object's size and frame: no rescaling; union-of-pieces meshes (DexGraspNet's
+            # convex decompositions) are remeshed into one surface so inner faces do not hide penetration.
+            repair = replace(self.config.processing.repair, force_remesh=loaded.asset.mesh.body_count > 1)
+            processing = replace(self.config.processing, min_extent_m=0.0, max_extent_m=math.inf, repair=repair)
+            obj = self._prepare(object_id, lambda: loaded.asset, processing)  # noqa: B023
+            self._run_units(obj, todo, lambda o, h: self._build_imported_unit(o, h, loaded.grasps[h]), progress)  # noqa: B023
         progress.close()
         self.writer.close()
 
-    def _prepare(self, source, name: str, object_id: str) -> ProcessedObject | None:
+    def _todo(self, object_id: str, hands: list[str], progress) -> list[str]:
+        """The hands of `object_id` still to build; finished and skipped ones are counted as progress."""
+        todo = [h for h in hands if not self.writer.is_done(object_id, h)]
+        progress.update(len(hands) - len(todo))
+        if todo and self.writer.is_skipped(object_id):
+            progress.update(len(todo))
+            return []
+        progress.set_postfix_str(object_id)
+        return todo
+
+    def _run_units(self, obj: ProcessedObject | None, hands: list[str], build, progress) -> None:
+        for hand_name in hands:
+            if obj is not None:
+                build(obj, hand_name)
+            progress.update(1)
+
+    def _prepare(self, object_id: str, load, processing: ProcessingConfig) -> ProcessedObject | None:
+        """Load (`load()` -> ObjectAsset) and process an object and store it once; None, recorded as skipped,
+        when it cannot be used."""
         try:
-            asset = source.load(name)
-            obj = process_object(asset, replace(self.config.processing, seed=self.config.seed))
+            obj = process_object(load(), replace(processing, seed=self.config.seed))
         except (MeshProcessingError, ValueError, OSError) as exc:
             self.writer.record_skip(object_id, str(exc))
             return None
@@ -209,6 +288,7 @@ class DatasetBuilder:
         return obj
 
     def _build_unit(self, obj: ProcessedObject, hand_name: str) -> None:
+        """Synthesise candidates for one (object, hand) unit, then measure, select and store them."""
         hand, config = self.hands[hand_name], self.config
         object_id = obj.asset.object_id
         # One seed per unit: a resumed build synthesises exactly what an uninterrupted one would have.
@@ -235,7 +315,37 @@ class DatasetBuilder:
             target_masks=masks,
             grid=obj.sdf_grid,
         )
-        x_start, x = result.initial, result.optimized
+        self._store_unit(obj, hand_name, result.initial, result.optimized, config.grasps_per_hand)
+
+    def _build_imported_unit(self, obj: ProcessedObject, hand_name: str, grasps: ImportedGrasps) -> None:
+        """Refine one object's imported grasps for one hand (instead of synthesising), then store the passing ones."""
+        hand = self.hands[hand_name]
+        x_start = torch.as_tensor(grasps.x, dtype=hand.dtype, device=hand.device)
+        # Chunks bound the memory of the hand point clouds; every grasp is refined on its own anyway.
+        x = torch.cat(
+            [
+                refine_grasps(hand, chunk, obj.sdf, obj.sdf_grid, self.config.refine)
+                for chunk in x_start.split(REFINE_CHUNK)
+            ]
+        )
+        extra = {"imported": {"source": obj.asset.source, "grasps": len(x), "with_text": grasps.text is not None}}
+        self._store_unit(obj, hand_name, x_start, x, None, grasps.text, extra)
+
+    def _store_unit(
+        self,
+        obj: ProcessedObject,
+        hand_name: str,
+        x_start: torch.Tensor,
+        x: torch.Tensor,
+        quota: int | None,
+        imported_text: list[str | dict[str, str] | None] | None = None,
+        extra_stats: dict[str, Any] | None = None,
+    ) -> None:
+        """The tail shared by synthesised and imported units. x_start, x (B, 25): candidates before and after
+        optimisation. Measures both, keeps up to `quota` passing grasps (None: all), least penetration first,
+        labels contacts, writes text (imported text kept where given) and the unit's statistics."""
+        hand, config = self.hands[hand_name], self.config
+        object_id = obj.asset.object_id
         before = measure_grasps(hand, x_start, obj.sdf)
         after = measure_grasps(hand, x, obj.sdf)
         reasons = rejection_reasons(after, hand.finger_names, config.acceptance)
@@ -243,7 +353,7 @@ class DatasetBuilder:
         # Prefer passing grasps with the least penetration, so the kept set is the cleanest available.
         passing = [i for i, r in enumerate(reasons) if r is None]
         passing.sort(key=lambda i: float(after.max_penetration_m[i]))
-        keep = passing[: config.grasps_per_hand]
+        keep = passing[:quota]
         texts, llm_failures = [], 0
         for i in keep:
             summary = ContactSummary(
@@ -252,14 +362,15 @@ class DatasetBuilder:
                 tuple(obj.asset.part_names[p] if p >= 0 else None for p in parts[i]),
             )
             key = f"{object_id}|{hand_name}|{i}"
+            text = None
             if self.llm is not None:
                 try:
-                    texts.append(self.llm.describe(summary, obj.asset.part_names))
-                    continue
+                    text = self.llm.describe(summary, obj.asset.part_names)
                 except LlmTextError as exc:
                     llm_failures += 1
                     log.warning("LLM text failed for %s, using templates: %s", key, exc)
-            texts.append(describe_grasp(summary, key))
+            text = text or describe_grasp(summary, key)
+            texts.append(_with_imported_text(text, imported_text[i] if imported_text is not None else None))
         as_np = lambda t: t.detach().cpu().numpy()  # noqa: E731
         num_fingers = len(hand.finger_names)
         stats = {
@@ -267,6 +378,7 @@ class DatasetBuilder:
             "candidates": len(reasons),
             "kept": len(keep),
             "passing": len(passing),
+            "passing_before": sum(r is None for r in rejection_reasons(before, hand.finger_names, config.acceptance)),
             "rejected": dict(Counter(r for r in reasons if r is not None)),
             "surplus_passing_not_kept": len(passing) - len(keep),
             "before": {
@@ -278,6 +390,7 @@ class DatasetBuilder:
                 "contact_distance_m": _rounded(as_np(after.finger_distance_m).mean(1)),
             },
             "llm_failures": llm_failures,
+            **(extra_stats or {}),
         }
         batch = GraspBatch(
             object_id=object_id,
@@ -293,7 +406,7 @@ class DatasetBuilder:
 
 def build_dataset(out: str | Path, config: BuildConfig, device: str = "cpu", resume: bool = False) -> Path:
     """Build (or resume) a data set in `out` and write its report; returns the report's path."""
-    from flash_core.data.report import write_report
+    from flash_core.data.import_report import write_build_report
 
     DatasetBuilder(out, config, device=device, resume=resume).run()
-    return write_report(out)
+    return write_build_report(out)

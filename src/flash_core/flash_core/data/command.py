@@ -1,6 +1,8 @@
 """`flash dataset build|report`: build a FLASH-Drive data set from a preset, or rewrite its report.
 
     flash dataset build --preset mini --out data/flash-drive-mini [--resume] [--device cuda]
+    flash dataset build --preset mini --out data/dgn --import dexgraspnet:DexGraspNet/dexgraspnet \
+        --meshes DexGraspNet/meshdata                   (refine downloaded grasps instead of synthesising)
     flash dataset report data/flash-drive-mini
 
 Heavy imports happen inside `run`, so `flash --help` stays fast.
@@ -9,6 +11,7 @@ Heavy imports happen inside `run`, so `flash --help` stays fast.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +27,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hands", nargs="+", choices=("leap", "allegro"), help="hands to build grasps for (default: the preset's)"
     )
     build.add_argument("--user-meshes", help="folder of OBJ/STL/PLY/GLB meshes to add (see docs/dataset_format.md)")
+    build.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="KIND:PATH",
+        help="grasps to import and refine instead of the preset's synthesised objects (repeatable): "
+        "dexgraspnet:DIR (config-dict .npy files) or multigraspset:PATH (.jsonl records, file or folder)",
+    )
+    build.add_argument(
+        "--meshes", help="object meshes of the imported grasps: <code>/coacd/decomposed.obj or <code>.obj"
+    )
+    build.add_argument("--import-limit", type=int, help="import only the first N objects of each --import")
+    build.add_argument("--import-max-grasps", type=int, help="refine at most N imported grasps per object and hand")
     build.add_argument("--no-semantic", action="store_true", help="skip the rendered DINOv2 point features")
     build.add_argument("--dinov2", help="local folder of a pretrained Dinov2Model (else an untrained stand-in)")
     build.add_argument(
@@ -41,11 +57,24 @@ def build_config(args: argparse.Namespace):
     from dataclasses import replace
 
     from flash_core.data.build import PRESETS, SourceSpec
+    from flash_core.data.grasp_import import IMPORT_KINDS, ImportSpec
     from flash_core.data.llm_text import LlmTextConfig
 
     config = PRESETS[args.preset]
     if args.hands:
         config = replace(config, hands=tuple(args.hands))
+    if args.imports:
+        if not args.meshes:
+            raise SystemExit("--import needs --meshes: the folder of the imported objects' meshes")
+        specs = []
+        for item in args.imports:
+            kind, _, path = item.partition(":")
+            if kind not in IMPORT_KINDS or not path:
+                raise SystemExit(f"--import {item}: expected KIND:PATH with KIND one of {', '.join(IMPORT_KINDS)}")
+            # Absolute paths: the manifest records them, and a resume from another folder must match.
+            meshes = str(Path(args.meshes).resolve())
+            specs.append(ImportSpec(kind, str(Path(path).resolve()), meshes, args.import_limit, args.import_max_grasps))
+        config = replace(config, sources=(), imports=tuple(specs))
     if args.user_meshes:
         config = replace(config, sources=config.sources + (SourceSpec("user", {"root": args.user_meshes}),))
     if args.no_semantic:
@@ -61,9 +90,9 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> None:
     if args.dataset_command == "report":
-        from flash_core.data.report import write_report
+        from flash_core.data.import_report import write_build_report
 
-        print(write_report(args.root))
+        print(write_build_report(args.root))
         return
     from flash_core.data.build import build_dataset
 

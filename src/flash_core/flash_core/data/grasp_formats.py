@@ -1,23 +1,35 @@
 """Importers for grasps from other data sets, returned as FLASH x vectors (see flash_core.hands.pose).
 
-DexGraspNet (Allegro), the "config dict" files its README specifies (2023-09-05): one file per object and
-scale, `<object_code>_<scale * 1000 as an integer>.npy` (e.g. `mug_0_1000.npy` = scale 1.0), holding a
-pickled dict with `trans` (B, 3), `rot` (B, 3, 3) and `joint_angles` (B, 16) in joint_0.0..joint_15.0 order;
-the pose is the Allegro base_link in the frame of the object mesh scaled by `scale`. Extra keys (`*_start`,
+DexGraspNet (Allegro), the "config dict" files its README specifies ("Saved Data Format (Last Updated
+2023-09-05)", github.com/PKU-EPIC/DexGraspNet README.md): one file per object and scale,
+`<object_code>_<scale * 1000 as an integer>.npy` (e.g. `mug_0_1000.npy` = scale 1.0), holding a pickled dict
+with `trans` (B, 3), `rot` (B, 3, 3) and `joint_angles` (B, 16) in joint_0.0..joint_15.0 order; the pose is the
+Allegro base_link in the frame of the object mesh scaled by `scale`. Extra keys (`*_start`,
 `grasp_orientations`, evaluation results) are ignored. Files that instead store a 25-D `hand_pose` array
-([t, rot6d as R[:, :2].T.ravel(), q], DexGraspNet's Allegro optimiser output) are read too.
+([t, rot6d as R[:, :2].T.ravel(), q], DexGraspNet's Allegro optimiser output) are read too. Object meshes sit
+in DexGraspNet's `meshdata/<object_code>/coacd/decomposed.obj`.
 
-Multi-GraspSet: its release layout could not be checked from this machine (Hugging Face is unreachable), so
-the importer reads a small documented record format that a converter can produce: JSON Lines, one grasp per
-line, {"object": str, "hand": "allegro", "hand_pose": [25 numbers, DexGraspNet layout], "scale": float
-(optional, default 1), "text": str (optional)}. The FLASH paper states Multi-GraspSet poses use that
-25-D Allegro layout; check one sample against `flash_core.hands.pose.to_dexgraspnet` before trusting a
-conversion.
+Multi-GraspSet (huggingface.co/datasets/LHS-LHS/Multi-GraspSet, arXiv 2412.08468, no licence stated): what
+could be read from this machine (the Hub's file listings, stored by the search tool; the files themselves
+cannot be fetched) is its top-level layout: `mid-level-data/` (the grasps with their mid-level language,
+in a file format the listings do not show), `pc_8192/<Category>_<32-hex ShapeNet id>.npy` and
+`pc_8192/<YCB name>.npy` (object point clouds, e.g. `Bag_756066117169dbc96c1d5082d1bdea19.npy`, `025_mug.npy`),
+`Mesh_nor/` (meshes), `hand_model/` (allegro_hand_description, shadow_hand_description,
+panda_gripper_description, barrett_hand_description, contact_allegro.json, contact_shadowhand.json),
+`utils/` (hand_model.py, rot6d.py) and `vis_mid_dataset.ipynb`. The paper builds the grasps with DexGraspNet's
+pipeline, and FLASH's paper states x = [T (3), R (6D), theta (16)] for the Allegro. Because the grasp files'
+own layout stays unverified, the importer reads a small documented record format that a converter writes
+(a few lines over `vis_mid_dataset.ipynb`'s loader): JSON Lines, one grasp per line, {"object": str (the
+`pc_8192` / `Mesh_nor` stem), "hand": "allegro", "hand_pose": [25 numbers, DexGraspNet layout], "scale":
+float (optional, default 1), "text": str or {"low"|"mid"|"high": str} (optional; a bare string is the
+mid-level text)}. Check one converted sample against `flash_core.hands.pose.to_dexgraspnet` before trusting
+a conversion.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flash_core.data.storage import TEXT_LEVELS
 from flash_core.geometry.rotations import matrix_to_rot6d
 from flash_core.hands.pose import from_dexgraspnet, join_pose
 
@@ -35,7 +48,7 @@ class ImportedGrasps:
     hand: str
     scale: float  # the object mesh was scaled by this before the grasps were made
     x: np.ndarray  # (B, 25) float32 FLASH x in the scaled object's frame
-    text: list[str] | None = None
+    text: list[str | dict[str, str] | None] | None = None  # per grasp; a string is mid-level text
 
 
 _DEXGRASPNET_NAME = re.compile(r"^(?P<code>.+)_(?P<scale>\d+)$")
@@ -47,7 +60,10 @@ def load_dexgraspnet(path: str | Path) -> ImportedGrasps:
     match = _DEXGRASPNET_NAME.match(path.stem)
     if match is None:
         raise ValueError(f"{path.name}: expected '<object_code>_<scale*1000>.npy', e.g. 'mug_0_1000.npy'")
-    payload = np.load(path, allow_pickle=True)
+    try:
+        payload = np.load(path, allow_pickle=True)
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path}: not a readable .npy file ({exc})") from exc
     config = payload.item() if payload.dtype == object and payload.shape == () else None
     if not isinstance(config, dict):
         raise ValueError(
@@ -76,26 +92,53 @@ def load_dexgraspnet(path: str | Path) -> ImportedGrasps:
         x = join_pose(trans, matrix_to_rot6d(rot), joints)
     if x.ndim != 2 or x.shape[1] != 25 or not torch.isfinite(x).all():
         raise ValueError(f"{path}: grasps must be finite (B, 25) poses, got shape {tuple(x.shape)}")
-    return ImportedGrasps(match["code"], "allegro", int(match["scale"]) / 1000, x.numpy().astype(np.float32))
+    scale = int(match["scale"]) / 1000
+    if scale <= 0:
+        raise ValueError(f"{path.name}: object scale must be positive, the name says {match['scale']}")
+    return ImportedGrasps(match["code"], "allegro", scale, x.numpy().astype(np.float32))
 
 
-def load_grasp_records(path: str | Path) -> list[ImportedGrasps]:
-    """Read Multi-GraspSet-style JSON Lines records, grouped by (object, hand, scale), in file order."""
-    groups: dict[tuple[str, str, float], list[tuple[list[float], str | None]]] = {}
+def _record_text(value, where: str) -> str | dict[str, str] | None:
+    """A record's optional text: a string (mid-level) or a dict with some of the levels low/mid/high."""
+    if value is None or isinstance(value, str):
+        return value
+    if (
+        isinstance(value, dict)
+        and value
+        and set(value) <= set(TEXT_LEVELS)
+        and all(isinstance(v, str) for v in value.values())
+    ):
+        return dict(value)
+    raise ValueError(f"{where}: 'text' must be a string or a dict with keys among {TEXT_LEVELS}, got {value!r}")
+
+
+def load_grasp_records(path: str | Path, errors: list[str] | None = None) -> list[ImportedGrasps]:
+    """Read Multi-GraspSet-style JSON Lines records, grouped by (object, hand, scale), in file order.
+
+    A bad line (not JSON, missing keys, not 25 finite numbers, bad text) raises ValueError naming the file and
+    line; with `errors` given, the message is appended there instead and the line skipped.
+    """
+    groups: dict[tuple[str, str, float], list[tuple[list[float], str | dict[str, str] | None]]] = {}
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
+        where = f"{path}:{number}"
         try:
-            record = json.loads(line)
-            key = (str(record["object"]), str(record["hand"]), float(record.get("scale", 1.0)))
-            pose = [float(v) for v in record["hand_pose"]]
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{path}:{number}: not a grasp record with 'object', 'hand' and 'hand_pose' ({exc})"
-            ) from exc
-        if len(pose) != 25:
-            raise ValueError(f"{path}:{number}: hand_pose has {len(pose)} numbers, expected 25")
-        groups.setdefault(key, []).append((pose, record.get("text")))
+            try:
+                record = json.loads(line)
+                key = (str(record["object"]), str(record["hand"]), float(record.get("scale", 1.0)))
+                pose = [float(v) for v in record["hand_pose"]]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: not a grasp record with 'object', 'hand' and 'hand_pose' ({exc})") from exc
+            if len(pose) != 25:
+                raise ValueError(f"{where}: hand_pose has {len(pose)} numbers, expected 25")
+            if not np.isfinite(pose).all() or not np.isfinite(key[2]) or key[2] <= 0:
+                raise ValueError(f"{where}: hand_pose and scale must be finite (and scale > 0)")
+            groups.setdefault(key, []).append((pose, _record_text(record.get("text"), where)))
+        except ValueError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
     out = []
     for (code, hand, scale), rows in groups.items():
         x = from_dexgraspnet(torch.tensor([pose for pose, _ in rows], dtype=torch.float64)).numpy().astype(np.float32)
