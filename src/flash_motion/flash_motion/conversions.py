@@ -9,6 +9,7 @@ from trajectory_msgs.msg import JointTrajectoryPoint
 
 from flash_core.planning import GraspCandidate, JointTrajectory
 from flash_core.planning.description import hand_joint_order
+from flash_ros.frames import pose_to_matrix
 
 
 def duration(seconds: float) -> Duration:
@@ -16,30 +17,13 @@ def duration(seconds: float) -> Duration:
     return Duration(sec=whole, nanosec=int(round((seconds - whole) * 1e9)) % 1_000_000_000)
 
 
-def pose_to_matrix(pose) -> np.ndarray:
-    """geometry_msgs/Pose -> (4, 4)."""
-    from scipy.spatial.transform import Rotation
-
-    q = pose.orientation
-    out = np.eye(4)
-    norm = np.linalg.norm([q.x, q.y, q.z, q.w])
-    if not np.isfinite(norm) or norm < 1e-9:
-        raise ValueError("wrist pose orientation is not a valid quaternion")
-    out[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-    out[:3, 3] = (pose.position.x, pose.position.y, pose.position.z)
-    return out
-
-
-def grasp_to_candidate(grasp, base_frame: str) -> GraspCandidate:
-    """flash_interfaces/Grasp -> GraspCandidate. The pose must already be in the robot base frame (no tf2
-    on PyPI): ask GenerateGrasp for target_frame = base_frame."""
-    frame = grasp.wrist_pose.header.frame_id
-    if frame != base_frame:
-        raise ValueError(f"grasp '{grasp.id}' is in frame '{frame}', expected the robot base frame "
-                         f"'{base_frame}' (set GenerateGrasp's target_frame)")
+def grasp_to_candidate(grasp, base_from_grasp_frame: np.ndarray) -> GraspCandidate:
+    """flash_interfaces/Grasp -> GraspCandidate in the robot base frame. base_from_grasp_frame (4, 4) is
+    T_base_frame for the grasp's wrist_pose.header.frame_id (the pick node looks it up in TF)."""
     if grasp.hand_name and grasp.hand_name != "leap":
         raise ValueError(f"grasp '{grasp.id}' is for hand '{grasp.hand_name}'; this robot carries a LEAP hand")
-    return GraspCandidate.from_named_joints(pose_to_matrix(grasp.wrist_pose.pose), list(grasp.joint_names),
+    wrist_in_base = base_from_grasp_frame @ pose_to_matrix(grasp.wrist_pose.pose)
+    return GraspCandidate.from_named_joints(wrist_in_base, list(grasp.joint_names),
                                             list(grasp.joint_positions), list(grasp.pregrasp_joint_positions))
 
 

@@ -1,9 +1,10 @@
 """The `flash_motion` pick node: a grasp in, a planned and executed pick out.
 
-Subscribes: `object_cloud` (sensor_msgs/PointCloud2, in the robot base frame), `joint_states` (arm joints
-joint_1..7 and, if the hand driver publishes there too, the hand joints), `pick_grasp`
-(flash_interfaces/Grasp: plan + execute that grasp). Python callers can pass a ranked list
-(`plan_pick(grasps)`, e.g. a GenerateGrasp result) and `execute(plan)`.
+Subscribes: `object_cloud` (sensor_msgs/PointCloud2), `joint_states` (arm joints joint_1..7 and, if the hand
+driver publishes there too, the hand joints), `pick_grasp` (flash_interfaces/Grasp: plan + execute that grasp).
+Clouds and grasps may be in any frame TF knows (flash_ros.frames): they are converted to `base_frame` at their
+header stamp; one in an unknown frame is reported on `pick_status` and dropped, and the node keeps serving.
+Python callers can pass a ranked list (`plan_pick(grasps)`, e.g. a GenerateGrasp result) and `execute(plan)`.
 Publishes: `pick_status` (std_msgs/String), one line per stage and the outcome.
 Sends: arm segments to `arm_action` (ros2_kortex: /joint_trajectory_controller/follow_joint_trajectory),
 hand segments to `hand_action` (leap_hand_driver's follow_joint_trajectory), one segment at a time.
@@ -25,6 +26,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import String
 
+from flash_core.geometry.rigid import transform_points
 from flash_core.planning import ARM_JOINT_NAMES, OmplPlanner, PickConfig, PickPlan, PickResult
 from flash_core.planning.description import hand_joint_order
 from flash_core.utils.require import require_package
@@ -32,6 +34,7 @@ from flash_interfaces.msg import Grasp
 from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
 from flash_ros import run_node
 from flash_ros.cloud import read_points
+from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
 
 LEAP_DRIVER_JOINT_NAMES = [str(i) for i in range(16)]  # leap_hand_driver's names (official LEAP numbering)
 
@@ -56,6 +59,7 @@ class PickNode(Node):
         self.declare_parameter("pregrasp_distance_m", defaults.pregrasp_distance_m)
         self.declare_parameter("lift_m", defaults.lift_m)
         self.declare_parameter("hand_move_duration_s", defaults.hand_move_duration_s)
+        self.declare_parameter("transform_timeout_s", 1.0)
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
         backend = param("arm_backend")
@@ -64,6 +68,8 @@ class PickNode(Node):
         elif backend != "ros2_control":
             raise ValueError(f"arm_backend must be 'ros2_control' or 'kortex_api', got '{backend}'")
         self.base_frame = param("base_frame")
+        self._frames = make_frame_lookup(self)
+        self._transform_timeout_s = float(param("transform_timeout_s"))
         self.hand_joint_names = list(param("hand_joint_names"))
         self._hand_order = hand_joint_order(self.hand_joint_names)  # validates the names
         self.planner = OmplPlanner(PickConfig(pregrasp_distance_m=float(param("pregrasp_distance_m")),
@@ -85,11 +91,22 @@ class PickNode(Node):
         self.get_logger().info(f"flash_motion ready: arm {param('arm_action')}, hand {param('hand_action')}")
 
     # --- inputs ---
+    def base_from(self, header) -> np.ndarray:
+        """T_base_frame (4, 4) for a message header, at its stamp (zero stamp: latest); raises FrameError."""
+        if header.frame_id == self.base_frame:
+            return np.eye(4)
+        if not header.frame_id:
+            raise FrameError(f"the message has an empty frame_id (expected a frame TF connects to '{self.base_frame}')")
+        return self._frames.lookup(self.base_frame, header.frame_id, stamp_to_seconds(header.stamp),
+                                   self._transform_timeout_s)
+
     def _on_cloud(self, msg: PointCloud2) -> None:
-        if msg.header.frame_id != self.base_frame:
-            self.report(f"ignoring object cloud in '{msg.header.frame_id}': expected '{self.base_frame}'")
+        try:
+            base_from_cloud = self.base_from(msg.header)
+        except FrameError as exc:
+            self.report(f"ignoring object cloud: {exc}")
             return
-        points = read_points(msg)["xyz"].astype(float)
+        points = transform_points(base_from_cloud, read_points(msg)["xyz"].astype(float))
         with self._lock:
             self._cloud = points
 
@@ -105,7 +122,7 @@ class PickNode(Node):
             self._busy = True
         try:
             result = self.plan_pick([grasp])
-        except (ValueError, RuntimeError) as exc:  # bad input or a planner failure: report, stay usable
+        except (ValueError, RuntimeError, FrameError) as exc:  # bad input, unknown frame or planner failure
             result, reason = None, str(exc)
         else:
             reason = f"no feasible plan: {result.rejected}"
@@ -145,7 +162,7 @@ class PickNode(Node):
         arm_q, hand_q = self.current_state()
         if hand_q is None:
             self.get_logger().warning("hand joints not in joint_states: assuming the hand is open")
-        candidates = [grasp_to_candidate(g, self.base_frame) for g in grasps]
+        candidates = [grasp_to_candidate(g, self.base_from(g.wrist_pose.header)) for g in grasps]
         self.report(f"planning {len(candidates)} candidate(s) against {len(cloud)} object points")
         return self.planner.plan_pick(candidates, cloud, arm_q, hand_q)
 

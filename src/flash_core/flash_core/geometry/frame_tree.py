@@ -143,7 +143,7 @@ class FrameTree:
 
     def _lookup(self, target: str, source: str, stamp_s: float | None) -> np.ndarray:
         known = set(self._edges) | {e.parent for e in self._edges.values()}
-        for role, name in (("target", target), ("source", source)):
+        for role, name in (("source", source), ("target", target)):
             if name not in known:
                 listed = ", ".join(sorted(known)) or "none yet"
                 raise UnknownFrameError(f"{role} frame {name!r} is unknown (known frames: {listed})")
