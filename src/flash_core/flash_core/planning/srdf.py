@@ -5,7 +5,7 @@ self-collision pairs MoveIt may skip, computed from the generated URDF the way M
 
 Disabled pairs, in Setup Assistant's order (each stage looks only at the pairs the earlier ones left):
   Adjacent  links joined by a joint; a link without collision geometry joins its neighbours to each other;
-  Default   in collision at the default state (every joint at 0, which is inside all limits here);
+  Default   in collision at MoveIt's default state (joints at 0, or mid-range where 0 is outside);
   Always    in collision in at least `always_fraction` of `always_samples` random states;
   Never     in collision in none of `n_samples` random states.
 Random states are uniform within the URDF joint limits (continuous joints over one turn), drawn from a fixed
@@ -101,9 +101,16 @@ class UrdfCollisionModel:
         return tuple(link for link in self.links if link in present)
 
     def default_q(self) -> np.ndarray:
+        """MoveIt's default state: each joint at 0, or at the middle of its limits when 0 is outside them."""
         import pinocchio as pin
 
-        return pin.neutral(self.model)  # revolute 0, continuous angle 0
+        q = pin.neutral(self.model)  # revolute 0, continuous (cos, sin) = (1, 0)
+        lower, upper = self.model.lowerPositionLimit, self.model.upperPositionLimit
+        for j in range(1, self.model.njoints):
+            i = self.model.idx_qs[j]
+            if self.model.nqs[j] == 1 and not lower[i] <= 0.0 <= upper[i]:
+                q[i] = 0.5 * (lower[i] + upper[i])
+        return q
 
     def random_q(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """(n, nq) states uniform within the joint limits; continuous joints uniform over [-pi, pi)."""
