@@ -63,7 +63,7 @@ def repair_mesh(mesh: trimesh.Trimesh, object_id: str, config: RepairConfig) -> 
     if report.steps:
         notes.append(f"surface moved at most {report.input_to_output_m * 1000:.2f} mm")
     if not report.is_watertight:
-        notes.append("not watertight after repair: SDF sign from the winding number")
+        notes.append("not watertight after repair: inside/outside by the winding number may be fuzzy near holes")
     return repaired, notes
 
 
@@ -98,7 +98,9 @@ def process_object(asset: ObjectAsset, config: ProcessingConfig) -> ProcessedObj
     keep = farthest_point_sample(torch.as_tensor(dense, dtype=torch.float32)[None], config.num_points)[0].numpy()
     faces = faces[keep]
 
-    sdf = MeshSDF.from_trimesh(mesh)
+    # The winding number, not warp's pseudo-normal sign: the latter flips for points whose closest feature
+    # is a rim edge (above a mug's mouth, on a ring's axis), reporting such points tens of mm "inside".
+    sdf = MeshSDF.from_trimesh(mesh, sign_method="winding")
     processed = ObjectAsset(
         asset.object_id,
         asset.category,

@@ -1,4 +1,5 @@
-"""Object sources for FLASH-Drive, each with its licence: procedural part-labelled objects, YCB, user meshes."""
+"""Object sources for FLASH-Drive, each with its licence: procedural part-labelled objects, YCB, pybullet's
+random objects, user meshes."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ from typing import Any
 
 from flash_core.data.objects.base import ObjectAsset, ObjectSource
 from flash_core.data.objects.procedural import ProceduralSource
+from flash_core.data.objects.pybullet_random import PybulletRandomSource
 from flash_core.data.objects.user_mesh import UserMeshSource
 from flash_core.data.objects.ycb import YcbSource
 
-OBJECT_SOURCES: dict[str, type] = {"procedural": ProceduralSource, "ycb": YcbSource, "user": UserMeshSource}
+OBJECT_SOURCES: dict[str, type] = {
+    "procedural": ProceduralSource,
+    "ycb": YcbSource,
+    "pybullet_random": PybulletRandomSource,
+    "user": UserMeshSource,
+}
 
 
 def make_object_source(kind: str, **options: Any) -> ObjectSource:
@@ -24,6 +31,7 @@ __all__ = [
     "ObjectAsset",
     "ObjectSource",
     "ProceduralSource",
+    "PybulletRandomSource",
     "UserMeshSource",
     "YcbSource",
     "make_object_source",
