@@ -64,6 +64,9 @@ def files(tmp_path_factory):
     nan = dict(config, trans=np.full_like(config["trans"], np.nan))
     np.save(dgn / "core-nan-pose_1000.npy", nan, allow_pickle=True)
     np.save(dgn / "core-no-mesh_1000.npy", config, allow_pickle=True)
+    shadow = [{"qpos": {"WRJTx": 0.1, "WRJTy": 0.0, "WRJTz": 0.0, "robot0:FFJ3": 0.2}, "scale": 0.1}] * 2
+    np.save(dgn / "core-shadow-release.npy", np.array(shadow, dtype=object), allow_pickle=True)
+    (dgn / "core-not-numpy_1000.npy").write_text("not a numpy file")
 
     poses = to_dexgraspnet(x[:2]).tolist()
     lines = [
@@ -157,6 +160,8 @@ def test_bad_files_are_reported_by_name_and_skipped(built):
     assert "lacks" in skipped["dexgraspnet/core-bad-keys_1000"]
     assert "finite" in skipped["dexgraspnet/core-nan-pose_1000"]
     assert "no mesh for object 'core-no-mesh'" in skipped["dexgraspnet/core-no-mesh_1000"]
+    assert "ShadowHand release" in skipped["dexgraspnet/core-shadow-release"]
+    assert "core-not-numpy_1000.npy: not a readable .npy" in skipped["dexgraspnet/core-not-numpy_1000"]
     assert "records.jsonl:3" in skipped["multigraspset/records.jsonl:3"]
     assert "no model of" in skipped[f"multigraspset/{MGS_CODE}_500|shadowhand"]
     assert {o["object_id"] for o in reader.objects} == {f"dexgraspnet/{DGN_CODE}_500", f"multigraspset/{MGS_CODE}_500"}

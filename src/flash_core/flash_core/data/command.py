@@ -1,7 +1,7 @@
 """`flash dataset build|report`: build a FLASH-Drive data set from a preset, or rewrite its report.
 
     flash dataset build --preset mini --out data/flash-drive-mini [--resume] [--device cuda]
-    flash dataset build --preset mini --out data/dgn --import dexgraspnet:DexGraspNet/dexgraspnet \
+    flash dataset build --preset mini --out data/dgn --import dexgraspnet:allegro_config_dicts \
         --meshes DexGraspNet/meshdata                   (refine downloaded grasps instead of synthesising)
     flash dataset report data/flash-drive-mini
 

@@ -7,7 +7,9 @@ with `trans` (B, 3), `rot` (B, 3, 3) and `joint_angles` (B, 16) in joint_0.0..jo
 Allegro base_link in the frame of the object mesh scaled by `scale`. Extra keys (`*_start`,
 `grasp_orientations`, evaluation results) are ignored. Files that instead store a 25-D `hand_pose` array
 ([t, rot6d as R[:, :2].T.ravel(), q], DexGraspNet's Allegro optimiser output) are read too. Object meshes sit
-in DexGraspNet's `meshdata/<object_code>/coacd/decomposed.obj`.
+in DexGraspNet's `meshdata/<object_code>/coacd/decomposed.obj`. DexGraspNet's public data set release
+(`dexgraspnet/<object_code>.npy`, arrays of {"qpos": {"WRJTx", ..., "robot0:FFJ3", ...}, "scale"} dicts) is
+ShadowHand grasps: such files are recognised and refused with that reason (FLASH models the LEAP and Allegro).
 
 Multi-GraspSet (huggingface.co/datasets/LHS-LHS/Multi-GraspSet, arXiv 2412.08468, no licence stated): what
 could be read from this machine (the Hub's file listings, stored by the search tool; the files themselves
@@ -57,13 +59,19 @@ _DEXGRASPNET_NAME = re.compile(r"^(?P<code>.+)_(?P<scale>\d+)$")
 def load_dexgraspnet(path: str | Path) -> ImportedGrasps:
     """Read one DexGraspNet Allegro config-dict file (see the module docstring)."""
     path = Path(path)
-    match = _DEXGRASPNET_NAME.match(path.stem)
-    if match is None:
-        raise ValueError(f"{path.name}: expected '<object_code>_<scale*1000>.npy', e.g. 'mug_0_1000.npy'")
     try:
         payload = np.load(path, allow_pickle=True)
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ValueError(f"{path}: not a readable .npy file ({exc})") from exc
+    if payload.dtype == object and payload.ndim == 1 and len(payload) and isinstance(payload[0], dict):
+        if "qpos" in payload[0]:  # the public release: [{"qpos": {"WRJTx": ..., "robot0:FFJ3": ...}, "scale": s}]
+            raise ValueError(
+                f"{path}: DexGraspNet's ShadowHand release ({len(payload)} qpos dicts); FLASH has no Shadow hand "
+                "model, so only Allegro config-dict files (trans, rot, joint_angles) can be imported"
+            )
+    match = _DEXGRASPNET_NAME.match(path.stem)
+    if match is None:
+        raise ValueError(f"{path.name}: expected '<object_code>_<scale*1000>.npy', e.g. 'mug_0_1000.npy'")
     config = payload.item() if payload.dtype == object and payload.shape == () else None
     if not isinstance(config, dict):
         raise ValueError(
