@@ -27,7 +27,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import String
 
 from flash_core.geometry.rigid import transform_points
-from flash_core.planning import ARM_JOINT_NAMES, OmplPlanner, PickConfig, PickPlan, PickResult
+from flash_core.planning import ARM_JOINT_NAMES, PickConfig, PickPlan, PickResult, make_planner
 from flash_core.planning.description import hand_joint_order
 from flash_core.utils.require import require_package
 from flash_interfaces.msg import Grasp
@@ -52,6 +52,7 @@ class PickNode(Node):
         super().__init__("flash_motion", **kwargs)
         defaults = PickConfig()
         self.declare_parameter("base_frame", "base_link")
+        self.declare_parameter("planner", "ompl")
         self.declare_parameter("arm_backend", "ros2_control")
         self.declare_parameter("arm_action", "/joint_trajectory_controller/follow_joint_trajectory")
         self.declare_parameter("hand_action", "/leap_hand/follow_joint_trajectory")
@@ -72,9 +73,9 @@ class PickNode(Node):
         self._transform_timeout_s = float(param("transform_timeout_s"))
         self.hand_joint_names = list(param("hand_joint_names"))
         self._hand_order = hand_joint_order(self.hand_joint_names)  # validates the names
-        self.planner = OmplPlanner(PickConfig(pregrasp_distance_m=float(param("pregrasp_distance_m")),
-                                              lift_m=float(param("lift_m")),
-                                              hand_move_duration_s=float(param("hand_move_duration_s"))))
+        self.planner = make_planner(param("planner"), PickConfig(
+            pregrasp_distance_m=float(param("pregrasp_distance_m")), lift_m=float(param("lift_m")),
+            hand_move_duration_s=float(param("hand_move_duration_s"))))
 
         group = ReentrantCallbackGroup()
         self.arm_client = ActionClient(self, FollowJointTrajectory, param("arm_action"), callback_group=group)

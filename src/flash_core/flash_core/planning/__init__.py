@@ -17,6 +17,7 @@ Frames and units: poses are (4, 4) transforms of the LEAP `palm` frame in the Ge
 radians; the object cloud is (N, 3) in `base_link`.
 """
 
+from flash_core.planning.backends import PLANNER_NAMES, make_planner
 from flash_core.planning.collision import CollisionChecker, CollisionConfig
 from flash_core.planning.description import (
     ARM_JOINT_NAMES,
@@ -43,9 +44,9 @@ from flash_core.planning.trajectory import JointTrajectory
 from flash_core.planning.validate import ValidationConfig, ValidationReport, validate_trajectory
 
 __all__ = [
-    "ARM_JOINT_NAMES", "HAND_JOINT_NAMES", "HOME_ARM_Q_RAD", "AssemblyConfig", "CollisionChecker",
+    "ARM_JOINT_NAMES", "HAND_JOINT_NAMES", "HOME_ARM_Q_RAD", "PLANNER_NAMES", "AssemblyConfig", "CollisionChecker",
     "CollisionConfig", "GraspCandidate", "HandMount", "IKConfig", "JointTrajectory", "MotionPlanner",
     "MoveItConfig", "MoveItPyPlanner", "OmplPlanner", "PickConfig", "PickPlan", "PickResult", "PlanSegment",
     "RobotModel", "RobotModelConfig", "Scene", "SceneConfig", "TableConfig", "ValidationConfig", "ValidationReport",
-    "assembly_spec", "solve_ik", "validate_trajectory", "write_robot_description",
+    "assembly_spec", "make_planner", "solve_ik", "validate_trajectory", "write_robot_description",
 ]
