@@ -1,0 +1,3 @@
+from kortex_api._fake import BaseClient
+
+__all__ = ["BaseClient"]

@@ -1,0 +1,3 @@
+from kortex_api._fake import CreateSessionInfo
+
+__all__ = ["CreateSessionInfo"]
