@@ -54,9 +54,9 @@ def _cloud():
     return make_cloud((np.array([0.5, 0.0, 0.06]) + points * [0.03, 0.03, 0.06]).astype(np.float32), "base_link")
 
 
-def _run(ros_context, grasp, timeout_s=120.0, cloud=None):
-    """Start the pick node, feed it states, cloud (default `_cloud()`) and grasp; return its status lines up to
-    the outcome."""
+def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=()):
+    """Start the pick node (extra `parameters` overrides), feed it states, cloud (default `_cloud()`) and grasp;
+    return its status lines up to the outcome."""
     from sensor_msgs.msg import JointState, PointCloud2
     from std_msgs.msg import String
 
@@ -65,7 +65,7 @@ def _run(ros_context, grasp, timeout_s=120.0, cloud=None):
 
     cloud = _cloud() if cloud is None else cloud
     pick = PickNode(context=ros_context, parameter_overrides=[
-        Parameter("arm_action", value=ARM_ACTION), Parameter("hand_action", value=HAND_ACTION)])
+        Parameter("arm_action", value=ARM_ACTION), Parameter("hand_action", value=HAND_ACTION), *parameters])
     feeder = Node("test_flash_motion_feeder", context=ros_context)
     status: list[str] = []
     feeder.create_subscription(String, "pick_status", lambda m: status.append(m.data), 10)

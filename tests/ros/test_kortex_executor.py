@@ -28,9 +28,9 @@ def _trajectory(positions_rad, times_s, names=ARM_JOINT_NAMES) -> JointTrajector
                            np.asarray(times_s, dtype=float))
 
 
-@pytest.fixture
-def fake_kortex(monkeypatch, tmp_path):
-    """kortex_api importable in the worker (PYTHONPATH) with its calls logged; returns a log reader."""
+def use_fake_kortex(monkeypatch, tmp_path):
+    """Make the kortex_api double importable in workers started from now on (PYTHONPATH), its calls logged;
+    returns a reader of the call log."""
     log = tmp_path / "kortex_calls.jsonl"
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FAKE_KORTEX), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("FAKE_KORTEX_LOG", str(log))
@@ -40,6 +40,11 @@ def fake_kortex(monkeypatch, tmp_path):
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
     return calls
+
+
+@pytest.fixture
+def fake_kortex(monkeypatch, tmp_path):
+    return use_fake_kortex(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -6,14 +6,16 @@ Clouds and grasps may be in any frame TF knows (flash_ros.frames): they are conv
 header stamp; one in an unknown frame is reported on `pick_status` and dropped, and the node keeps serving.
 Python callers can pass a ranked list (`plan_pick(grasps)`, e.g. a GenerateGrasp result) and `execute(plan)`.
 Publishes: `pick_status` (std_msgs/String), one line per stage and the outcome.
-Sends: arm segments to `arm_action` (ros2_kortex: /joint_trajectory_controller/follow_joint_trajectory),
-hand segments to `hand_action` (leap_hand_driver's follow_joint_trajectory), one segment at a time.
+Sends: arm segments to `arm_action` (ros2_kortex: /joint_trajectory_controller/follow_joint_trajectory) or, with
+`executor:=kortex_api`, to Kinova's API in a worker process (flash_motion.kortex_executor; `kortex.*` parameters);
+hand segments to `hand_action` (leap_hand_driver's follow_joint_trajectory); one segment at a time.
 
 Parameters: see config/flash_motion.yaml.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -29,22 +31,15 @@ from std_msgs.msg import String
 from flash_core.geometry.rigid import transform_points
 from flash_core.planning import ARM_JOINT_NAMES, PickConfig, PickPlan, PickResult, make_planner
 from flash_core.planning.description import hand_joint_order
-from flash_core.utils.require import require_package
 from flash_interfaces.msg import Grasp
 from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
+from flash_motion.kortex_executor import KortexConfig, KortexError, KortexExecutor
 from flash_ros import run_node
 from flash_ros.cloud import read_points
 from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
 
 LEAP_DRIVER_JOINT_NAMES = [str(i) for i in range(16)]  # leap_hand_driver's names (official LEAP numbering)
-
-
-def require_kortex_api():
-    """The direct Kinova API backend: Kinova's own wheel, not on PyPI."""
-    require_package("kortex_api", feature="flash_motion's kortex_api arm backend",
-                    install_hint="install Kinova's kortex_api wheel (from Kinova, not on PyPI)")
-    raise NotImplementedError("kortex_api is importable, but the kortex_api backend (ExecuteWaypointTrajectory) "
-                              "has not been written or tested yet; use arm_backend:=ros2_control with ros2_kortex")
+EXECUTORS = ("follow_joint_trajectory", "kortex_api")
 
 
 class PickNode(Node):
@@ -53,7 +48,10 @@ class PickNode(Node):
         defaults = PickConfig()
         self.declare_parameter("base_frame", "base_link")
         self.declare_parameter("planner", "ompl")
-        self.declare_parameter("arm_backend", "ros2_control")
+        self.declare_parameter("executor", "follow_joint_trajectory")
+        kortex = KortexConfig()
+        for name in ("python", "ip", "port", "username", "password", "use_optimal_blending"):
+            self.declare_parameter(f"kortex.{name}", "" if name == "python" else getattr(kortex, name))
         self.declare_parameter("arm_action", "/joint_trajectory_controller/follow_joint_trajectory")
         self.declare_parameter("hand_action", "/leap_hand/follow_joint_trajectory")
         self.declare_parameter("hand_joint_names", LEAP_DRIVER_JOINT_NAMES)
@@ -63,11 +61,9 @@ class PickNode(Node):
         self.declare_parameter("transform_timeout_s", 1.0)
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
-        backend = param("arm_backend")
-        if backend == "kortex_api":
-            require_kortex_api()
-        elif backend != "ros2_control":
-            raise ValueError(f"arm_backend must be 'ros2_control' or 'kortex_api', got '{backend}'")
+        executor = param("executor")
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got '{executor}'")
         self.base_frame = param("base_frame")
         self._frames = make_frame_lookup(self)
         self._transform_timeout_s = float(param("transform_timeout_s"))
@@ -89,7 +85,22 @@ class PickNode(Node):
         self._cloud: np.ndarray | None = None
         self._joints: dict[str, float] = {}
         self._busy = False
-        self.get_logger().info(f"flash_motion ready: arm {param('arm_action')}, hand {param('hand_action')}")
+        # Arm segments go to Kinova's API in a worker process instead of FollowJointTrajectory; the hand
+        # always goes to its driver's FollowJointTrajectory.
+        self._kortex: KortexExecutor | None = None
+        if executor == "kortex_api":
+            self._kortex = KortexExecutor(KortexConfig(
+                python=param("kortex.python") or sys.executable, ip=param("kortex.ip"), port=int(param("kortex.port")),
+                username=param("kortex.username"), password=param("kortex.password"),
+                use_optimal_blending=bool(param("kortex.use_optimal_blending"))))
+            self._kortex.start()  # last in __init__: fails here, naming the reason, not at the first pick
+        arm = f"kortex_api at {param('kortex.ip')}" if self._kortex else param("arm_action")
+        self.get_logger().info(f"flash_motion ready: arm {arm}, hand {param('hand_action')}")
+
+    def destroy_node(self) -> None:
+        if self._kortex is not None:
+            self._kortex.close()
+        super().destroy_node()
 
     # --- inputs ---
     def base_from(self, header) -> np.ndarray:
@@ -182,7 +193,12 @@ class PickNode(Node):
                 done.set_result((True, "pick executed"))
                 return
             segment = segments[index]
-            if segment.trajectory.joint_names == tuple(ARM_JOINT_NAMES):
+            is_arm = segment.trajectory.joint_names == tuple(ARM_JOINT_NAMES)
+            if is_arm and self._kortex is not None:
+                self.report(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s) through kortex_api")
+                threading.Thread(target=run_on_kortex, args=(index,), daemon=True).start()
+                return
+            if is_arm:
                 client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
             else:
                 client, msg = self.hand_client, hand_trajectory_for_driver(segment.trajectory,
@@ -193,6 +209,14 @@ class PickNode(Node):
             self.report(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
             future = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
             future.add_done_callback(lambda f: accepted(index, f))
+
+        def run_on_kortex(index: int) -> None:  # blocks until the arm ends the segment: its own thread
+            try:
+                self._kortex.execute(segments[index].trajectory)
+            except KortexError as exc:
+                fail(f"{segments[index].name}: {exc}")
+                return
+            send(index + 1)
 
         def accepted(index: int, future) -> None:
             handle = future.result()

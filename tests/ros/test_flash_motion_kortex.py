@@ -1,0 +1,59 @@
+"""The pick node with `executor:=kortex_api`: arm segments go to the kortex worker (run against the logging
+kortex_api double), the hand segment to its FollowJointTrajectory server in another process; without
+kortex_api the node fails at start naming the interpreter."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+
+from tests.ros.test_flash_motion import ARM_ACTION, GRASP_Q, HAND_ACTION, HOME, _grasp, _run, _start_controller
+from tests.ros.test_kortex_executor import use_fake_kortex
+
+pytestmark = pytest.mark.ros
+
+
+def test_arm_segments_go_through_kortex_api_and_the_hand_through_its_driver(spawn, ros_context, monkeypatch,
+                                                                           tmp_path):
+    kortex_calls = use_fake_kortex(monkeypatch, tmp_path)
+    lines = _start_controller(spawn)
+    status = _run(ros_context, _grasp(), parameters=[Parameter("executor", value="kortex_api"),
+                                                     Parameter("kortex.ip", value="10.1.2.3")])
+    assert status and status[-1] == "succeeded: pick executed", status
+    assert sum("through kortex_api" in s for s in status) == 4  # to_pregrasp, approach, lift, retreat
+    goals = _drain(lines)
+    assert [g["action"] for g in goals] == [HAND_ACTION]  # nothing reached the arm's FollowJointTrajectory
+    assert ARM_ACTION not in {g["action"] for g in goals}
+    np.testing.assert_allclose(goals[0]["final"], GRASP_Q, atol=1e-9)
+
+    calls = kortex_calls()
+    assert calls[0] == {"call": "TCPTransport.connect", "ip": "10.1.2.3", "port": 10000}
+    sent = [c for c in calls if c["call"] == "BaseClient.ExecuteWaypointTrajectory"]
+    assert len(sent) == 4
+    # The retreat ends where the pick started: HOME, in Kortex degrees.
+    np.testing.assert_allclose(sent[-1]["waypoints"][-1]["angles"], np.mod(np.degrees(HOME), 360.0), atol=1e-6)
+    assert all(w["duration"] > 0 for c in sent for w in c["waypoints"])
+    assert calls[-1]["call"] == "TCPTransport.disconnect"  # the node closed the session when destroyed
+
+
+def _drain(lines) -> list[dict]:
+    goals = []
+    while not lines.empty():
+        line = lines.get()
+        if line.startswith("{"):
+            goals.append(json.loads(line))
+    return goals
+
+
+def test_kortex_executor_without_kortex_api_fails_at_start(ros_context, monkeypatch):
+    from flash_motion.kortex_executor import KortexError
+    from flash_motion.pick_node import PickNode
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    with pytest.raises(KortexError, match="kortex_api is not installed in"):
+        PickNode(context=ros_context, parameter_overrides=[Parameter("executor", value="kortex_api")])
+    with pytest.raises(ValueError, match="executor must be one of"):
+        PickNode(context=ros_context, parameter_overrides=[Parameter("executor", value="moveit_servo")])
