@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
+from scipy.spatial.transform import Rotation, Slerp
 
 from flash_core.geometry.rigid import (
     check_transform,
@@ -55,6 +55,16 @@ def test_interpolation_about_one_axis_is_linear_in_angle():
     middle = interpolate_transform(start, end, 0.25)
     np.testing.assert_allclose(middle[:3, :3], Rotation.from_euler("z", 0.5).as_matrix(), atol=1e-12)
     np.testing.assert_allclose(middle[:3, 3], (0.25, -0.5, 1.0))
+
+
+def test_interpolation_matches_scipy_slerp_for_random_rotations():
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        start, end = _random_transform(rng), _random_transform(rng)
+        fraction = rng.uniform()
+        expected = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack((start[:3, :3], end[:3, :3]))))(fraction)
+        np.testing.assert_allclose(interpolate_transform(start, end, fraction)[:3, :3], expected.as_matrix(),
+                                   atol=1e-9)
 
 
 @pytest.mark.parametrize("matrix, words", [
