@@ -152,6 +152,26 @@ def test_stop_aborts_a_running_trajectory(fake_kortex, executor, monkeypatch):
     assert "BaseClient.StopAction" in [c["call"] for c in fake_kortex()]
 
 
+def test_an_overdue_trajectory_is_stopped(fake_kortex, executor, monkeypatch):
+    monkeypatch.setenv("FAKE_KORTEX_TIME_SCALE", "10.0")  # the "arm" takes 10x the planned time
+    arm = executor(finish_margin_s=0.5)
+    arm.start()
+    with pytest.raises(KortexError, match="within 1.5 s while waiting for the end of the trajectory"):
+        arm.execute(_trajectory(np.zeros((2, 7)), [0, 1.0]))
+    assert fake_kortex()[-1]["call"] == "BaseClient.StopAction"
+
+
+def test_closing_during_a_trajectory_stops_the_arm(fake_kortex, executor, monkeypatch):
+    monkeypatch.setenv("FAKE_KORTEX_TIME_SCALE", "1.0")
+    arm = executor()
+    arm.start()
+    arm.request("execute", waypoints=trajectory_to_waypoints(_trajectory(np.zeros((2, 7)), [0, 60.0])))
+    arm.close()
+    calls = [c["call"] for c in fake_kortex()]
+    assert calls[-4:] == ["BaseClient.StopAction", "BaseClient.Unsubscribe", "SessionManager.CloseSession",
+                          "TCPTransport.disconnect"]
+
+
 def test_a_crashing_worker_is_a_clear_error(fake_kortex, executor, monkeypatch):
     monkeypatch.setenv("FAKE_KORTEX_MODE", "crash")
     arm = executor()

@@ -16,6 +16,7 @@ already is) dropped.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import json
 import subprocess
@@ -185,8 +186,14 @@ class KortexExecutor:
         reply = self.request("execute", waypoints=waypoints, use_optimal_blending=self.config.use_optimal_blending)
         request_id = reply["id"]
         duration_s = sum(w["duration_s"] for w in waypoints)
-        done = self._wait(lambda: self._finished.pop(request_id, None), "the end of the trajectory",
-                          timeout_s=duration_s + self.config.finish_margin_s)
+        try:
+            done = self._wait(lambda: self._finished.pop(request_id, None), "the end of the trajectory",
+                              timeout_s=duration_s + self.config.finish_margin_s)
+        except KortexError:
+            if self._exit is None:  # overdue, the worker alive: the arm must not go on moving unwatched
+                with contextlib.suppress(KortexError):
+                    self.stop()
+            raise
         if not done.get("ok"):
             raise KortexError(f"the arm did not finish the trajectory: {done.get('error')}")
 

@@ -128,6 +128,8 @@ class Arm:
         return [float(j.value) for j in self._base.GetMeasuredJointAngles().joint_angles]
 
     def close(self):
+        if self.executing is not None:  # the session ends with us: leave no motion running unwatched
+            self._base.StopAction()
         self._base.Unsubscribe(self._notifications)
         options = self._api["RouterClientSendOptions"]()
         options.timeout_ms = 1000
