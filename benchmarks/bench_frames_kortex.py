@@ -30,7 +30,7 @@ from rich.table import Table
 from scipy.spatial.transform import Rotation
 
 from flash_core.geometry.frame_tree import FrameTree
-from flash_core.geometry.rigid import transform_points
+from flash_core.geometry.rigid import transform_from_quaternion, transform_points
 from flash_core.planning import ARM_JOINT_NAMES, JointTrajectory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_frames_kortex.json"
@@ -49,21 +49,18 @@ def timed(fn: Callable[[], object], repeats: int) -> dict:
     return {"median_us": float(q50), "p10_us": float(q10), "p90_us": float(q90), "repeats": repeats}
 
 
-def random_transform(rng) -> np.ndarray:
-    out = np.eye(4)
-    out[:3, :3] = Rotation.random(random_state=rng).as_matrix()
-    out[:3, 3] = rng.normal(size=3)
-    return out
-
-
 def frame_rows(repeats: int) -> dict[str, dict]:
     rng = np.random.default_rng(0)
+
+    def random_transform() -> np.ndarray:
+        return transform_from_quaternion(rng.normal(size=3), Rotation.random(random_state=rng).as_quat())
+
     tree = FrameTree()
     for parent, child in (("base_link", "camera_mount"), ("camera_mount", "camera_link"),
                           ("camera_link", "camera_optical")):
-        tree.set_transform(parent, child, random_transform(rng), static=True)
+        tree.set_transform(parent, child, random_transform(), static=True)
     for stamp in np.arange(1000) * 0.01:  # 10 s of odometry at 100 Hz
-        tree.set_transform("odom", "base_link", random_transform(rng), stamp_s=float(stamp))
+        tree.set_transform("odom", "base_link", random_transform(), stamp_s=float(stamp))
     cloud = rng.normal(size=(20_000, 3))
     target_from_camera = tree.lookup("base_link", "camera_optical")
     return {

@@ -92,15 +92,21 @@ def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=()):
         executor.shutdown()
 
 
-def test_grasp_message_is_planned_and_executed(spawn, ros_context):
-    lines = _start_controller(spawn)
-    status = _run(ros_context, _grasp())
-    assert status and status[-1] == "succeeded: pick executed", status
+def _goals(lines) -> list[dict]:
+    """The goals the fake controller printed so far (one JSON line each)."""
     goals = []
     while not lines.empty():
         line = lines.get()
         if line.startswith("{"):
             goals.append(json.loads(line))
+    return goals
+
+
+def test_grasp_message_is_planned_and_executed(spawn, ros_context):
+    lines = _start_controller(spawn)
+    status = _run(ros_context, _grasp())
+    assert status and status[-1] == "succeeded: pick executed", status
+    goals = _goals(lines)
     # open_hand is empty (the hand starts open); the other five segments arrive in pick order.
     assert [g["action"] for g in goals] == [ARM_ACTION, ARM_ACTION, HAND_ACTION, ARM_ACTION, ARM_ACTION]
     arm_names = [f"joint_{i}" for i in range(1, 8)]

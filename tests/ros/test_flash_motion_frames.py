@@ -4,14 +4,12 @@ kinematics; frames TF does not know are reported and the node keeps serving."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
 from tests.ros.conftest import spin_until
-from tests.ros.test_flash_motion import ARM_ACTION, HAND_ACTION, HOME, _cloud, _grasp, _run, _start_controller
+from tests.ros.test_flash_motion import ARM_ACTION, HAND_ACTION, HOME, _cloud, _goals, _grasp, _run, _start_controller
 from tests.ros.test_frames import CAMERA_LINK, CAMERA_OPTICAL, matrix, start_static_publisher
 
 pytestmark = pytest.mark.ros
@@ -47,11 +45,7 @@ def test_cloud_and_grasp_in_a_camera_frame_are_planned_in_base_link(spawn, ros_c
     grasp_in_base = _grasp()
     status = _run(ros_context, _in_camera(grasp_in_base), cloud=_cloud_in_camera())
     assert status and status[-1] == "succeeded: pick executed", status
-    goals = []
-    while not lines.empty():
-        line = lines.get()
-        if line.startswith("{"):
-            goals.append(json.loads(line))
+    goals = _goals(lines)
     assert [g["action"] for g in goals] == [ARM_ACTION, ARM_ACTION, HAND_ACTION, ARM_ACTION, ARM_ACTION]
     # The approach ends with the palm where the base_link grasp puts it.
     robot = RobotModel()

@@ -4,13 +4,11 @@ kortex_api the node fails at start naming the interpreter."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
-from tests.ros.test_flash_motion import ARM_ACTION, GRASP_Q, HAND_ACTION, HOME, _grasp, _run, _start_controller
+from tests.ros.test_flash_motion import ARM_ACTION, GRASP_Q, HAND_ACTION, HOME, _goals, _grasp, _run, _start_controller
 from tests.ros.test_kortex_executor import use_fake_kortex
 
 pytestmark = pytest.mark.ros
@@ -24,7 +22,7 @@ def test_arm_segments_go_through_kortex_api_and_the_hand_through_its_driver(spaw
                                                      Parameter("kortex.ip", value="10.1.2.3")])
     assert status and status[-1] == "succeeded: pick executed", status
     assert sum("through kortex_api" in s for s in status) == 4  # to_pregrasp, approach, lift, retreat
-    goals = _drain(lines)
+    goals = _goals(lines)
     assert [g["action"] for g in goals] == [HAND_ACTION]  # nothing reached the arm's FollowJointTrajectory
     assert ARM_ACTION not in {g["action"] for g in goals}
     np.testing.assert_allclose(goals[0]["final"], GRASP_Q, atol=1e-9)
@@ -37,15 +35,6 @@ def test_arm_segments_go_through_kortex_api_and_the_hand_through_its_driver(spaw
     np.testing.assert_allclose(sent[-1]["waypoints"][-1]["angles"], np.mod(np.degrees(HOME), 360.0), atol=1e-6)
     assert all(w["duration"] > 0 for c in sent for w in c["waypoints"])
     assert calls[-1]["call"] == "TCPTransport.disconnect"  # the node closed the session when destroyed
-
-
-def _drain(lines) -> list[dict]:
-    goals = []
-    while not lines.empty():
-        line = lines.get()
-        if line.startswith("{"):
-            goals.append(json.loads(line))
-    return goals
 
 
 def test_kortex_executor_without_kortex_api_fails_at_start(ros_context, monkeypatch):

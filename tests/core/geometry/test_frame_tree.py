@@ -17,13 +17,7 @@ from flash_core.geometry.frame_tree import (
     FrameTreeConfig,
     UnknownFrameError,
 )
-
-
-def _random_transform(rng) -> np.ndarray:
-    out = np.eye(4)
-    out[:3, :3] = Rotation.random(random_state=rng).as_matrix()
-    out[:3, 3] = rng.normal(size=3)
-    return out
+from tests.core.geometry.test_rigid import _random_transform
 
 
 def _z_turn(angle_rad: float, translation=(0.0, 0.0, 0.0)) -> np.ndarray:
