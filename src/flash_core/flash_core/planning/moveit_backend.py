@@ -47,7 +47,7 @@ from flash_core.planning.pick import (
 )
 from flash_core.planning.robot_model import RobotModel
 from flash_core.planning.scene import Scene
-from flash_core.planning.srdf import BASE_LINK, HAND_GROUP, MANIPULATOR_GROUP, ROBOT_NAME, TIP_LINK
+from flash_core.planning.srdf import BASE_LINK, MANIPULATOR_GROUP, ROBOT_NAME, TIP_LINK
 from flash_core.planning.trajectory import JointTrajectory
 
 CONFIG_PACKAGE = "gen3_leap_moveit_config"
@@ -215,15 +215,18 @@ class MoveItPyPlanner:
         with self.scene_monitor.read_only() as monitored:
             with_object = copy.copy(monitored)  # PlanningScene.__copy__ clones
         without_object = copy.copy(with_object)
-        without_object.apply_collision_object(CollisionObject(id=OBJECT_ID, operation=CollisionObject.REMOVE))
+        remove = CollisionObject(id=OBJECT_ID, operation=CollisionObject.REMOVE)
+        remove.header.frame_id = BASE_LINK
+        without_object.apply_collision_object(remove)
         return with_object, without_object
 
     def _state(self, arm_q: np.ndarray, hand_q: np.ndarray):
         from moveit.core.robot_state import RobotState
 
         state = RobotState(self.moveit.get_robot_model())
-        state.set_joint_group_positions(MANIPULATOR_GROUP, np.asarray(arm_q, dtype=float))
-        state.set_joint_group_positions(HAND_GROUP, np.asarray(hand_q, dtype=float))
+        # By name, so the result does not depend on the order MoveIt gives the groups' joints.
+        q = self.robot.full_q(arm_q, hand_q)
+        state.joint_positions = {name: float(value) for name, value in zip(self.robot.joint_names, q)}
         state.update()
         return state
 
