@@ -1,0 +1,69 @@
+"""MoveItPyPlanner's orchestration run against a moveit_py test double (moveit_double.py): the stages go to the
+right pipelines and scenes, MoveIt-style trajectories come back as chained, validated segments, failures move
+on to the next candidate. MoveIt itself is not run here (ROS 2 Jazzy only)."""
+
+import numpy as np
+import pytest
+from moveit_double import MoveItConfigsBuilder, MoveItPy, PlanningComponent, install
+from planning_reference import box_cloud
+
+from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, MoveItConfig, MoveItPyPlanner, PickConfig
+from flash_core.planning.ik import unwrap_near
+
+OBJECT = box_cloud((0.5, 0.0, 0.06), (0.03, 0.03, 0.06), n=1500)
+GRASP_HAND_Q = np.array([0.8, 0.0, 0.6, 0.4] * 3 + [1.2, 0.5, 0.3, 0.3])
+ORDER = ("open_hand", "to_pregrasp", "approach", "close_hand", "lift", "retreat")
+
+
+def _pose(xyz):
+    pose = np.eye(4)  # palm normal down, fingers along +x
+    pose[:3, 3] = xyz
+    return pose
+
+
+@pytest.fixture
+def planner(monkeypatch, robot):
+    install(monkeypatch, robot)
+    # Given paths: the double never reads them, and the cached SRDF computation is not what is tested here.
+    return MoveItPyPlanner(PickConfig(), MoveItConfig(urdf_path="/given/gen3_leap.urdf",
+                                                      srdf_path="/given/gen3_leap.srdf"), robot=robot)
+
+
+def test_stages_use_their_pipelines_and_scenes(planner, robot):
+    candidates = [GraspCandidate(_pose((2.0, 0.0, 0.2)), GRASP_HAND_Q),  # out of reach
+                  GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)]  # over the box: feasible
+    result = planner.plan_pick(candidates, OBJECT, HOME_ARM_Q_RAD, start_hand_q=np.full(16, 0.2))
+    assert result.success and result.plan.candidate_index == 1
+    assert [i for i, _ in result.rejected] == [0] and "MoveIt ompl/RRTConnectkConfigDefault found no plan" in \
+        result.rejected[0][1]
+    arm_log = MoveItPy.instances[-1].components["manipulator"].log
+    # Three pre-grasp attempts for the unreachable grasp, then the four arm stages of the feasible one:
+    # OMPL with the object, Pilz LIN approach and lift and the OMPL retreat without it (contact allowed).
+    assert arm_log == [("RRTConnectkConfigDefault", ["object", "table"])] * 4 + [
+        ("LIN", ["table"]), ("LIN", ["table"]), ("RRTConnectkConfigDefault", ["table"])]
+    monitored = MoveItPy.instances[-1].monitor.scene.objects
+    assert sorted(monitored) == ["object", "table"] and len(monitored["object"].primitives) > 50
+
+    plan = result.plan
+    assert tuple(s.name for s in plan.segments) == ORDER
+    arm = [plan.segment(name).trajectory for name in ("to_pregrasp", "approach", "lift", "retreat")]
+    for before, after in zip(arm, arm[1:]):  # unwrapped MoveIt trajectories chain without 2*pi jumps
+        np.testing.assert_allclose(before.positions[-1], after.positions[0], atol=1e-6)
+        assert all(t.joint_names == robot.arm_joint_names for t in (before, after))
+    np.testing.assert_allclose(arm[0].positions[0], HOME_ARM_Q_RAD, atol=1e-6)
+    end = arm[-1].positions[-1]
+    np.testing.assert_allclose(unwrap_near(HOME_ARM_Q_RAD, end, robot.continuous), end, atol=1e-6)
+    reached = robot.frame_pose(robot.full_q(plan.arm_q_grasp, GRASP_HAND_Q), robot.hand_root_frame)
+    np.testing.assert_allclose(reached[:3, 3], [0.46, 0.0, 0.165], atol=1e-3)
+    np.testing.assert_allclose(plan.segment("close_hand").trajectory.positions[-1], GRASP_HAND_Q)
+    # The parameters came from the package's files.
+    assert all(p.is_file() for p in MoveItConfigsBuilder.files if not str(p).startswith("/given/"))
+
+
+def test_a_failed_moveit_plan_is_retried_with_a_new_pregrasp(planner):
+    PlanningComponent.fail_first = 2  # MoveIt fails twice (e.g. IK timeouts), the third attempt plans
+    result = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
+    assert result.success and not result.rejected
+    PlanningComponent.fail_first = 3  # every attempt fails: the candidate is rejected with MoveIt's reason
+    result = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
+    assert not result.success and "no pre-grasp in 3 MoveIt attempts" in result.rejected[0][1]
