@@ -58,4 +58,9 @@ def generate_launch_description() -> LaunchDescription:
         package="flash_motion", executable="pick_node", name="flash_motion", output="screen",
         parameters=[config("flash_motion.yaml")],
     )
-    return LaunchDescription(args + [arm, hand, grasp_server, pick])
+    # Camera extrinsics (and any other fixed frame) from config/static_frames.yaml.
+    frames = Node(
+        package="flash_ros", executable="static_frames", name="static_frames", output="screen",
+        parameters=[config("static_frames.yaml")],
+    )
+    return LaunchDescription(args + [arm, hand, frames, grasp_server, pick])

@@ -11,6 +11,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
     install_requires=["setuptools"],
+    entry_points={"console_scripts": [f"static_frames = {PACKAGE}.static_frames_node:main"]},
     description="rclpy helpers shared by FLASH's nodes",
     license="Apache-2.0",
 )

@@ -5,7 +5,6 @@ compositions computed with scipy."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from tests.ros.conftest import spin_until
 
 pytestmark = pytest.mark.ros
 
-PUBLISHER = str(Path(__file__).with_name("static_frames_publisher.py"))
 # base_link -> camera_link -> camera_optical (a camera on a post, looking down and forward).
 CAMERA_LINK = ["base_link", "camera_link", 0.1, -0.2, 0.8, *Rotation.from_euler("y", 0.6).as_quat()]
 CAMERA_OPTICAL = ["camera_link", "camera_optical", 0.0, 0.02, 0.0, -0.5, 0.5, -0.5, 0.5]
@@ -30,8 +28,16 @@ def matrix(entry) -> np.ndarray:
 
 
 def start_static_publisher(spawn, *entries):
-    proc = spawn(PUBLISHER, json.dumps([[e[0], e[1], *map(float, e[2:])] for e in entries]))
-    assert proc.stdout.readline().strip() == "ready", "static frames publisher did not start"
+    """flash_ros's static_frames node publishing [parent, child, x, y, z, qx, qy, qz, qw] entries."""
+    args = ["-m", "flash_ros.static_frames_node", "--ros-args", "-p", f"frames:={json.dumps([e[1] for e in entries])}"]
+    for parent, child, *values in entries:
+        args += ["-p", f"{child}.parent:={parent}", "-p", f"{child}.xyz_m:={[float(v) for v in values[:3]]}",
+                 "-p", f"{child}.quat_xyzw:={[float(v) for v in values[3:]]}"]
+    proc = spawn(*args)
+    lines = []
+    while (line := proc.stdout.readline()) and line.strip() != "ready":  # the node logs its frames first
+        lines.append(line)
+    assert line.strip() == "ready", f"static_frames node did not start: {''.join(lines)}"
     return proc
 
 
@@ -119,3 +125,16 @@ def test_make_frame_lookup_uses_tf2_ros_only_where_it_is_installed(ros_context):
         assert isinstance(make_frame_lookup(node), expected)
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-p", "cam.parent:=base_link", "-p", "cam.xyz_m:=[0.0, 0.0, 0.5]", "-p", "cam.quat_xyzw:=[0.0, 0.0, 0.0, 0.0]"],
+     "cam.quat_xyzw must be 4 numbers of non-zero norm"),
+    (["-p", "cam.parent:=base_link", "-p", "cam.xyz_m:=[0.0, 0.5]", "-p", "cam.quat_xyzw:=[0.0, 0.0, 0.0, 1.0]"],
+     "cam.xyz_m must be 3 finite numbers"),
+    (["-p", "cam.xyz_m:=[0.0, 0.0, 0.5]", "-p", "cam.quat_xyzw:=[0.0, 0.0, 0.0, 1.0]"], "set cam.parent"),
+])
+def test_static_frames_node_refuses_bad_parameters_naming_them(spawn, extra, message):
+    proc = spawn("-m", "flash_ros.static_frames_node", "--ros-args", "-p", 'frames:=["cam"]', *extra)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and message in output
