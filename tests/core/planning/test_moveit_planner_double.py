@@ -9,16 +9,17 @@ from planning_reference import box_cloud
 
 from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, MoveItConfig, MoveItPyPlanner, PickConfig
 from flash_core.planning.ik import unwrap_near
+from flash_core.planning.pick import SEGMENT_LAYOUT
 
-OBJECT = box_cloud((0.5, 0.0, 0.06), (0.03, 0.03, 0.06), n=1500)
-GRASP_HAND_Q = np.array([0.8, 0.0, 0.6, 0.4] * 3 + [1.2, 0.5, 0.3, 0.3])
-ORDER = ("open_hand", "to_pregrasp", "approach", "close_hand", "lift", "retreat")
+# A box a little to the left of the one in test_pick_sequence, grasped from above with a power grasp.
+OBJECT = box_cloud((0.5, 0.08, 0.06), (0.03, 0.03, 0.06), n=1200, seed=3)
+GRASP = (0.46, 0.08, 0.165)
+GRASP_HAND_Q = np.array([0.9, 0.0, 0.5, 0.3] * 3 + [1.1, 0.5, 0.3, 0.3])
 
 
-def _pose(xyz):
-    pose = np.eye(4)  # palm normal down, fingers along +x
-    pose[:3, 3] = xyz
-    return pose
+def _palm_down_at(xyz) -> np.ndarray:
+    """(4, 4) hand-root pose at xyz, palm normal (-z) down, fingers along +x: the base frame's axes."""
+    return np.block([[np.eye(3), np.reshape(xyz, (3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]])
 
 
 @pytest.fixture
@@ -30,8 +31,8 @@ def planner(monkeypatch, robot):
 
 
 def test_stages_use_their_pipelines_and_scenes(planner, robot):
-    candidates = [GraspCandidate(_pose((2.0, 0.0, 0.2)), GRASP_HAND_Q),  # out of reach
-                  GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)]  # over the box: feasible
+    candidates = [GraspCandidate(_palm_down_at((2.0, 0.0, 0.2)), GRASP_HAND_Q),  # out of reach
+                  GraspCandidate(_palm_down_at(GRASP), GRASP_HAND_Q)]  # over the box: feasible
     result = planner.plan_pick(candidates, OBJECT, HOME_ARM_Q_RAD, start_hand_q=np.full(16, 0.2))
     assert result.success and result.plan.candidate_index == 1
     assert [i for i, _ in result.rejected] == [0] and "MoveIt ompl/RRTConnectkConfigDefault found no plan" in \
@@ -45,7 +46,7 @@ def test_stages_use_their_pipelines_and_scenes(planner, robot):
     assert sorted(monitored) == ["object", "table"] and len(monitored["object"].primitives) > 50
 
     plan = result.plan
-    assert tuple(s.name for s in plan.segments) == ORDER
+    assert [s.name for s in plan.segments] == [name for name, _, _ in SEGMENT_LAYOUT]
     arm = [plan.segment(name).trajectory for name in ("to_pregrasp", "approach", "lift", "retreat")]
     for before, after in zip(arm, arm[1:]):  # unwrapped MoveIt trajectories chain without 2*pi jumps
         np.testing.assert_allclose(before.positions[-1], after.positions[0], atol=1e-6)
@@ -54,7 +55,7 @@ def test_stages_use_their_pipelines_and_scenes(planner, robot):
     end = arm[-1].positions[-1]
     np.testing.assert_allclose(unwrap_near(HOME_ARM_Q_RAD, end, robot.continuous), end, atol=1e-6)
     reached = robot.frame_pose(robot.full_q(plan.arm_q_grasp, GRASP_HAND_Q), robot.hand_root_frame)
-    np.testing.assert_allclose(reached[:3, 3], [0.46, 0.0, 0.165], atol=1e-3)
+    np.testing.assert_allclose(reached[:3, 3], GRASP, atol=1e-3)
     np.testing.assert_allclose(plan.segment("close_hand").trajectory.positions[-1], GRASP_HAND_Q)
     # The parameters came from the package's files.
     assert all(p.is_file() for p in MoveItConfigsBuilder.files if not str(p).startswith("/given/"))
@@ -62,8 +63,8 @@ def test_stages_use_their_pipelines_and_scenes(planner, robot):
 
 def test_a_failed_moveit_plan_is_retried_with_a_new_pregrasp(planner):
     PlanningComponent.fail_first = 2  # MoveIt fails twice (e.g. IK timeouts), the third attempt plans
-    result = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
+    result = planner.plan_pick([GraspCandidate(_palm_down_at(GRASP), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
     assert result.success and not result.rejected
     PlanningComponent.fail_first = 3  # every attempt fails: the candidate is rejected with MoveIt's reason
-    result = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
+    result = planner.plan_pick([GraspCandidate(_palm_down_at(GRASP), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
     assert not result.success and "no pre-grasp in 3 MoveIt attempts" in result.rejected[0][1]
