@@ -10,8 +10,9 @@ Hand moves (open, close) are the core's minimum-jerk trajectories; the closing s
 
 The table and the object cloud enter MoveIt's planning scene as boxes: the table as one box, the cloud as the
 occupied leaves of the same octree the core collides (`scene_boxes`). Hand-object contact is allowed during
-the approach, closing and lift (as in pick.py); moveit_py's allowed-collision matrix is read-only, so those
-stages and the retreat are planned in a copy of the scene without the object, and the core validator then
+the approach, closing and lift (as in pick.py); moveit_py binds the scene's allowed-collision matrix to its
+const getter (edits land on a copy), so those stages and the retreat are planned in a copy of the scene
+without the object, and the core validator then
 re-checks every segment against the full scene with only the hand-object pairs allowed. MoveIt results
 become the same `JointTrajectory` / `PickResult` types, so the pick node executes either backend alike.
 
