@@ -10,7 +10,7 @@ from flash_core.assets.sources import SOURCES
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="assets_cmd", required=True)
-    sub.add_parser("fetch", help="download and extract every robot model (idempotent)")
+    sub.add_parser("fetch", help="download and extract every robot model and object set (idempotent)")
     path = sub.add_parser("path", help="print the model file of one asset")
     path.add_argument("name", choices=sorted(SOURCES))
     sub.add_parser("list", help="list assets, sources and licences")
@@ -18,10 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     if args.assets_cmd == "fetch":
+        width = max(map(len, SOURCES))
         for name, entry in fetch_all(quiet=True).items():
-            print(f"{name:8s} {entry}")
+            print(f"{name:{width}s} {entry}")
     elif args.assets_cmd == "path":
         print(asset_dir(args.name))
     else:
+        width = max(map(len, SOURCES))
         for s in SOURCES.values():
-            print(f"{s.name:8s} {s.requirement:18s} {s.licence:24s} {s.entry}")
+            print(f"{s.name:{width}s} {s.requirement:18s} {s.licence:24s} {s.entry}")
