@@ -158,3 +158,16 @@ def test_bad_inputs_fail_clearly(tmp_path, urdf_path):
         srdf_xml(toy, [])
     with pytest.raises(ValueError, match="unknown links"):
         srdf_xml(urdf_path, [DisabledPair("base_link", "no_such_link", "Never")])
+
+
+def test_command_writes_the_srdf_beside_the_urdf(tmp_path, capsys):
+    from flash_core.cli import main
+
+    main(["robot-description", "--out", str(tmp_path), "--srdf", "--srdf-samples", "300", "--srdf-seed", "7"])
+    printed = capsys.readouterr().out
+    srdf = tmp_path / "gen3_leap.srdf"
+    assert f"srdf  {srdf}" in printed and (tmp_path / "gen3_leap.urdf").is_file()
+    pairs = read_disabled_pairs(srdf)
+    # Fewer states see fewer contacts: a superset of the committed (10 000-state) Never verdicts.
+    committed_never = {(p.link1, p.link2) for p in read_disabled_pairs(COMMITTED_SRDF) if p.reason == "Never"}
+    assert committed_never <= {(p.link1, p.link2) for p in pairs if p.reason == "Never"}
