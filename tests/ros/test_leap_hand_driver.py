@@ -266,3 +266,26 @@ def test_fake_hardware_node_without_a_port(spawn, client):
     command.publish(JointState(position=[0.7] * 16))
     assert client.spin_until(lambda: np.allclose(states[-1].position, 0.7, atol=5e-3), 5.0)
     assert proc.poll() is None
+
+
+def test_urdf_joint_naming_publishes_and_accepts_moveit_names(spawn, client):
+    """joint_naming:=urdf: joint_states carry gen3_leap.urdf's names; commands by either naming move the joint
+    that the hand data file maps them to."""
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import JointState
+
+    from flash_core.hands.spec import load_spec
+
+    spec = load_spec("leap")
+    urdf_names = ["leap_" + m for m in spec.model_joint_names]
+    spawn("-m", "leap_hand_driver.driver_node", "--ros-args", "-r", "__ns:=/urdf_named",
+          "-p", "use_fake_hardware:=true", "-p", "joint_naming:=urdf")
+    states: list = []
+    client.node.create_subscription(JointState, "/urdf_named/joint_states", states.append, QoSProfile(depth=10))
+    command = client.node.create_publisher(JointState, "/urdf_named/cmd_leap", 10)
+    assert client.spin_until(lambda: states, 30.0), "fake-hardware node published nothing"
+    assert list(states[-1].name) == urdf_names
+    command.publish(JointState(name=[urdf_names[5], "9"], position=[0.6, 0.4]))
+    reached = lambda: np.allclose(np.asarray(states[-1].position)[[5, 9]], [0.6, 0.4], atol=5e-3)  # noqa: E731
+    assert client.spin_until(reached, 5.0)
+    assert np.allclose(np.delete(np.asarray(states[-1].position), [5, 9]), 0.0, atol=5e-3)

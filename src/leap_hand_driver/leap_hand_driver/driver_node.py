@@ -21,13 +21,28 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from flash_core.hands.spec import load_spec
 from flash_core.motors import BusConfig, LeapHand, LeapHandConfig, allegro_to_leap
+from flash_core.planning.description import HAND_PREFIX
 from flash_interfaces.msg import HandMotorStatus
 from flash_interfaces.srv import LeapEffort, LeapPosition, LeapPosVel, LeapPosVelEff, LeapVelocity
 from flash_ros import run_node
 from leap_hand_driver.trajectory import LinearTrajectory
 
 Result = FollowJointTrajectory.Result
+
+
+def joint_names(naming: str, prefix: str) -> dict[str, list[str]]:
+    """The joint names in LEAP order ("0".."15") under both namings, and the one `joint_states` publishes:
+    "official" (prefix + "0".."15", as LEAP's own API) or "urdf" (gen3_leap.urdf / MoveIt: leap_if_rot, ...)."""
+    spec = load_spec("leap")
+    names = {
+        "official": [prefix + j for j in spec.joint_names],
+        "urdf": [HAND_PREFIX + m for m in spec.model_joint_names],
+    }
+    if naming not in names:
+        raise ValueError(f"joint_naming must be 'official' or 'urdf', got {naming!r}")
+    return {**names, "published": names[naming]}
 
 
 class LeapHandDriver(Node):
@@ -48,6 +63,7 @@ class LeapHandDriver(Node):
         self.declare_parameter("max_retries", defaults.bus.max_retries)
         self.declare_parameter("use_fake_hardware", defaults.use_fake_hardware)
         self.declare_parameter("joint_prefix", "")
+        self.declare_parameter("joint_naming", "official")
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
         config = LeapHandConfig(
@@ -70,14 +86,15 @@ class LeapHandDriver(Node):
         self.hand = LeapHand(config)
         self.hand.connect()
         try:
-            self._setup_ros(config, param("joint_prefix"), status_rate_hz)
+            self._setup_ros(config, joint_names(param("joint_naming"), param("joint_prefix")), status_rate_hz)
         except BaseException:
             self.hand.close()  # never leave torque on behind a node that failed to start
             raise
 
-    def _setup_ros(self, config: LeapHandConfig, joint_prefix: str, status_rate_hz: float) -> None:
-        self.joint_names = [joint_prefix + j for j in self.hand.joint_names]
-        self._index = {name: i for i, name in enumerate(self.joint_names)}
+    def _setup_ros(self, config: LeapHandConfig, names: dict[str, list[str]], status_rate_hz: float) -> None:
+        self.joint_names = names["published"]
+        # Commands may use either naming: LEAP's own tools send "0".."15", MoveIt sends the URDF's names.
+        self._index = {name: i for key in ("official", "urdf") for i, name in enumerate(names[key])}
 
         # The goal and the last state are shared between the control timer and other callbacks.
         self._lock = threading.Lock()
