@@ -87,8 +87,10 @@ def optimize_grasps(
     return join_pose(translation, rotation, joints).detach()
 
 
+# prior_weight: on 128 perturbed grasps (benchmarks/grasp_import.py) 1000 kept 83 and 300 kept 107 (117 passed
+# before the perturbation); the weaker pull lets the fingers find the surface again.
 REFINE_CONFIG = OptimizerConfig(
-    steps=60, polish_steps=10, lr_translation_m=1e-3, lr_rotation=5e-3, lr_joints_rad=1e-2, prior_weight=1000.0
+    steps=60, polish_steps=10, lr_translation_m=1e-3, lr_rotation=5e-3, lr_joints_rad=1e-2, prior_weight=300.0
 )
 
 
