@@ -16,7 +16,7 @@ import trimesh
 from flash_core.data import build as build_module
 from flash_core.data.build import PRESETS, build_dataset
 from flash_core.data.command import add_arguments, build_config
-from flash_core.data.grasp_import import ImportSpec, category_from_code, hand_name
+from flash_core.data.grasp_import import ImportedGraspSource, ImportSpec, category_from_code, hand_name
 from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import process_object
 from flash_core.data.refine import OptimizerConfig
@@ -211,3 +211,10 @@ def test_names_from_other_data_sets():
     assert hand_name("Allegro_Hand") == "allegro" and hand_name("shadowhand") == "shadowhand"
     with pytest.raises(ValueError, match="unknown grasp import"):
         ImportSpec("graspnet", "a", "b")
+
+
+def test_an_import_without_grasp_files_fails_clearly(files):
+    with pytest.raises(FileNotFoundError, match="no <code>_<scale"):
+        ImportedGraspSource(ImportSpec("dexgraspnet", str(files["meshes"]), str(files["meshes"])))
+    with pytest.raises(FileNotFoundError, match="mesh folder not found"):
+        ImportedGraspSource(ImportSpec("multigraspset", str(files["records"]), str(files["root"] / "nowhere")))

@@ -104,8 +104,10 @@ class ImportedGraspSource:
                 for group in load_grasp_records(path, errors=self.errors):
                     name = f"{group.object_code}_{round(group.scale * 1000)}"
                     self._records.setdefault(name, []).append(group)
-        names = sorted(self._files or self._records)[: spec.limit]
-        self._names = names
+        if not self._files and not self._records and not self.errors:
+            wanted = "<code>_<scale*1000>.npy files" if spec.kind == "dexgraspnet" else "grasp records (.jsonl)"
+            raise FileNotFoundError(f"{spec.kind}: no {wanted} in {root}")
+        self._names = sorted(self._files or self._records)[: spec.limit]
 
     def names(self) -> list[str]:
         return list(self._names)
