@@ -64,6 +64,11 @@ def files(tmp_path_factory):
     nan = dict(config, trans=np.full_like(config["trans"], np.nan))
     np.save(dgn / "core-nan-pose_1000.npy", nan, allow_pickle=True)
     np.save(dgn / "core-no-mesh_1000.npy", config, allow_pickle=True)
+    # A convex decomposition as DexGraspNet ships it: overlapping closed pieces in one OBJ.
+    pieces = [trimesh.creation.box((0.08, 0.03, 0.03)), trimesh.creation.box((0.03, 0.03, 0.1))]
+    (meshes / "core-tee-pieces" / "coacd").mkdir(parents=True)
+    trimesh.util.concatenate(pieces).export(meshes / "core-tee-pieces" / "coacd" / "decomposed.obj")
+    np.save(dgn / "core-tee-pieces_1000.npy", {k: v[:2] for k, v in config.items()}, allow_pickle=True)
     shadow = [{"qpos": {"WRJTx": 0.1, "WRJTy": 0.0, "WRJTz": 0.0, "robot0:FFJ3": 0.2}, "scale": 0.1}] * 2
     np.save(dgn / "core-shadow-release.npy", np.array(shadow, dtype=object), allow_pickle=True)
     (dgn / "core-not-numpy_1000.npy").write_text("not a numpy file")
@@ -119,12 +124,17 @@ def built(files, tmp_path_factory):
 
 def test_interrupted_import_resumes_without_duplicates(built, files):
     out, calls = built
-    assert calls == [f"dexgraspnet/{DGN_CODE}_500", f"multigraspset/{MGS_CODE}_500", f"multigraspset/{MGS_CODE}_500"]
+    tee, can_dgn, can_mgs = (
+        "dexgraspnet/core-tee-pieces_1000",
+        f"dexgraspnet/{DGN_CODE}_500",
+        f"multigraspset/{MGS_CODE}_500",
+    )
+    assert calls == [can_dgn, tee, tee, can_mgs]  # interrupted in the 2nd unit, which the resume redoes
     before = DatasetReader(out)
     build_dataset(out, import_config(files), resume=True)  # nothing left to do
     reader = DatasetReader(out)
     units = [u for shard in reader.manifest["shards"] for u in shard["units"]]
-    assert sorted(units) == [f"dexgraspnet/{DGN_CODE}_500|allegro", f"multigraspset/{MGS_CODE}_500|allegro"]
+    assert sorted(units) == sorted(f"{o}|allegro" for o in (can_dgn, tee, can_mgs))
     assert len(reader) == len(before) > 0
     assert len({tuple(reader.grasp_x(i)) for i in range(len(reader))}) == len(reader)
 
@@ -164,10 +174,30 @@ def test_bad_files_are_reported_by_name_and_skipped(built):
     assert "core-not-numpy_1000.npy: not a readable .npy" in skipped["dexgraspnet/core-not-numpy_1000"]
     assert "records.jsonl:3" in skipped["multigraspset/records.jsonl:3"]
     assert "no model of" in skipped[f"multigraspset/{MGS_CODE}_500|shadowhand"]
-    assert {o["object_id"] for o in reader.objects} == {f"dexgraspnet/{DGN_CODE}_500", f"multigraspset/{MGS_CODE}_500"}
+    assert {o["object_id"] for o in reader.objects} == {
+        f"dexgraspnet/{DGN_CODE}_500",
+        f"multigraspset/{MGS_CODE}_500",
+        "dexgraspnet/core-tee-pieces_1000",
+    }
     report = (built[0] / "report.md").read_text()
     assert "## Imported grasps" in report and "No imported units for leap" in report
     assert "core-no-mesh_1000" in report
+
+
+def box_sdf(points: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Closed-form signed distance (negative inside) of a centred box with half-extents `half`."""
+    q = np.abs(points) - half
+    return np.linalg.norm(np.maximum(q, 0), axis=-1) + np.minimum(q.max(-1), 0)
+
+
+def test_pieces_are_remeshed_into_one_closed_surface(built):
+    reader = DatasetReader(built[0])
+    tee = next(o for o in reader.objects if o["object_id"] == "dexgraspnet/core-tee-pieces_1000")
+    assert tee["meta"]["watertight"] and any("voxel remesh" in note for note in tee["meta"]["notes"])
+    points = np.asarray(reader.object_arrays(reader.objects.index(tee))["points"])
+    # Surface samples lie on the union's surface, none on the pieces' inner faces (up to 15 mm inside).
+    union = np.minimum(box_sdf(points, np.array([0.04, 0.015, 0.015])), box_sdf(points, np.array([0.015, 0.015, 0.05])))
+    assert np.abs(union).max() < 0.003
 
 
 def test_imported_text_is_kept_and_objects_keep_their_size(built):
