@@ -114,11 +114,13 @@ PRESETS: dict[str, BuildConfig] = {
         semantic=SemanticConfig(views=2, image_size=56),
         splits=SplitConfig(unseen_category_fraction=0.0, unseen_object_fraction=0.0, seen_grasp_fraction=0.25),
     ),
-    # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB objects, 20 grasps per hand.
+    # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB + 6 pybullet random objects,
+    # 20 grasps per hand.
     "mini": BuildConfig(
         sources=(
             SourceSpec("procedural", {"count_per_category": 3}),
             SourceSpec("ycb", {"include": YCB_GRASPABLE}, limit=8),
+            SourceSpec("pybullet_random", limit=6),
         ),
         grasps_per_hand=20,
         candidates_per_hand=56,
@@ -129,7 +131,11 @@ PRESETS: dict[str, BuildConfig] = {
     ),
     # GPU machines: more objects, more candidates, longer optimisation, denser SDF grids.
     "full": BuildConfig(
-        sources=(SourceSpec("procedural", {"count_per_category": 40}), SourceSpec("ycb")),
+        sources=(
+            SourceSpec("procedural", {"count_per_category": 40}),
+            SourceSpec("ycb"),
+            SourceSpec("pybullet_random"),
+        ),
         grasps_per_hand=100,
         candidates_per_hand=256,
         processing=ProcessingConfig(sdf_resolution=64),
