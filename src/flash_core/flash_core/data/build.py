@@ -201,7 +201,8 @@ class DatasetBuilder:
             for name in source.names():
                 available = source.hands(name)
                 unbuilt.update((source.name, h) for h in set(self.hands) - set(available))
-                unbuilt.update((source.name, h) for h in set(available) - set(self.hands))
+                # Grasps of a known hand this build does not make (--hands) are left out without a warning.
+                unbuilt.update((source.name, h) for h in set(available) - set(self.hands) - set(known_hands()))
                 for hand in sorted(set(available) - set(known_hands())):  # in the report's skipped list
                     self.writer.record_skip(
                         f"{source.name}/{name}|{hand}", f"grasps for hand '{hand}', which FLASH has no model of"
