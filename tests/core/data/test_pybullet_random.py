@@ -12,6 +12,7 @@ import trimesh
 from flash_core.assets import SOURCES
 from flash_core.data.build import PRESETS, SourceSpec, build_dataset
 from flash_core.data.objects import PybulletRandomSource, make_object_source
+from flash_core.data.processing import ProcessingConfig, process_object
 
 URDF = """<robot name="blob">
   <link name="body">
@@ -48,6 +49,7 @@ def objects(tmp_path_factory):
     write_object(root, "004", [nan_cube])
     write_object(root, "005", [cube, cube.copy().apply_translation((10.0, 0.0, 0.0))])  # two bodies 8 units apart
     write_object(root, "006", [cube], urdf="<robot><link name='a'><visual/></link></robot>")
+    write_object(root, "007", [trimesh.Trimesh(cube.vertices, cube.faces[:-1])])  # a box with one triangle open
     return root
 
 
@@ -80,6 +82,15 @@ def test_urdf_origin_places_the_mesh(objects):
 def test_broken_objects_are_refused_with_a_reason(objects, name, reason):
     with pytest.raises(ValueError, match=reason):
         PybulletRandomSource(root=objects).load(name)
+
+
+def test_an_open_piece_is_left_to_mesh_repair(objects):
+    asset = PybulletRandomSource(root=objects).load("007")
+    assert not asset.mesh.is_watertight and "left to the water-tight repair" in asset.notes[0]
+    processed = process_object(asset, ProcessingConfig(num_points=128, oversample=2, sdf_resolution=8))
+    # The hole is closed: the 2 cm box's volume (times the graspable-size rescale processing applies).
+    expected = (0.02 * processed.scale) ** 3
+    assert processed.asset.mesh.is_watertight and abs(processed.asset.mesh.volume - expected) < 0.05 * expected
 
 
 def test_a_missing_folder_is_named():

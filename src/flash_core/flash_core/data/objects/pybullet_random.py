@@ -1,8 +1,9 @@
 """pybullet's 1000 procedurally generated objects (`pybullet_data/random_urdfs`, zlib licence).
 
 Each `NNN/NNN.urdf` names one OBJ mesh with a scale (0.015: the OBJ is in centimetre-like units) and an
-origin; the OBJ holds 3-10 overlapping convex pieces. The pieces are fused by a boolean union into one
-watertight surface (no faces buried inside other pieces, which would put "surface" points inside the object).
+origin; the OBJ holds convex pieces (mostly 4-7, up to 100) that touch or overlap. The pieces are fused by a
+boolean union into one watertight surface (no faces buried inside other pieces, which would put "surface"
+points inside the object).
 The objects are abstract blobs: category "random", one "body" part.
 
 The files come from the hash-pinned pybullet wheel (flash_core.assets source "pybullet_random"); pybullet itself
@@ -40,8 +41,8 @@ class UrdfMesh:
 
 
 def read_urdf_mesh(urdf: Path) -> UrdfMesh:
-    """The first link's collision mesh (its visual mesh when it has no collision one); ValueError naming the
-    file and the problem for an unreadable URDF, a missing mesh element or a missing mesh file."""
+    """The first collision mesh of the URDF's links (the first visual one when none has a collision mesh);
+    ValueError naming the file and the problem for an unreadable URDF, a missing mesh element or file."""
     try:
         robot = ET.parse(urdf).getroot()
     except ET.ParseError as exc:
@@ -65,6 +66,8 @@ def read_urdf_mesh(urdf: Path) -> UrdfMesh:
         raise ValueError(f"{urdf}: bad number in scale or origin ({exc})") from exc
     if scale.shape != (3,) or not np.isfinite(scale).all() or (scale <= 0).any():
         raise ValueError(f"{urdf}: mesh scale must be three positive numbers, got {mesh.get('scale')!r}")
+    if len(xyz) != 3 or len(rpy) != 3:
+        raise ValueError(f"{urdf}: origin xyz and rpy must hold three numbers each, got {xyz} and {rpy}")
     # URDF rpy: roll, pitch, yaw about the fixed x, y, z axes.
     transform = trimesh.transformations.euler_matrix(*rpy, axes="sxyz")
     transform[:3, 3] = xyz
@@ -85,7 +88,7 @@ def load_fused(spec: UrdfMesh) -> tuple[trimesh.Trimesh, list[str]]:
         raise ValueError(f"{spec.path.name} has NaN or infinite vertex coordinates")
     mesh.apply_scale(spec.scale)
     mesh.apply_transform(spec.origin)
-    pieces = mesh.split(only_watertight=False)
+    pieces = mesh.split(only_watertight=False, repair=False)  # as they are: open ones go to the repair below
     try:
         solids = [solid_from_trimesh(_grown(piece, GROW_M)) for piece in pieces]
     except ValueError as exc:
