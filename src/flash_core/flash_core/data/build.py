@@ -8,7 +8,9 @@ build skips them (storage.py).
 
 Imported grasps (`BuildConfig.imports`: DexGraspNet or Multi-GraspSet, see grasp_import.py) take the same path
 with refinement (`refine_grasps`) in place of synthesis: every passing grasp is kept and imported text is kept
-where the files give it. They are built for the hand they were made for only.
+where the files give it. They are built for the hand they were made for and, where the files hold none for a
+requested hand, for the hands they can be retargeted to (`RETARGET_FROM`: LEAP from Allegro, see
+`flash_core.hands.retarget`): retargeted, then refined and accepted like any imported grasp.
 """
 
 from __future__ import annotations
@@ -37,14 +39,17 @@ from flash_core.data.splits import SplitConfig, object_split
 from flash_core.data.storage import DatasetWriter, GraspBatch, StoredObject
 from flash_core.data.synthesis import SynthesisConfig, synthesize_grasps
 from flash_core.data.text import ContactSummary, describe_grasp
+from flash_core.hands.hand_model import HandModel
+from flash_core.hands.retarget import RetargetConfig, retarget_grasps
 
 log = logging.getLogger(__name__)
 
-REFINE_CHUNK = 256  # imported grasps refined per optimiser call
+REFINE_CHUNK = 256  # imported grasps refined (and retargeted) per optimiser call
+# Hand -> the hand whose imported grasps are retargeted to it when the files hold none of its own.
+RETARGET_FROM = {"leap": "allegro"}
 # Why an imported data set yields no units for a hand.
 _NO_IMPORT_REASON = {
-    "leap": "the files hold no LEAP grasps, and flash_core.hands.pose converts Allegro joint angles to LEAP but "
-    "not the wrist frame, so Allegro grasps are not turned into LEAP ones",
+    "leap": "the files hold neither LEAP grasps nor Allegro grasps to retarget",
     None: "the files hold no grasps for this hand, or grasps for a hand FLASH has no model of",
 }
 
@@ -72,6 +77,7 @@ class BuildConfig:
     seed: int = 0
     imports: tuple[ImportSpec, ...] = ()  # grasp data sets to import and refine (see grasp_import.py)
     refine: OptimizerConfig = REFINE_CONFIG  # refinement of imported grasps
+    retarget: RetargetConfig = field(default_factory=RetargetConfig)  # imported grasps onto another hand
 
     def to_json(self) -> dict[str, Any]:
         """Everything that decides the data (device and endpoint keys excluded), for the manifest."""
@@ -81,6 +87,7 @@ class BuildConfig:
         if not self.imports:  # manifests of builds without imports stay as they were (resumable)
             config.pop("imports")
             config.pop("refine")
+            config.pop("retarget")
         return config
 
 
@@ -179,6 +186,7 @@ class DatasetBuilder:
                     "semantic features come from an UNTRAINED DINOv2 stand-in; give semantic.model_path for real ones"
                 )
         self.llm = LlmTextBackend(config.llm) if config.llm is not None else None
+        self._retarget_sources: dict[str, HandModel] = {}  # source hands of retargeting not built themselves
 
     def object_names(self) -> list[tuple[Any, str]]:
         work = []
@@ -200,6 +208,7 @@ class DatasetBuilder:
                 self.writer.record_skip(f"{source.name}/{where}", error)
             for name in source.names():
                 available = source.hands(name)
+                available += [h for h, s in RETARGET_FROM.items() if s in available and h not in available]
                 unbuilt.update((source.name, h) for h in set(self.hands) - set(available))
                 # Grasps of a known hand this build does not make (--hands) are left out without a warning.
                 unbuilt.update((source.name, h) for h in set(available) - set(self.hands) - set(known_hands()))
@@ -238,7 +247,7 @@ class DatasetBuilder:
             repair = replace(self.config.processing.repair, force_remesh=loaded.asset.mesh.body_count > 1)
             processing = replace(self.config.processing, min_extent_m=0.0, max_extent_m=math.inf, repair=repair)
             obj = self._prepare(object_id, lambda: loaded.asset, processing)  # noqa: B023
-            self._run_units(obj, todo, lambda o, h: self._build_imported_unit(o, h, loaded.grasps[h]), progress)  # noqa: B023
+            self._run_units(obj, todo, lambda o, h: self._build_imported_unit(o, h, loaded.grasps), progress)  # noqa: B023
         progress.close()
         self.writer.close()
 
@@ -324,10 +333,19 @@ class DatasetBuilder:
         )
         self._store_unit(obj, hand_name, result.initial, result.optimized, config.grasps_per_hand)
 
-    def _build_imported_unit(self, obj: ProcessedObject, hand_name: str, grasps: ImportedGrasps) -> None:
-        """Refine one object's imported grasps for one hand (instead of synthesising), then store the passing ones."""
+    def _build_imported_unit(self, obj: ProcessedObject, hand_name: str, grasps: dict[str, ImportedGrasps]) -> None:
+        """Refine one object's imported grasps for one hand (instead of synthesising), then store the passing ones.
+        `grasps`: the object's imported grasps per hand; without `hand_name`'s own, its RETARGET_FROM hand's are
+        retargeted first (the unit's statistics then hold the fingertip residuals)."""
         hand = self.hands[hand_name]
-        x_start = torch.as_tensor(grasps.x, dtype=hand.dtype, device=hand.device)
+        extra: dict[str, Any] = {}
+        if hand_name in grasps:
+            imported = grasps[hand_name]
+            x_start = torch.as_tensor(imported.x, dtype=hand.dtype, device=hand.device)
+        else:
+            imported = grasps[RETARGET_FROM[hand_name]]
+            x_start, residual_mm = self._retarget(RETARGET_FROM[hand_name], hand_name, imported.x)
+            extra["retargeted"] = {"from": RETARGET_FROM[hand_name], "fingertip_error_mm": _rounded(residual_mm)}
         # Chunks bound the memory of the hand point clouds; every grasp is refined on its own anyway.
         x = torch.cat(
             [
@@ -335,8 +353,25 @@ class DatasetBuilder:
                 for chunk in x_start.split(REFINE_CHUNK)
             ]
         )
-        extra = {"imported": {"source": obj.asset.source, "grasps": len(x), "with_text": grasps.text is not None}}
-        self._store_unit(obj, hand_name, x_start, x, None, grasps.text, extra)
+        extra["imported"] = {"source": obj.asset.source, "grasps": len(x), "with_text": imported.text is not None}
+        self._store_unit(obj, hand_name, x_start, x, None, imported.text, extra)
+
+    def _retarget(self, source_name: str, target_name: str, x: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """Imported grasps x (B, 25) of `source_name` -> (B, 25) `target_name` poses and (B,) mean fingertip
+        residuals (mm). The source hand's model is built here when the build does not make its units."""
+        from flash_core.hands import make_hand
+
+        target = self.hands[target_name]
+        source = self.hands.get(source_name) or self._retarget_sources.get(source_name)
+        if source is None:
+            source = self._retarget_sources[source_name] = make_hand(
+                source_name, dtype=target.dtype, device=target.device
+            )
+        x_source = torch.as_tensor(x, dtype=source.dtype, device=source.device)
+        chunks = x_source.split(REFINE_CHUNK)
+        results = [retarget_grasps(source, target, chunk, self.config.retarget) for chunk in chunks]
+        residual_mm = torch.cat([r.mean_fingertip_error_mm for r in results]).cpu().numpy()
+        return torch.cat([r.x for r in results]), residual_mm
 
     def _store_unit(
         self,

@@ -59,16 +59,56 @@ def import_section(reader: DatasetReader) -> list[str]:
         rejected.update(stats["rejected"])
     lines += ["", "| rejected after refinement, reason | count |", "|---|---|"]
     lines += [f"| {reason} | {count} |" for reason, count in rejected.most_common()] or ["| (none) | 0 |"]
+    lines += retarget_section(units)
     built = {hand for _, hand in by_source}
     missing = [h for h in reader.manifest["config"]["hands"] if h not in built]
     if missing:
         lines += [
             "",
             f"No imported units for {', '.join(missing)}: the imported files hold no grasps for "
-            f"{'it' if len(missing) == 1 else 'them'} (Allegro grasps are not converted to LEAP: "
-            "flash_core.hands.pose maps joint angles but not the wrist frame).",
+            f"{'it' if len(missing) == 1 else 'them'}, nor grasps of a hand to retarget from "
+            "(flash_core.data.build.RETARGET_FROM).",
         ]
     return lines
+
+
+def retarget_section(units: dict[str, dict]) -> list[str]:
+    """Markdown lines on the imported units whose grasps were retargeted from another hand (empty if none):
+    fingertip residuals of the retargeting, then what refinement and the acceptance test made of them."""
+    by_pair: dict[tuple[str, str], list[dict]] = {}
+    for unit, stats in units.items():
+        if "retargeted" in stats:
+            by_pair.setdefault((stats["retargeted"]["from"], unit.rsplit("|", 1)[1]), []).append(stats)
+    if not by_pair:
+        return []
+    lines = [
+        "",
+        "## Retargeted imported grasps (flash_core.hands.retarget, then refined)",
+        "",
+        "Fingertip residual: the mean distance (mm) between the two hands' fingertips, finger by finger, after "
+        "retargeting and before refinement.",
+        "",
+        "| from | to | objects | retargeted | residual median (mm) | residual p95 (mm) | passing as retargeted "
+        "| kept after refinement | rejected |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rejected: dict[tuple[str, str], Counter] = {}
+    for (source, target), group in sorted(by_pair.items()):
+        residual = np.array([v for s in group for v in s["retargeted"]["fingertip_error_mm"]])
+        count = sum(s["candidates"] for s in group)
+        lines.append(
+            f"| {source} | {target} | {len(group)} | {count} | {np.median(residual):.2f} "
+            f"| {np.percentile(residual, 95):.2f} | {sum(s['passing_before'] for s in group)} "
+            f"| {sum(s['kept'] for s in group)} | {count - sum(s['passing'] for s in group)} |"
+        )
+        rejected[source, target] = sum((Counter(s["rejected"]) for s in group), Counter())
+    lines += ["", "| retargeted, rejected after refinement, reason | count |", "|---|---|"]
+    rows = [
+        f"| {source} -> {target}: {reason} | {n} |"
+        for (source, target), counts in sorted(rejected.items())
+        for reason, n in counts.most_common()
+    ]
+    return lines + (rows or ["| (none) | 0 |"])
 
 
 def write_build_report(root: str | Path) -> Path:
