@@ -1,4 +1,5 @@
-"""The build report's section on imported grasps: how many were refined, kept and rejected, and what refinement did.
+"""The build report's section on imported grasps: how many were refined, kept and rejected, and what refinement did;
+for grasps retargeted to another hand (Allegro -> LEAP) also the fingertip residuals of the retargeting.
 
 `write_build_report` writes the general report (report.py) and appends this section when the data set holds
 imported units; `flash dataset build` and `flash dataset report` both use it.
