@@ -35,7 +35,7 @@ def test_sdf_matches_trimesh_with_sign_flipped():
 
 def test_sdf_box_closed_form_sign_and_value(box):
     sdf = MeshSDF.from_trimesh(box)
-    assert sdf.sign_method == "normal"
+    assert sdf.sign_method == "winding"
     points = torch.rand(2, 2000, 3, dtype=torch.float64) * 0.4 - 0.2
     expected = box_sdf(points, torch.tensor([0.1, 0.05, 0.03], dtype=torch.float64))
     torch.testing.assert_close(sdf(points), expected, atol=1e-7, rtol=0)  # face picked in float32
@@ -84,6 +84,26 @@ def test_sdf_gradcheck(sphere):
     sdf = MeshSDF.from_trimesh(sphere)
     points = (torch.rand(2, 5, 3, dtype=torch.float64) * 0.2 - 0.1).requires_grad_(True)
     assert torch.autograd.gradcheck(sdf, (points,), eps=1e-7, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["normal", "winding"])
+def test_both_sign_methods_match_the_box_closed_form(box, method):
+    points = torch.rand(1, 2000, 3, dtype=torch.float64) * 0.4 - 0.2
+    expected = box_sdf(points, torch.tensor([0.1, 0.05, 0.03], dtype=torch.float64))
+    torch.testing.assert_close(MeshSDF.from_trimesh(box, sign_method=method)(points), expected, atol=1e-7, rtol=0)
+
+
+def test_default_sign_agrees_with_trimesh_around_a_thin_walled_bowl():
+    """Warp's pseudo-normal sign flips some points whose closest feature is the rim; the default must not."""
+    from flash_core.data.objects import ProceduralSource
+
+    bowl = ProceduralSource(1).load("bowl_000").mesh
+    assert bowl.is_watertight
+    low, high = bowl.bounds
+    points = np.random.default_rng(0).uniform(low - 0.01, high + 0.01, (5000, 3))
+    inside = bowl.contains(points)
+    ours = MeshSDF.from_trimesh(bowl)(torch.as_tensor(points, dtype=torch.float32)[None])[0].numpy()
+    assert np.array_equal(ours < 0, inside)
 
 
 def test_winding_sign_on_open_box(box):

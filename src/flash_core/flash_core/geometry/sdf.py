@@ -8,9 +8,11 @@ Warp's BVH query (float32) finds the closest face, the closest point and the sig
 warp's closest point as is; for float64 queries the closest point on that face is recomputed in torch
 in float64, so they are exact (to float64 rounding) and `gradcheck` holds.
 Sign methods:
-- "normal": angle-weighted pseudo-normal, fast, correct for water-tight meshes;
-- "winding": generalised winding number > 0.5 means inside, robust for meshes with holes, ~2x slower;
-- "auto": "normal" if the mesh is water-tight, else "winding".
+- "winding" (the default, "auto"): generalised winding number > 0.5 means inside; correct everywhere we checked,
+  also for meshes with holes; ~1.5x the cost of "normal";
+- "normal": warp's pseudo-normal test, faster, but it flips the sign of some points whose closest feature is a
+  thin rim even on water-tight meshes (measured: 115 of 20,000 points around a 5 mm-walled bowl, up to 75 mm
+  "inside"; 3 of 5,000 around the current bowl). Use it only where speed matters more than those points.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class MeshSDF:
         if faces.min() < 0 or faces.max() >= len(vertices):
             raise ValueError(f"face indices must lie in [0, {len(vertices)}), got [{faces.min()}, {faces.max()}]")
         if sign_method == "auto":
-            sign_method = "normal" if _is_watertight(faces) else "winding"
+            sign_method = "winding"
         if sign_method not in ("normal", "winding"):
             raise ValueError(f"sign_method must be 'auto', 'normal' or 'winding', got {sign_method!r}")
         self.sign_method: str = sign_method
@@ -259,9 +261,3 @@ class _SignedDistance(torch.autograd.Function):
         (gradient,) = ctx.saved_tensors
         return grad_distance.unsqueeze(-1) * gradient, None
 
-
-def _is_watertight(faces: np.ndarray) -> bool:
-    """Every undirected edge shared by exactly two faces (a closed 2-manifold edge structure)."""
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges[:, 0] * (int(faces.max()) + 1) + edges[:, 1], return_counts=True)
-    return bool((counts == 2).all())
