@@ -5,7 +5,8 @@
 - `mjcf`        MJCF -> patched XML, pytorch-kinematics chain, per-link hulls
 - `surface`     points fixed on links: surface samples, contact candidates, collision spheres
 - `attached`    moving link-frame points with the links (one chunked bmm)
-- `hand_model`  `HandModel`: batched, differentiable FK, surface points, contacts, self-penetration
+- `hand_model`  `HandModel`: batched, differentiable FK, surface points, contacts, self-penetration, palm frame
+- `retarget`    a grasp of one hand -> another hand's pose (Allegro -> LEAP) by matching fingertips and palm
 - `factory`     `make_hand` (registry, primitives fallback)
 - `primitives`  regenerates the packaged boxes-only MJCFs used when the assets are missing
 """
