@@ -31,12 +31,13 @@ from rich.table import Table
 from flash_core.data.build import PRESETS, build_dataset
 from flash_core.data.contacts import rejection_reasons
 from flash_core.data.grasp_energy import measure_grasps
+from flash_core.data.grasp_formats import save_dexgraspnet
 from flash_core.data.grasp_import import ImportSpec
 from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import process_object
 from flash_core.data.storage import DatasetReader
 from flash_core.data.synthesis import synthesize_grasps
-from flash_core.geometry.rotations import axis_angle_to_matrix, rot6d_to_matrix
+from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.hands import make_hand
 
 SCALE = 0.8  # the files store meshes at 1/0.8 size, as DexGraspNet's scaled objects
@@ -67,8 +68,8 @@ def write_download(root: Path, names: list[str], grasps: int, push_m: float, see
         mesh.apply_scale(1 / SCALE)
         (root / "meshdata" / code / "coacd").mkdir(parents=True)
         mesh.export(root / "meshdata" / code / "coacd" / "decomposed.obj")
-        dicts = {"trans": x[:, :3].numpy(), "rot": (wobble @ rotation).numpy(), "joint_angles": x[:, 9:].numpy()}
-        np.save(root / "dexgraspnet" / f"{code}_{round(SCALE * 1000)}.npy", dicts, allow_pickle=True)
+        x[:, 3:9] = matrix_to_rot6d(wobble @ rotation)
+        save_dexgraspnet(root / "dexgraspnet", code, SCALE, x)
     return passing
 
 

@@ -60,3 +60,20 @@ def test_grasp_records_group_by_object_and_keep_text(tmp_path):
     path.write_text(json.dumps({"object": "x", "hand": "allegro", "hand_pose": [0.0] * 24}) + "\n")
     with pytest.raises(ValueError, match="24 numbers"):
         load_grasp_records(path)
+
+
+def test_save_dexgraspnet_round_trips_through_the_importer(tmp_path):
+    from flash_core.data.grasp_formats import save_dexgraspnet
+    from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
+
+    generator = torch.Generator().manual_seed(3)
+    rotation = axis_angle_to_matrix(torch.randn(4, 3, generator=generator, dtype=torch.float64))
+    x = torch.cat((torch.randn(4, 3, generator=generator, dtype=torch.float64) * 0.1, matrix_to_rot6d(rotation),
+                   torch.rand(4, 16, generator=generator, dtype=torch.float64)), dim=-1)
+    path = save_dexgraspnet(tmp_path, "core-mug-0a1b", 0.08, x)
+    assert path.name == "core-mug-0a1b_80.npy"
+    imported = load_dexgraspnet(path)
+    assert (imported.object_code, imported.hand, imported.scale) == ("core-mug-0a1b", "allegro", 0.08)
+    np.testing.assert_allclose(imported.x, x.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(B, 25\)"):
+        save_dexgraspnet(tmp_path, "bad", 1.0, x[:, :20])

@@ -16,6 +16,7 @@ import trimesh
 from flash_core.data import build as build_module
 from flash_core.data.build import PRESETS, build_dataset
 from flash_core.data.command import add_arguments, build_config
+from flash_core.data.grasp_formats import dexgraspnet_config, save_dexgraspnet
 from flash_core.data.grasp_import import ImportedGraspSource, ImportSpec, category_from_code, hand_name
 from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import process_object
@@ -54,12 +55,8 @@ def files(tmp_path_factory):
     file_mesh.export(meshes / DGN_CODE / "coacd" / "decomposed.obj")
     file_mesh.export(meshes / f"{MGS_CODE}.obj")
     dgn.mkdir()
-    config = {
-        "trans": x[:, :3].numpy(),
-        "rot": rot6d_to_matrix(x[:, 3:9]).numpy(),
-        "joint_angles": x[:, 9:].numpy(),
-    }
-    np.save(dgn / f"{DGN_CODE}_{round(SCALE * 1000)}.npy", config, allow_pickle=True)
+    save_dexgraspnet(dgn, DGN_CODE, SCALE, x)
+    config = dexgraspnet_config(x)
     np.save(dgn / "core-bad-keys_1000.npy", {"trans": config["trans"]}, allow_pickle=True)
     nan = dict(config, trans=np.full_like(config["trans"], np.nan))
     np.save(dgn / "core-nan-pose_1000.npy", nan, allow_pickle=True)

@@ -15,13 +15,13 @@ import trimesh
 from flash_core.data.build import PRESETS, build_dataset
 from flash_core.data.contacts import rejection_reasons
 from flash_core.data.grasp_energy import measure_grasps
+from flash_core.data.grasp_formats import save_dexgraspnet
 from flash_core.data.grasp_import import ImportSpec
 from flash_core.data.objects import ProceduralSource
 from flash_core.data.processing import process_object
 from flash_core.data.refine import REFINE_CONFIG
 from flash_core.data.storage import DatasetReader
 from flash_core.data.synthesis import synthesize_grasps
-from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.hands import make_hand
 from flash_core.hands.retarget import RetargetConfig
@@ -45,8 +45,7 @@ def built(tmp_path_factory):
     (root / "meshdata" / CODE / "coacd").mkdir(parents=True)
     mesh.export(root / "meshdata" / CODE / "coacd" / "decomposed.obj")
     (root / "dexgraspnet").mkdir()
-    dicts = {"trans": x[:, :3].numpy(), "rot": rot6d_to_matrix(x[:, 3:9]).numpy(), "joint_angles": x[:, 9:].numpy()}
-    np.save(root / "dexgraspnet" / f"{CODE}_1000.npy", dicts, allow_pickle=True)
+    save_dexgraspnet(root / "dexgraspnet", CODE, 1.0, x)
     config = replace(
         TINY,
         sources=(),

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from flash_core.data.storage import TEXT_LEVELS
-from flash_core.geometry.rotations import matrix_to_rot6d
+from flash_core.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 from flash_core.hands.pose import from_dexgraspnet, join_pose
 
 
@@ -104,6 +104,23 @@ def load_dexgraspnet(path: str | Path) -> ImportedGrasps:
     if scale <= 0:
         raise ValueError(f"{path.name}: object scale must be positive, the name says {match['scale']}")
     return ImportedGrasps(match["code"], "allegro", scale, x.numpy().astype(np.float32))
+
+
+def dexgraspnet_config(x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Allegro grasps x (B, 25) -> DexGraspNet's config dict (`trans` (B, 3), `rot` (B, 3, 3), `joint_angles`
+    (B, 16)), the inverse of what `load_dexgraspnet` reads."""
+    if x.ndim != 2 or x.shape[1] != 25:
+        raise ValueError(f"need Allegro grasps of shape (B, 25), got {tuple(x.shape)}")
+    x = x.detach().cpu()
+    return {"trans": x[:, :3].numpy(), "rot": rot6d_to_matrix(x[:, 3:9]).numpy(), "joint_angles": x[:, 9:].numpy()}
+
+
+def save_dexgraspnet(folder: str | Path, object_code: str, scale: float, x: torch.Tensor) -> Path:
+    """Write Allegro grasps x (B, 25), made on `object_code`'s mesh scaled by `scale`, as DexGraspNet's
+    `<object_code>_<scale * 1000>.npy`; returns the path."""
+    path = Path(folder) / f"{object_code}_{round(scale * 1000)}.npy"
+    np.save(path, dexgraspnet_config(x), allow_pickle=True)
+    return path
 
 
 def _record_text(value, where: str) -> str | dict[str, str] | None:
