@@ -246,3 +246,11 @@ def test_an_import_without_grasp_files_fails_clearly(files):
         ImportedGraspSource(ImportSpec("dexgraspnet", str(files["meshes"]), str(files["meshes"])))
     with pytest.raises(FileNotFoundError, match="mesh folder not found"):
         ImportedGraspSource(ImportSpec("multigraspset", str(files["records"]), str(files["root"] / "nowhere")))
+
+
+def test_threads_option_is_checked_before_any_work(tmp_path):
+    from flash_core.cli import main
+
+    with pytest.raises(SystemExit, match="--threads must be >= 1"):
+        main(["dataset", "build", "--preset", "tiny", "--out", str(tmp_path / "out"), "--threads", "0"])
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default="cpu", help="torch device for grasp optimisation and DINOv2 (cpu, cuda, cuda:1)"
     )
     build.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's choice). 1 keeps build times steady on a machine that other "
+        "jobs share: two threads against a busy core stalled small batches (docs/benchmarks.md)",
+    )
+    build.add_argument(
         "--hands", nargs="+", choices=("leap", "allegro"), help="hands to build grasps for (default: the preset's)"
     )
     build.add_argument("--user-meshes", help="folder of OBJ/STL/PLY/GLB meshes to add (see docs/dataset_format.md)")
@@ -96,5 +102,11 @@ def run(args: argparse.Namespace) -> None:
         return
     from flash_core.data.build import build_dataset
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     report = build_dataset(args.out, build_config(args), device=args.device, resume=args.resume)
     print(f"data set in {args.out}; report: {report}")
