@@ -19,10 +19,8 @@ from flash_core.data.command import add_arguments, build_config
 from flash_core.data.grasp_formats import dexgraspnet_config, save_dexgraspnet
 from flash_core.data.grasp_import import ImportedGraspSource, ImportSpec, category_from_code, hand_name
 from flash_core.data.objects import ProceduralSource
-from flash_core.data.processing import process_object
 from flash_core.data.refine import OptimizerConfig
 from flash_core.data.storage import DatasetReader
-from flash_core.data.synthesis import synthesize_grasps
 from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.hands import make_hand
 from flash_core.hands.pose import to_dexgraspnet
@@ -36,13 +34,11 @@ PUSH_M = 0.008  # imported grasps are pushed this far into the object, so refine
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, allegro_can):
     """A data-set download in miniature: good and bad DexGraspNet files, a record file, meshes."""
     root = tmp_path_factory.mktemp("download")
-    hand = make_hand("allegro")
-    can = process_object(ProceduralSource(1).load("can_000"), TINY.processing)
-    grasps = synthesize_grasps(hand, can.sdf, can.points, can.normals, 6, TINY.synthesis, seed=0, grid=can.sdf_grid)
-    x = grasps.optimized.clone()
+    hand, can, x = allegro_can
+    x = x.clone()
     palm_normal = rot6d_to_matrix(x[:, 3:9]) @ hand.palm_frame().normal  # (B, 3) world
     x[:, :3] += PUSH_M * palm_normal  # the palm towards the can: fingers and palm sink in
     x[:, :3] += torch.as_tensor(OFFSET_M, dtype=x.dtype)  # into the files' frame

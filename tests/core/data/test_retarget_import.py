@@ -17,11 +17,8 @@ from flash_core.data.contacts import rejection_reasons
 from flash_core.data.grasp_energy import measure_grasps
 from flash_core.data.grasp_formats import save_dexgraspnet
 from flash_core.data.grasp_import import ImportSpec
-from flash_core.data.objects import ProceduralSource
-from flash_core.data.processing import process_object
 from flash_core.data.refine import REFINE_CONFIG
 from flash_core.data.storage import DatasetReader
-from flash_core.data.synthesis import synthesize_grasps
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.hands import make_hand
 from flash_core.hands.retarget import RetargetConfig
@@ -32,13 +29,11 @@ OFFSET_M = np.array([0.1, 0.05, -0.2])  # the file's frame: the can is not centr
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, allegro_can):
     """Allegro grasps synthesised on a can, written as a DexGraspNet file, imported with hands=("leap",)."""
     root = tmp_path_factory.mktemp("download")
-    allegro = make_hand("allegro")
-    can = process_object(ProceduralSource(1).load("can_000"), TINY.processing)
-    grasps = synthesize_grasps(allegro, can.sdf, can.points, can.normals, 6, TINY.synthesis, seed=1, grid=can.sdf_grid)
-    x = grasps.optimized.clone()
+    _, can, x = allegro_can
+    x = x.clone()
     x[:, :3] += torch.as_tensor(OFFSET_M, dtype=x.dtype)
     mesh = can.asset.mesh.copy()
     mesh.apply_translation(OFFSET_M)
