@@ -4,10 +4,10 @@ Two stages: most steps read the object's SDF grid (trilinear, milliseconds for 3
 reads the exact mesh SDF (warp; ~10x slower on CPU, but exact at the 2 mm acceptance scale, where the grid's
 error bound is a good part of a millimetre).
 
-Adam on the 25-D x (one parameter group each for translation, rotation and joints, with their own step
-sizes), joints clamped into their limits after every step. Each hand is optimised on its own: the energy is
-a sum over the batch, so grasps never influence each other. For refinement of existing grasps a quadratic
-prior keeps x near its start, which keeps the grasp's meaning (the part it holds, the fingers it uses).
+Adam on the 25-D x (`flash_core.hands.pose_optimizer`: a step size per translation, rotation and joints,
+joints clamped into their limits after every step); each hand is optimised on its own. For refinement of
+existing grasps a quadratic prior keeps x near its start, which keeps the grasp's meaning (the part it holds,
+the fingers it uses).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from flash_core.data.grasp_energy import EnergyWeights, grasp_energy, measure_gr
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.hands.hand_model import HandModel
-from flash_core.hands.pose import join_pose, split_pose
+from flash_core.hands.pose_optimizer import optimize_poses
 
 
 @dataclass(frozen=True)
@@ -54,37 +54,25 @@ def optimize_grasps(
     """
     hand.validate_pose(x_init)
     start = x_init.detach()
-    translation, rotation, joints = (p.clone().requires_grad_(True) for p in split_pose(start))
-    optimizer = torch.optim.Adam(
-        [
-            {"params": [translation], "lr": config.lr_translation_m},
-            {"params": [rotation], "lr": config.lr_rotation},
-            {"params": [joints], "lr": config.lr_joints_rad},
-        ]
-    )
     stages = (
         [sdf] * (config.steps + config.polish_steps)
         if grid is None
         else [grid] * config.steps + [sdf] * config.polish_steps
     )
-    for step, field_now in enumerate(stages):
-        optimizer.zero_grad(set_to_none=True)
-        x = join_pose(translation, rotation, joints)
-        measures = measure_grasps(hand, x, field_now, config.clearance_m)
-        energy = grasp_energy(measures, config.weights)
+
+    def energy(step: int, x: torch.Tensor) -> torch.Tensor:
+        measures = measure_grasps(hand, x, stages[step], config.clearance_m)
+        total = grasp_energy(measures, config.weights)
         if target_points is not None:
             distance = torch.cdist(measures.finger_point, target_points[None].expand(len(x), -1, -1))  # (B, F, P)
             to_part = distance.masked_fill(~target_mask[:, None, :], torch.inf).amin(-1)  # (B, F)
-            energy = energy + config.part_weight * to_part.sum(-1)
+            total = total + config.part_weight * to_part.sum(-1)
         if config.prior_weight:
-            energy = energy + config.prior_weight * (x - start).square().sum(-1)
-        energy.sum().backward()
-        optimizer.step()
-        with torch.no_grad():
-            joints.copy_(hand.clamp_joints(joints))
-        if progress is not None:
-            progress(step)
-    return join_pose(translation, rotation, joints).detach()
+            total = total + config.prior_weight * (x - start).square().sum(-1)
+        return total
+
+    lrs = (config.lr_translation_m, config.lr_rotation, config.lr_joints_rad)
+    return optimize_poses(hand, start, energy, len(stages), lrs, progress=progress)
 
 
 # prior_weight: on 128 perturbed grasps (benchmarks/grasp_import.py) 1000 kept 83 and 300 kept 107 (117 passed

@@ -7,6 +7,7 @@
 - `attached`    moving link-frame points with the links (one chunked bmm)
 - `hand_model`  `HandModel`: batched, differentiable FK, surface points, contacts, self-penetration, palm frame
 - `retarget`    a grasp of one hand -> another hand's pose (Allegro -> LEAP) by matching fingertips and palm
+- `pose_optimizer`  Adam over batches of 25-D poses, joints kept in limits (refinement and retargeting)
 - `factory`     `make_hand` (registry, primitives fallback)
 - `primitives`  regenerates the packaged boxes-only MJCFs used when the assets are missing
 """

@@ -16,9 +16,9 @@ Objective per grasp (metres; every term 0 for a perfect match):
     E = w_tip sum_f |tip_f - tip'_f|^2 + w_pad sum_f |pad_f - pad'_f|^2
         + w_centre |c - c'|^2 + w_normal (1 - n . n') + w_self self_penetration
 
-(primed: the source hand's, fixed). Adam with one step size per parameter group (translation, rot6d, joints),
-a cosine-annealed step size so the last steps settle below a millimetre, joints clamped into the target's limits
-after every step. Grasps are independent: the energy is a sum over the batch.
+(primed: the source hand's, fixed). Minimised with `flash_core.hands.pose_optimizer` (Adam, a step size per
+translation, rot6d and joints, joints clamped into the target's limits), the step sizes cosine-annealed so the
+last steps settle below a millimetre. Grasps are independent: the energy is a sum over the batch.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ import torch
 
 from flash_core.geometry.rotations import make_transform, rot6d_to_matrix
 from flash_core.hands.hand_model import HandModel, PalmFrame
-from flash_core.hands.pose import allegro_to_leap_joints, join_pose, pose_from_matrix, split_pose, wrist_matrix
+from flash_core.hands.pose import allegro_to_leap_joints, pose_from_matrix, split_pose, wrist_matrix
+from flash_core.hands.pose_optimizer import optimize_poses
 
 # (source hand, target hand) -> joint map (..., J_source) -> (..., J_target): joints with the same role.
 JOINT_MAPS: dict[tuple[str, str], Callable[[torch.Tensor], torch.Tensor]] = {
@@ -162,27 +163,18 @@ def retarget_grasps(
         goal = hand_keypoints(source, x_source.detach(), fingers)
     palm = target.palm_frame()
 
-    translation, rotation, joints = (p.clone().requires_grad_(True) for p in split_pose(x_start))
-    optimizer = torch.optim.Adam([
-        {"params": [translation], "lr": config.lr_translation_m},
-        {"params": [rotation], "lr": config.lr_rotation},
-        {"params": [joints], "lr": config.lr_joints_rad},
-    ])
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
-    for step in range(config.steps):
-        for group, lr in zip(optimizer.param_groups, base_lrs):  # cosine annealing towards 1% of the start
-            group["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
-        optimizer.zero_grad(set_to_none=True)
-        x = join_pose(translation, rotation, joints)
-        energy = retarget_energy(target, x, goal, fingers, config, palm)
-        energy.sum().backward()
-        optimizer.step()
-        with torch.no_grad():
-            joints.copy_(target.clamp_joints(joints))
-        if progress is not None:
-            progress(step)
+    lrs = (config.lr_translation_m, config.lr_rotation, config.lr_joints_rad)
+    x = optimize_poses(
+        target,
+        x_start,
+        lambda _, x: retarget_energy(target, x, goal, fingers, config, palm),
+        config.steps,
+        lrs,
+        lr_scale=lambda step: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / config.steps)),  # cosine to 1 %
+        progress=progress,
+    )
     with torch.no_grad():
-        x = pose_from_matrix(wrist_matrix(join_pose(translation, rotation, joints)), joints.detach())
+        x = pose_from_matrix(wrist_matrix(x), split_pose(x)[2])
         error = (hand_keypoints(target, x, fingers, palm).tips - goal.tips).norm(dim=-1)
     return RetargetResult(x=x, x_start=x_start, fingertip_error_m=error, fingers=fingers)
 
