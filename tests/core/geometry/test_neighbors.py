@@ -74,3 +74,11 @@ def test_neighbors_bad_input():
         ball_query(torch.tensor([[[0.0, float("nan"), 0.0]]]), torch.rand(1, 5, 3), 0.1, 4)
     with pytest.raises(ValueError, match="positive"):
         ball_query(torch.rand(1, 5, 3), torch.rand(1, 5, 3), -0.1, 4)
+
+
+def test_unknown_backend_is_named():
+    points = torch.rand(1, 16, 3)
+    with pytest.raises(ValueError, match="unknown neighbour backend 'octree'"):
+        knn(points, points, k=2, backend="octree")
+    with pytest.raises(ValueError, match="unknown neighbour backend 'octree'"):
+        ball_query(points, points, radius_m=0.1, max_samples=4, backend="octree")

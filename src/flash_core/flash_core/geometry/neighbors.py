@@ -79,6 +79,15 @@ def group_points(points: torch.Tensor, centers: torch.Tensor, idx: torch.Tensor)
     return gather_points(points, idx) - centers.unsqueeze(2)
 
 
+def _resolve_backend(backend: NeighborBackend, device: torch.device) -> str:
+    """"auto" -> a k-d tree on CPU (scipy), brute force in chunks elsewhere; unknown names are a ValueError."""
+    if backend == "auto":
+        return "kdtree" if device.type == "cpu" else "brute"
+    if backend not in ("brute", "kdtree"):
+        raise ValueError(f"unknown neighbour backend {backend!r}; choose 'auto', 'brute' or 'kdtree'")
+    return backend
+
+
 @torch.no_grad()
 def nearest_indices(
     query: torch.Tensor,
@@ -90,9 +99,7 @@ def nearest_indices(
     """Indices (B, N, k) int64 of the k nearest `reference` (B, M, 3) points of each `query` (B, N, 3).
 
     Nearest first."""
-    if backend == "auto":
-        backend = "kdtree" if query.device.type == "cpu" else "brute"
-    if backend == "kdtree":
+    if _resolve_backend(backend, query.device) == "kdtree":
         queries, references = query.detach().cpu().numpy(), reference.detach().cpu().numpy()
         workers = torch.get_num_threads()
         idx = np.stack(
@@ -102,13 +109,11 @@ def nearest_indices(
             ]
         )
         return torch.from_numpy(idx.astype(np.int64)).to(query.device)
-    if backend == "brute":
-        chunks = query_chunks(query.shape[1], reference.shape[1], query.shape[0], max_pairs_per_chunk)
-        blocks = [
-            squared_distance_matrix(query[:, rows], reference).topk(k, dim=-1, largest=False).indices for rows in chunks
-        ]
-        return torch.cat(blocks, dim=1)
-    raise ValueError(f"unknown neighbour backend {backend!r}; choose 'auto', 'brute' or 'kdtree'")
+    chunks = query_chunks(query.shape[1], reference.shape[1], query.shape[0], max_pairs_per_chunk)
+    blocks = [
+        squared_distance_matrix(query[:, rows], reference).topk(k, dim=-1, largest=False).indices for rows in chunks
+    ]
+    return torch.cat(blocks, dim=1)
 
 
 def knn(
@@ -140,14 +145,10 @@ def ball_query(
     check_point_pair(centers, reference, ("centers", "reference"))
     if radius_m <= 0 or max_samples <= 0:
         raise ValueError(f"radius_m and max_samples must be positive, got {radius_m} and {max_samples}")
-    if backend == "auto":
-        backend = "kdtree" if centers.device.type == "cpu" else "brute"
-    if backend == "kdtree":
+    if _resolve_backend(backend, centers.device) == "kdtree":
         candidates = _ball_candidates_kdtree(centers, reference, radius_m, max_samples)
-    elif backend == "brute":
-        candidates = _ball_candidates_brute(centers, reference, radius_m, max_samples, max_pairs_per_chunk)
     else:
-        raise ValueError(f"unknown neighbour backend {backend!r}; choose 'auto', 'brute' or 'kdtree'")
+        candidates = _ball_candidates_brute(centers, reference, radius_m, max_samples, max_pairs_per_chunk)
     valid = candidates < reference.shape[1]
     first = torch.where(valid[..., :1], candidates[..., :1], 0)
     return BallQueryResult(idx=torch.where(valid, candidates, first), valid=valid, counts=valid.sum(-1))
