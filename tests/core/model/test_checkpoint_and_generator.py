@@ -40,23 +40,34 @@ def test_checkpoint_of_another_hand_is_refused(saved):
         load_checkpoint(directory, allegro)
 
 
+def _saved_with_edited_config(model, hand, directory, edit):
+    """A checkpoint of `model` in `directory` whose config JSON went through edit(meta) (in place)."""
+    directory = save_checkpoint(model, directory, hand)
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    edit(meta)
+    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+    return directory
+
+
 def test_checkpoint_of_another_backbone_is_refused(saved, leap_hand, tmp_path):
     model, _ = saved
-    directory = save_checkpoint(model, tmp_path / "other", leap_hand)
-    meta = json.loads((directory / CONFIG_FILE).read_text())
-    meta["backbone"]["tokenizer_sha256"] = "0" * 64  # as if trained with another tokenizer
-    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+
+    def other_tokenizer(meta):  # as if trained with another tokenizer
+        meta["backbone"]["tokenizer_sha256"] = "0" * 64
+
+    directory = _saved_with_edited_config(model, leap_hand, tmp_path / "other", other_tokenizer)
     with pytest.raises(ValueError, match="text backbone"):
         load_checkpoint(directory, leap_hand)
 
 
 def test_checkpoint_whose_backbone_is_missing_says_so(saved, leap_hand, tmp_path):
     model, _ = saved
-    directory = save_checkpoint(model, tmp_path / "local", leap_hand)
-    meta = json.loads((directory / CONFIG_FILE).read_text())
-    meta["model"]["text"].update(kind="local", path=str(tmp_path / "no-such-llm"))
-    meta["model"]["llm_training"] = "frozen"
-    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+
+    def missing_local_backbone(meta):
+        meta["model"]["text"].update(kind="local", path=str(tmp_path / "no-such-llm"))
+        meta["model"]["llm_training"] = "frozen"
+
+    directory = _saved_with_edited_config(model, leap_hand, tmp_path / "local", missing_local_backbone)
     with pytest.raises(FileNotFoundError, match="needs its text backbone"):
         load_checkpoint(directory, leap_hand)
     with pytest.raises(FileNotFoundError, match="not a FLASH checkpoint"):
