@@ -1,7 +1,8 @@
 """The `flash` command. Each subcommand lives in its own module and is imported only when used.
 
 Add a subcommand by adding one line to COMMANDS: name -> (module, help). The module defines
-`add_arguments(parser)` and `run(args)`.
+`add_arguments(parser)` and `run(args)`. Commands of the training package (`training/`, installed as
+`flash-training`) are listed too; where it is not installed they say how to get it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import argparse
 import importlib
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("flash_core.demo", "the built-in default job: grasps for a prompt, with pictures"),
-    "dataset": ("flash_core.data.command", "build FLASH-Drive grasp data sets"),
+    "demo": ("flash_training.demo", "the built-in default job: grasps for a prompt, with pictures"),
+    "dataset": ("flash_training.data.command", "build FLASH-Drive grasp data sets"),
     "assets": ("flash_core.assets.command", "fetch and locate robot models"),
     "leap-double": ("flash_core.motors.double_command", "simulated LEAP hand motors on a pseudo-terminal"),
     "mesh": ("flash_core.geometry.command", "inspect, repair and precompute SDF grids of object meshes"),
@@ -25,7 +26,18 @@ def main(argv: list[str] | None = None) -> None:
     for name, (module, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text)
         sub_parser.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(sub_parser)
+        try:
+            command = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module.split(".")[0]:
+                raise
+            sub_parser.set_defaults(_missing=exc.name)
+            continue
+        command.add_arguments(sub_parser)
+    args, _ = parser.parse_known_args(argv)
+    if getattr(args, "_missing", None):
+        parser.exit(2, f"flash {args.command}: needs the training package ({args._missing}), not installed here; "
+                       "install it with: pip install -e training\n")
     args = parser.parse_args(argv)
     importlib.import_module(args._module).run(args)
 

@@ -95,7 +95,7 @@ def test_both_sign_methods_match_the_box_closed_form(box, method):
 
 def test_default_sign_agrees_with_trimesh_around_a_thin_walled_bowl():
     """Warp's pseudo-normal sign flips some points whose closest feature is the rim; the default must not."""
-    from flash_core.data.objects import ProceduralSource
+    from flash_training.data.objects import ProceduralSource
 
     bowl = ProceduralSource(1).load("bowl_000").mesh
     assert bowl.is_watertight

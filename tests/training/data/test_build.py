@@ -1,0 +1,97 @@
+"""The tiny preset end to end: interrupted, resumed, no duplicates; kept grasps re-checked with trimesh."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import trimesh
+
+from flash_training.data import build as build_module
+from flash_training.data.build import PRESETS, SourceSpec, build_dataset
+from flash_training.data.dataset import FlashDriveDataset
+from flash_training.data.objects import ProceduralSource
+from flash_training.data.processing import process_object
+from flash_training.data.storage import DatasetReader
+from flash_core.hands import make_hand
+
+CONFIG = replace(PRESETS["tiny"], shard_size=1)  # every unit its own shard: an interruption keeps finished units
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    (root / "broken").mkdir()
+    (root / "broken" / "flat.obj").write_text("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n")  # a degenerate mesh
+    config = replace(CONFIG, sources=CONFIG.sources + (SourceSpec("user", {"root": str(root / "broken")}),))
+    out = root / "data"
+
+    calls = []
+    original = build_module.DatasetBuilder._build_unit
+
+    def crash_on_third(self, obj, hand_name):
+        calls.append((obj.asset.object_id, hand_name))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C in the middle of the build
+        original(self, obj, hand_name)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(build_module.DatasetBuilder, "_build_unit", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(out, config)
+    with pytest.raises(FileExistsError, match="--resume"):
+        build_dataset(out, config)
+    build_dataset(out, config, resume=True)
+    mp.undo()
+    return out, calls
+
+
+def test_resume_finishes_only_what_was_missing(built):
+    out, calls = built
+    # 4 units (2 objects x 2 hands): 2 finished, the 3rd interrupted, then the 3rd again and the 4th.
+    assert calls[3] == calls[2] and len(calls) == 5
+    reader = DatasetReader(out)
+    units = [u for shard in reader.manifest["shards"] for u in shard["units"]]
+    assert len(units) == len(set(units)) == 4
+    keys = {
+        (int(o), int(h), tuple(reader.grasp_x(i)))
+        for i, (o, h) in enumerate(zip(reader.grasp_object, reader.grasp_hand, strict=False))
+    }
+    assert len(keys) == len(reader) > 0  # no grasp stored twice
+
+
+def test_broken_mesh_is_skipped_with_its_reason_in_the_report(built):
+    out, _ = built
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "degenerate" in manifest["skipped_objects"]["user/flat"]
+    report = (out / "report.md").read_text()
+    assert "user/flat" in report and "Rejected candidates" in report
+    assert (out / "penetration.png").stat().st_size > 1000 and (out / "contact_distance.png").exists()
+
+
+def test_kept_grasps_meet_the_quality_bar_by_an_independent_measure(built):
+    out, _ = built
+    reader = DatasetReader(out)
+    hands = {name: make_hand(name) for name in reader.hands}
+    import torch
+
+    for object_index, entry in enumerate(reader.objects):
+        name = entry["object_id"].split("/", 1)[1]
+        mesh = process_object(ProceduralSource(**CONFIG.sources[0].options).load(name), CONFIG.processing).asset.mesh
+        for hand_index, hand_name in enumerate(reader.hands):
+            rows = np.flatnonzero((reader.grasp_object == object_index) & (reader.grasp_hand == hand_index))
+            x = torch.as_tensor(np.stack([reader.grasp_x(i) for i in rows]))
+            points = hands[hand_name].surface_points(x).detach().numpy()
+            depth = np.array([np.clip(trimesh.proximity.signed_distance(mesh, p), 0, None).max() for p in points])
+            assert (depth < 0.002 + 1e-4).all(), (entry["object_id"], hand_name, depth)
+            touching = (reader.finger_part[rows] >= 0).sum(1)
+            assert (touching >= CONFIG.acceptance.min_contact_fingers).all()
+
+
+def test_dataset_serves_the_build(built):
+    out, _ = built
+    data = FlashDriveDataset(out, "all")
+    item = data[0]
+    assert item["object_points"].shape == (CONFIG.processing.num_points, 3)
+    assert item["semantic"].shape == (CONFIG.processing.num_points, CONFIG.semantic.untrained_hidden_size)
+    assert item["x"].shape == (25,) and isinstance(item["prompt"], str) and item["prompt"]
