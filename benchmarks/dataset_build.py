@@ -19,13 +19,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from flash_core.data.build import PRESETS
-from flash_core.data.contacts import AcceptanceConfig, rejection_reasons
-from flash_core.data.grasp_energy import EnergyWeights, grasp_energy, measure_grasps
-from flash_core.data.objects import ProceduralSource
-from flash_core.data.processing import process_object
-from flash_core.data.semantic import Dinov2Features, semantic_point_features
-from flash_core.data.synthesis import initial_poses, synthesize_grasps
+from flash_training.data.build import PRESETS
+from flash_training.data.contacts import AcceptanceConfig, rejection_reasons
+from flash_training.data.grasp_energy import EnergyWeights, grasp_energy, measure_grasps
+from flash_training.data.objects import ProceduralSource
+from flash_training.data.processing import process_object
+from flash_training.data.semantic import Dinov2Features, semantic_point_features
+from flash_training.data.synthesis import initial_poses, synthesize_grasps
 from flash_core.hands import make_hand
 
 

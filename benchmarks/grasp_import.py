@@ -28,15 +28,15 @@ import trimesh
 from rich.console import Console
 from rich.table import Table
 
-from flash_core.data.build import PRESETS, build_dataset
-from flash_core.data.contacts import rejection_reasons
-from flash_core.data.grasp_energy import measure_grasps
-from flash_core.data.grasp_formats import save_dexgraspnet
-from flash_core.data.grasp_import import ImportSpec
-from flash_core.data.objects import ProceduralSource
-from flash_core.data.processing import process_object
-from flash_core.data.storage import DatasetReader
-from flash_core.data.synthesis import synthesize_grasps
+from flash_training.data.build import PRESETS, build_dataset
+from flash_training.data.contacts import rejection_reasons
+from flash_training.data.grasp_energy import measure_grasps
+from flash_training.data.grasp_formats import save_dexgraspnet
+from flash_training.data.grasp_import import ImportSpec
+from flash_training.data.objects import ProceduralSource
+from flash_training.data.processing import process_object
+from flash_training.data.storage import DatasetReader
+from flash_training.data.synthesis import synthesize_grasps
 from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.hands import make_hand
 

@@ -29,9 +29,9 @@ from grasp_import import write_download  # the import benchmark's grasps (benchm
 from rich.console import Console
 from rich.table import Table
 
-from flash_core.data.build import PRESETS, build_dataset
-from flash_core.data.grasp_import import ImportedGraspSource, ImportSpec
-from flash_core.data.storage import DatasetReader
+from flash_training.data.build import PRESETS, build_dataset
+from flash_training.data.grasp_import import ImportedGraspSource, ImportSpec
+from flash_training.data.storage import DatasetReader
 from flash_core.hands import make_hand
 from flash_core.hands.retarget import RetargetConfig, retarget_grasps
 
