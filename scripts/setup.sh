@@ -104,9 +104,11 @@ colcon --log-base "$ROOT/log" build \
   || { tail -40 "$ROOT/log/colcon-build.txt" >&2; die "colcon build failed (full log: log/colcon-build.txt)"; }
 
 # --- Our Python packages, editable. -------------------------------------------------------------
+# The core and the ROS packages under src/, and the training package (data, evaluation, training).
 python_pkgs=()
 for setup_py in src/*/setup.py; do python_pkgs+=("$(dirname "$setup_py")"); done
-pkgs_stamp="$(cat src/*/setup.py src/*/package.xml | sha256sum | cut -c1-16)"
+python_pkgs+=(training)
+pkgs_stamp="$(cat src/*/setup.py src/*/package.xml training/pyproject.toml | sha256sum | cut -c1-16)"
 if [[ "$(cat "$VENV/.flash-pkgs-stamp" 2>/dev/null)" != "$pkgs_stamp" ]]; then
   log "installing ${python_pkgs[*]} (editable)"
   editable=()
