@@ -16,9 +16,6 @@ import time
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.table import Table
-
 from flash_training.data.build import PRESETS
 from flash_training.data.contacts import AcceptanceConfig, rejection_reasons
 from flash_training.data.grasp_energy import EnergyWeights, grasp_energy, measure_grasps
@@ -26,6 +23,9 @@ from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import process_object
 from flash_training.data.semantic import Dinov2Features, semantic_point_features
 from flash_training.data.synthesis import initial_poses, synthesize_grasps
+from rich.console import Console
+from rich.table import Table
+
 from flash_core.hands import make_hand
 
 

@@ -25,9 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
-from rich.console import Console
-from rich.table import Table
-
 from flash_training.data.build import PRESETS, build_dataset
 from flash_training.data.contacts import rejection_reasons
 from flash_training.data.grasp_energy import measure_grasps
@@ -37,6 +34,9 @@ from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import process_object
 from flash_training.data.storage import DatasetReader
 from flash_training.data.synthesis import synthesize_grasps
+from rich.console import Console
+from rich.table import Table
+
 from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.hands import make_hand
 

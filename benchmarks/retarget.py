@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from flash_training.data.build import PRESETS, build_dataset
+from flash_training.data.grasp_import import ImportedGraspSource, ImportSpec
+from flash_training.data.storage import DatasetReader
 from grasp_import import write_download  # the import benchmark's grasps (benchmarks/ is the script's path)
 from rich.console import Console
 from rich.table import Table
 
-from flash_training.data.build import PRESETS, build_dataset
-from flash_training.data.grasp_import import ImportedGraspSource, ImportSpec
-from flash_training.data.storage import DatasetReader
 from flash_core.hands import make_hand
 from flash_core.hands.retarget import RetargetConfig, retarget_grasps
 

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from flash_training.demo import find_target
 
 from flash_core.cli import main
-from flash_training.demo import find_target
 
 PARTS = {"mug": ("body", "handle"), "hammer": ("handle", "head"), "knife": ("blade", "handle")}
 

@@ -52,14 +52,14 @@ def run(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from flash_core.hands import make_hand
+    from flash_core.sim.render import View, render_grasps, save_png
     from flash_training.data.contacts import AcceptanceConfig, finger_parts, rejection_reasons
     from flash_training.data.grasp_energy import measure_grasps
     from flash_training.data.objects.procedural import CATEGORIES, ProceduralSource
     from flash_training.data.processing import ProcessingConfig, process_object
     from flash_training.data.synthesis import SynthesisConfig, synthesize_grasps
     from flash_training.data.text import ContactSummary, describe_grasp
-    from flash_core.hands import make_hand
-    from flash_core.sim.render import View, render_grasps, save_png
 
     console = Console()
     started = time.monotonic()

@@ -1,11 +1,11 @@
 """Objects and grasps shared by the data tests (built once per session)."""
 
 import pytest
-
 from flash_training.data.build import PRESETS
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import process_object
 from flash_training.data.synthesis import synthesize_grasps
+
 from flash_core.hands import make_hand
 
 

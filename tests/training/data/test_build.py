@@ -6,13 +6,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import trimesh
-
 from flash_training.data import build as build_module
 from flash_training.data.build import PRESETS, SourceSpec, build_dataset
 from flash_training.data.dataset import FlashDriveDataset
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import process_object
 from flash_training.data.storage import DatasetReader
+
 from flash_core.hands import make_hand
 
 CONFIG = replace(PRESETS["tiny"], shard_size=1)  # every unit its own shard: an interruption keeps finished units

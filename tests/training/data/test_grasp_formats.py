@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from flash_training.data.grasp_formats import load_dexgraspnet, load_grasp_records
 from scipy.spatial.transform import Rotation
 
-from flash_training.data.grasp_formats import load_dexgraspnet, load_grasp_records
 from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.hands.pose import to_dexgraspnet
 
@@ -64,6 +64,7 @@ def test_grasp_records_group_by_object_and_keep_text(tmp_path):
 
 def test_save_dexgraspnet_round_trips_through_the_importer(tmp_path):
     from flash_training.data.grasp_formats import save_dexgraspnet
+
     from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
 
     generator = torch.Generator().manual_seed(3)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-
 from flash_training.data import build as build_module
 from flash_training.data.build import PRESETS, build_dataset
 from flash_training.data.command import add_arguments, build_config
@@ -21,6 +20,7 @@ from flash_training.data.grasp_import import ImportedGraspSource, ImportSpec, ca
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.refine import OptimizerConfig
 from flash_training.data.storage import DatasetReader
+
 from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.hands import make_hand
 from flash_core.hands.pose import to_dexgraspnet

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import trimesh
-
 from flash_training.data.objects import ProceduralSource, UserMeshSource, YcbSource, make_object_source
 from flash_training.data.objects.procedural import CATEGORIES
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.objects.base import ObjectAsset, single_part
 from flash_training.data.processing import MeshProcessingError, ProcessingConfig, process_object

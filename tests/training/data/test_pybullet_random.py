@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import trimesh
-
-from flash_core.assets import SOURCES
 from flash_training.data.build import PRESETS, SourceSpec, build_dataset
 from flash_training.data.objects import PybulletRandomSource, make_object_source
 from flash_training.data.processing import ProcessingConfig, process_object
+
+from flash_core.assets import SOURCES
 
 URDF = """<robot name="blob">
   <link name="body">

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-
 from flash_training.data.contacts import AcceptanceConfig, finger_parts, rejection_reasons
 from flash_training.data.grasp_energy import force_closure_error, measure_grasps
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import ProcessingConfig, process_object
 from flash_training.data.refine import OptimizerConfig, refine_grasps
 from flash_training.data.synthesis import SynthesisConfig, initial_poses, synthesize_grasps
+
 from flash_core.hands import make_hand
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-
 from flash_training.data.build import PRESETS, build_dataset
 from flash_training.data.contacts import rejection_reasons
 from flash_training.data.grasp_energy import measure_grasps
@@ -19,6 +18,7 @@ from flash_training.data.grasp_formats import save_dexgraspnet
 from flash_training.data.grasp_import import ImportSpec
 from flash_training.data.refine import REFINE_CONFIG
 from flash_training.data.storage import DatasetReader
+
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.hands import make_hand
 from flash_core.hands.retarget import RetargetConfig

@@ -3,7 +3,6 @@
 import numpy as np
 import torch
 import trimesh
-
 from flash_training.data.semantic import Dinov2Features, SemanticConfig, project_features, project_points, render_views
 
 

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from flash_training.data.dataset import FlashDriveDataset
 from flash_training.data.splits import SplitConfig, object_split
 from flash_training.data.storage import DatasetReader, DatasetWriter, GraspBatch, StoredObject

@@ -5,7 +5,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from flash_training.data.llm_text import LlmTextBackend, LlmTextConfig, LlmTextError
 from flash_training.data.text import ContactSummary, describe_grasp
 

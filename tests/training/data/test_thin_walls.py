@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-
 from flash_training.data.build import PRESETS
 from flash_training.data.contacts import rejection_reasons
 from flash_training.data.grasp_energy import measure_grasps
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import process_object
 from flash_training.data.synthesis import synthesize_grasps
+
 from flash_core.hands import make_hand
 
 MINI = PRESETS["mini"]

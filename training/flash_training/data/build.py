@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from flash_core.hands.hand_model import HandModel
+from flash_core.hands.retarget import RetargetConfig, retarget_grasps
 from flash_training.data.contacts import AcceptanceConfig, finger_parts, rejection_reasons
 from flash_training.data.grasp_energy import measure_grasps
 from flash_training.data.grasp_formats import ImportedGrasps
@@ -39,8 +41,6 @@ from flash_training.data.splits import SplitConfig, object_split
 from flash_training.data.storage import DatasetWriter, GraspBatch, StoredObject
 from flash_training.data.synthesis import SynthesisConfig, synthesize_grasps
 from flash_training.data.text import ContactSummary, describe_grasp
-from flash_core.hands.hand_model import HandModel
-from flash_core.hands.retarget import RetargetConfig, retarget_grasps
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from flash_training.data.grasp_energy import GraspMeasures
 from flash_core.geometry.sdf import MeshSDF
+from flash_training.data.grasp_energy import GraspMeasures
 
 
 @dataclass(frozen=True)

