@@ -95,3 +95,10 @@ def test_dataset_serves_the_build(built):
     assert item["object_points"].shape == (CONFIG.processing.num_points, 3)
     assert item["semantic"].shape == (CONFIG.processing.num_points, CONFIG.semantic.untrained_hidden_size)
     assert item["x"].shape == (25,) and isinstance(item["prompt"], str) and item["prompt"]
+    # Stored partial views serve the same N points (and features), and every grasp has several wordings.
+    partial = FlashDriveDataset(out, "all", partial_view_probability=1.0)[0]
+    assert partial["view"] in range(CONFIG.views.views)
+    assert partial["object_points"].shape == item["object_points"].shape
+    assert partial["semantic"].shape == item["semantic"].shape
+    wordings = data.reader.paraphrases(0)
+    assert all(len(set(w)) == len(w) >= 2 for w in wordings.values())

@@ -6,27 +6,46 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flash_training.data.llm_text import LlmTextBackend, LlmTextConfig, LlmTextError
-from flash_training.data.text import ContactSummary, describe_grasp
+from flash_training.data.text import ContactSummary, describe_grasp, paraphrase_grasp
 
 FINGERS = ("index", "middle", "ring", "thumb")
 
 
-def test_three_levels_follow_the_contacts():
-    summary = ContactSummary("mug", FINGERS, ("handle", "body", None, "handle"))
-    text = describe_grasp(summary, "procedural/mug_000|leap|3")
-    assert set(text) == {"low", "mid", "high"} and len(set(text.values())) == 3
-    assert "handle" in text["mid"] and "three fingers" in text["mid"] and "thumb included" in text["mid"]
+def test_three_levels_follow_the_contacts_in_every_wording():
+    summary = ContactSummary("mug", FINGERS, ("handle", "body", None, "handle"), ("body", "handle"))
+    wordings = paraphrase_grasp(summary, "procedural/mug_000|leap|3", 4)
+    assert set(wordings) == {"low", "mid", "high"}
+    for level, texts in wordings.items():
+        assert len(texts) == len(set(texts)) == 4, level  # four distinct wordings per level
+    for mid in wordings["mid"]:
+        assert "handle" in mid and "three fingers" in mid and "thumb included" in mid
+    for high in wordings["high"]:
+        assert "handle" in high and "body" not in high  # the goal names the part held, not the other one
     # The low level places every finger: the two on the handle, the one on the body, the idle one.
-    assert "the index finger and the thumb on the handle" in text["low"]
-    assert "the middle finger on the body" in text["low"] and "keep the ring finger off" in text["low"]
-    assert describe_grasp(summary, "procedural/mug_000|leap|3") == text  # deterministic
+    for low in wordings["low"]:
+        assert "the index finger and the thumb" in low and "the middle finger" in low and "ring finger" in low
+        assert low.index("the index finger and the thumb") < low.index("ring finger")
+        on_handle = ("the index finger and the thumb on the handle", "the handle with the index finger and the thumb")
+        assert any(phrase in low for phrase in on_handle), low
+    text = describe_grasp(summary, "procedural/mug_000|leap|3")
+    assert text == {level: texts[0] for level, texts in wordings.items()}  # the main wording comes first
+    assert paraphrase_grasp(summary, "procedural/mug_000|leap|3", 4) == wordings  # deterministic
+    assert paraphrase_grasp(summary, "procedural/mug_000|leap|4", 4) != wordings  # the key seeds the order
+    with pytest.raises(ValueError, match="count"):
+        paraphrase_grasp(summary, "k", 0)
+
+
+def test_single_part_objects_get_goals_without_parts():
+    summary = ContactSummary("banana", FINGERS, ("body",) * 4, ("body",))
+    highs = paraphrase_grasp(summary, "ycb/011_banana|leap|0", 10)["high"]
+    assert len(highs) == 5 and all("banana" in h and "body" not in h for h in highs)
 
 
 def test_no_part_is_named_that_no_finger_touches():
-    summary = ContactSummary("knife", FINGERS, ("handle", "handle", "handle", "handle"))
+    summary = ContactSummary("knife", FINGERS, ("handle", "handle", "handle", "handle"), ("handle", "blade"))
     for row in range(20):
-        text = describe_grasp(summary, f"k|allegro|{row}")
-        assert all("blade" not in t for t in text.values())
+        for texts in paraphrase_grasp(summary, f"k|allegro|{row}", 4).values():
+            assert all("blade" not in t for t in texts)
     assert "without touching" in describe_grasp(ContactSummary("box", FINGERS, (None,) * 4), "x")["high"]
     with pytest.raises(ValueError, match="finger"):
         ContactSummary("box", FINGERS, (None,))

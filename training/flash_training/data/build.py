@@ -40,7 +40,8 @@ from flash_training.data.semantic import Dinov2Features, SemanticConfig, semanti
 from flash_training.data.splits import SplitConfig, object_split
 from flash_training.data.storage import DatasetWriter, GraspBatch, StoredObject
 from flash_training.data.synthesis import SynthesisConfig, synthesize_grasps
-from flash_training.data.text import ContactSummary, describe_grasp
+from flash_training.data.text import ContactSummary, paraphrase_grasp
+from flash_training.data.views import ViewConfig, render_partial_views
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class BuildConfig:
     splits: SplitConfig = field(default_factory=SplitConfig)
     semantic: SemanticConfig | None = field(default_factory=SemanticConfig)
     llm: LlmTextConfig | None = None
+    views: ViewConfig | None = field(default_factory=ViewConfig)  # partial clouds stored per object
+    text_paraphrases: int = 4  # wordings stored per grasp and text level
     shard_size: int = 2048
     seed: int = 0
     imports: tuple[ImportSpec, ...] = ()  # grasp data sets to import and refine (see grasp_import.py)
@@ -119,6 +122,7 @@ PRESETS: dict[str, BuildConfig] = {
             )
         ),
         semantic=SemanticConfig(views=2, image_size=56),
+        views=ViewConfig(views=2),
         splits=SplitConfig(unseen_category_fraction=0.0, unseen_object_fraction=0.0, seen_grasp_fraction=0.25),
     ),
     # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB + 6 pybullet random objects,
@@ -156,17 +160,30 @@ def _rounded(values: np.ndarray) -> list[float]:
     return [round(float(v), 6) for v in values]
 
 
-def _with_imported_text(generated: dict[str, str], imported: str | dict[str, str] | None) -> dict[str, str]:
-    """Imported text wins over the generated one at its level(s); a bare string is mid-level text."""
-    if imported is None:
+def _with_given_text(generated: dict[str, list[str]], given: str | dict[str, str] | None) -> dict[str, list[str]]:
+    """Given text (imported or from an LLM) becomes the main wording at its level(s), the generated paraphrases
+    follow; a bare string is mid-level text."""
+    if given is None:
         return generated
-    return {**generated, **({"mid": imported} if isinstance(imported, str) else imported)}
+    given = {"mid": given} if isinstance(given, str) else given
+    return {level: ([given[level]] if level in given else []) + wordings for level, wordings in generated.items()}
 
 
 class DatasetBuilder:
-    def __init__(self, out: str | Path, config: BuildConfig, device: str = "cpu", resume: bool = False) -> None:
+    def __init__(
+        self,
+        out: str | Path,
+        config: BuildConfig,
+        device: str = "cpu",
+        resume: bool = False,
+        part: tuple[int, int] | None = None,
+    ) -> None:
+        """part = (i, n): build only part i of the objects split round-robin into n parts (see sharding.py)."""
         from flash_core.hands import make_hand
 
+        if part is not None and not 0 <= part[0] < part[1]:
+            raise ValueError(f"part {part[0]} of {part[1]}: need 0 <= i < n")
+        self.part = part
         out = Path(out)
         if (out / "manifest.json").exists() and not resume:
             raise FileExistsError(
@@ -174,7 +191,7 @@ class DatasetBuilder:
             )
         self.config = config
         self.device = torch.device(device)
-        self.writer = DatasetWriter(out, config.to_json(), config.splits, config.shard_size)
+        self.writer = DatasetWriter(out, config.to_json(), config.splits, config.shard_size, part)
         self.hands = {name: make_hand(name, device=self.device) for name in config.hands}
         for name, hand in self.hands.items():
             self.writer.register_hand(name, hand.finger_names, hand.joint_names)
@@ -223,6 +240,8 @@ class DatasetBuilder:
 
     def run(self) -> None:
         synthesised, imported = self.object_names(), self.imported_names()
+        if self.part is not None:  # objects dealt round-robin: every part gets a share of each source and category
+            synthesised, imported = synthesised[self.part[0] :: self.part[1]], imported[self.part[0] :: self.part[1]]
         total = len(synthesised) * len(self.hands) + sum(len(hands) for _, _, hands in imported)
         progress = tqdm(total=total, desc="grasp units (object x hand)", unit="unit")
         for source, name in synthesised:
@@ -293,6 +312,7 @@ class DatasetBuilder:
                     sdf=obj.sdf_grid.values.numpy(),
                     sdf_bounds_m=obj.sdf_grid.bounds_m.numpy(),
                     semantic=semantic,
+                    views=self._views(obj, object_id, processing),
                     meta={
                         "scale": obj.scale,
                         "notes": obj.notes,
@@ -302,6 +322,20 @@ class DatasetBuilder:
                 )
             )
         return obj
+
+    def _views(self, obj: ProcessedObject, object_id: str, processing: ProcessingConfig):
+        """The object's stored partial clouds (None when the build makes none), seeded per object."""
+        if self.config.views is None:
+            return None
+        return render_partial_views(
+            obj.asset.mesh,
+            processing.num_points,
+            self.config.views,
+            seed=[self.config.views.seed, *object_id.encode()],
+            face_parts=obj.asset.face_parts,
+            full_points=obj.points,
+            sdf=obj.sdf,
+        )
 
     def _build_unit(self, obj: ProcessedObject, hand_name: str) -> None:
         """Synthesise candidates for one (object, hand) unit, then measure, select and store them."""
@@ -402,17 +436,17 @@ class DatasetBuilder:
                 obj.asset.category,
                 tuple(hand.finger_names),
                 tuple(obj.asset.part_names[p] if p >= 0 else None for p in parts[i]),
+                tuple(obj.asset.part_names),
             )
             key = f"{object_id}|{hand_name}|{i}"
-            text = None
+            text = paraphrase_grasp(summary, key, config.text_paraphrases)
             if self.llm is not None:
                 try:
-                    text = self.llm.describe(summary, obj.asset.part_names)
+                    text = _with_given_text(text, self.llm.describe(summary, obj.asset.part_names))
                 except LlmTextError as exc:
                     llm_failures += 1
                     log.warning("LLM text failed for %s, using templates: %s", key, exc)
-            text = text or describe_grasp(summary, key)
-            texts.append(_with_imported_text(text, imported_text[i] if imported_text is not None else None))
+            texts.append(_with_given_text(text, imported_text[i] if imported_text is not None else None))
         as_np = lambda t: t.detach().cpu().numpy()  # noqa: E731
         num_fingers = len(hand.finger_names)
         stats = {
@@ -446,9 +480,11 @@ class DatasetBuilder:
         self.writer.add_unit(batch, stats)
 
 
-def build_dataset(out: str | Path, config: BuildConfig, device: str = "cpu", resume: bool = False) -> Path:
-    """Build (or resume) a data set in `out` and write its report; returns the report's path."""
+def build_dataset(
+    out: str | Path, config: BuildConfig, device: str = "cpu", resume: bool = False, part: tuple[int, int] | None = None
+) -> Path:
+    """Build (or resume) a data set, or part (i, n) of it, in `out` and write its report; returns the report's path."""
     from flash_training.data.import_report import write_build_report
 
-    DatasetBuilder(out, config, device=device, resume=resume).run()
+    DatasetBuilder(out, config, device=device, resume=resume, part=part).run()
     return write_build_report(out)

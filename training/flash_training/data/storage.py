@@ -3,13 +3,16 @@
 A data set is a folder:
 
     manifest.json                 format name + version, build config, hands, objects, finished shards
-    objects/<slug>/*.npy          per object: points, normals, point_parts, sdf, [semantic]
+    objects/<slug>/*.npy          per object: points, normals, point_parts, sdf, [semantic], [view_* partial clouds]
     grasps/shard_<k:05d>/*.npy    per shard: x, hand, object, heldout, finger_part, finger_distance_m,
-                                  penetration_m; text.json holds the three prompts of each grasp
+                                  penetration_m; text.json holds each grasp's paraphrases at three levels
 
 Writes are crash safe: a shard is written into a temporary folder and renamed into place, then the manifest is
 replaced atomically. The unit of work is a (object, hand) pair and it lives in exactly one shard, so a resumed
 build skips finished units and can neither lose nor duplicate a grasp.
+
+A build split by objects (`--shard i/n`, or Ray) writes one such folder per part, marked with its part in the
+manifest; `merge_parts` joins complete sets of parts into one data set.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flash_training.data.splits import SplitConfig, is_heldout_grasp
+from flash_training.data.text import TEXT_LEVELS
+
+if TYPE_CHECKING:
+    from flash_training.data.views import PartialViews
 
 FORMAT_NAME = "flash-drive"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: partial-cloud views per object, paraphrase lists per text level, build parts
 MAX_FINGERS = 5  # finger arrays are padded to this width; unused columns hold -1 / NaN
-TEXT_LEVELS = ("low", "mid", "high")
 _TMP_PREFIX = ".partial-"
 
 
@@ -48,6 +54,7 @@ class StoredObject:
     sdf: np.ndarray  # (R, R, R) float32, signed distance (negative inside), indexed [x, y, z]
     sdf_bounds_m: np.ndarray  # (2, 3) float32, min and max corner of the grid
     semantic: np.ndarray | None = None  # (N, C) float16 per-point image features, optional
+    views: PartialViews | None = None  # K single-view partial clouds of N points each, optional
     meta: dict[str, Any] = field(default_factory=dict)  # scale, repairs, ... (JSON-able)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -67,7 +74,37 @@ class StoredObject:
         }
         if self.semantic is not None:
             out["semantic"] = self.semantic.astype(np.float16)
+        if self.views is not None:
+            out.update(self._view_arrays(n))
         return out
+
+    def _view_arrays(self, n: int) -> dict[str, np.ndarray]:
+        v = self.views
+        k = len(v.points)
+        shapes = {
+            "points": (k, n, 3),
+            "normals": (k, n, 3),
+            "point_parts": (k, n),
+            "nearest": (k, n),
+            "cam_to_object": (k, 4, 4),
+            "visible_points": (k,),
+        }
+        for name, shape in shapes.items():
+            if getattr(v, name).shape != shape:
+                raise ValueError(
+                    f"{self.object_id}: view {name} has shape {getattr(v, name).shape}, expected {shape} "
+                    f"(views hold as many points as the full cloud)"
+                )
+        if (v.nearest < 0).any() or (v.nearest >= n).any():
+            raise ValueError(f"{self.object_id}: view nearest must index the {n} points of the full cloud")
+        return {
+            "view_points": v.points.astype(np.float32),
+            "view_normals": v.normals.astype(np.float32),
+            "view_point_parts": v.point_parts.astype(np.int16),
+            "view_nearest": v.nearest.astype(np.int32),
+            "view_cam_to_object": v.cam_to_object.astype(np.float32),
+            "view_visible_points": v.visible_points.astype(np.int32),
+        }
 
 
 @dataclass
@@ -80,7 +117,7 @@ class GraspBatch:
     finger_part: np.ndarray  # (G, F) int, part index each finger touches, -1 for no contact
     finger_distance_m: np.ndarray  # (G, F) float, distance of each finger's closest point to the surface
     penetration_m: np.ndarray  # (G,) float, deepest hand point inside the object
-    text: list[dict[str, str]]  # G entries with keys "low", "mid", "high"
+    text: list[dict[str, list[str]]]  # G entries: "low", "mid", "high" -> paraphrases (the first is the main one)
 
     def __post_init__(self) -> None:
         g = len(self.x)
@@ -94,6 +131,14 @@ class GraspBatch:
             raise ValueError("penetration_m and text need one entry per grasp")
         if not np.isfinite(self.x).all():
             raise ValueError(f"{self.object_id}/{self.hand}: grasp x holds NaN or inf")
+        for entry in self.text:
+            if set(entry) != set(TEXT_LEVELS) or not all(
+                isinstance(p, list) and p and all(isinstance(t, str) and t for t in p) for p in entry.values()
+            ):
+                raise ValueError(
+                    f"{self.object_id}/{self.hand}: each grasp's text maps {TEXT_LEVELS} to non-empty lists of "
+                    f"non-empty strings, got {entry!r}"
+                )
 
     @property
     def unit_key(self) -> str:
@@ -114,10 +159,18 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _write_folder_atomic(folder: Path, arrays: dict[str, np.ndarray], extra_json: dict[str, Any] | None = None) -> None:
+def _fresh_tmp(folder: Path) -> Path:
+    """The temporary twin of `folder`, emptied. Folders are only written when the manifest does not list them, so
+    a leftover twin, or the folder itself, comes from a run interrupted before its manifest was saved."""
     tmp = folder.with_name(_TMP_PREFIX + folder.name)
-    if tmp.exists():  # left by an interrupted run of this writer
-        shutil.rmtree(tmp)
+    for stale in (tmp, folder):
+        if stale.exists():
+            shutil.rmtree(stale)
+    return tmp
+
+
+def _write_folder_atomic(folder: Path, arrays: dict[str, np.ndarray], extra_json: dict[str, Any] | None = None) -> None:
+    tmp = _fresh_tmp(folder)
     tmp.mkdir(parents=True)
     for name, array in arrays.items():
         np.save(tmp / f"{name}.npy", array)
@@ -130,20 +183,33 @@ class DatasetWriter:
     """Appends objects and grasp units to a data set folder; reopening the folder resumes it.
 
     `config` is the build configuration. Resuming with a different one raises, because the result would
-    mix two data sets under one manifest.
+    mix two data sets under one manifest. `part` = (i, n) marks the folder as part i of a build split by objects
+    into n parts (`merge_parts` joins them).
     """
 
-    def __init__(self, root: str | Path, config: dict[str, Any], splits: SplitConfig, shard_size: int = 2048) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        config: dict[str, Any],
+        splits: SplitConfig,
+        shard_size: int = 2048,
+        part: tuple[int, int] | None = None,
+    ) -> None:
         self.root = Path(root)
         self.splits = splits
         self.shard_size = shard_size
         manifest_path = self.root / "manifest.json"
+        stored_part = None if part is None else {"index": part[0], "count": part[1]}
         if manifest_path.exists():
             self.manifest = json.loads(manifest_path.read_text())
             _check_format(self.manifest, manifest_path)
             if self.manifest["config"] != json.loads(json.dumps(config)):  # compare as stored (tuples become lists)
                 raise ValueError(
                     f"{self.root} was built with another configuration; resume with the same one or use a new folder"
+                )
+            if self.manifest.get("part") != stored_part:
+                raise ValueError(
+                    f"{self.root} holds build part {self.manifest.get('part')}, not {stored_part}; resume the same part"
                 )
         else:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -155,6 +221,7 @@ class DatasetWriter:
                 "objects": [],
                 "skipped_objects": {},
                 "shards": [],
+                **({"part": stored_part} if part is not None else {}),
             }
             self._save_manifest()
         self._object_index = {o["object_id"]: i for i, o in enumerate(self.manifest["objects"])}
@@ -180,6 +247,7 @@ class DatasetWriter:
             "split": obj.split,
             "path": path,
             "semantic": obj.semantic is not None,
+            "views": 0 if obj.views is None else len(obj.views.points),
             "sdf_resolution": int(obj.sdf.shape[0]),
             "meta": obj.meta,
         }
@@ -323,10 +391,16 @@ class DatasetReader:
         return np.asarray(self._x_shards[shard][index - self._shard_start[shard]])
 
     def text(self, index: int) -> dict[str, str]:
+        """The main description of grasp `index` at each level ("low", "mid", "high")."""
+        return {level: paraphrases[0] for level, paraphrases in self._text[index].items()}
+
+    def paraphrases(self, index: int) -> dict[str, list[str]]:
+        """Every wording of grasp `index` at each level, the main one first."""
         return self._text[index]
 
     def object_arrays(self, object_index: int) -> dict[str, np.ndarray]:
-        """Memory-mapped arrays of one object: points, normals, point_parts, sdf, sdf_bounds_m[, semantic]."""
+        """Memory-mapped arrays of one object: points, normals, point_parts, sdf, sdf_bounds_m[, semantic]
+        [, view_points, view_normals, view_point_parts, view_nearest, view_cam_to_object, view_visible_points]."""
         if object_index not in self._object_cache:
             folder = self.root / self.objects[object_index]["path"]
             self._object_cache[object_index] = {p.stem: np.load(p, mmap_mode="r") for p in folder.glob("*.npy")}
@@ -339,3 +413,67 @@ class DatasetReader:
         """(G,) split name of every grasp: train, seen, unseen_object or unseen_category."""
         object_split = np.array([o["split"] for o in self.objects] or [""], dtype=object)[self.grasp_object]
         return np.where((object_split == "train") & self.grasp_heldout, "seen", object_split).astype(str)
+
+
+def merge_parts(parts: list[str | Path], out: str | Path) -> Path:
+    """Join the parts of a build split by objects (each written with `DatasetWriter(part=(i, n))`) into one data set
+    in `out`; returns `out`. All n parts must be there, finished and built with one configuration.
+
+    Object folders are copied as they are; grasp shards are copied with their object and hand indices renumbered
+    for the joined manifest, which is written last: a merge interrupted before it can simply run again.
+    """
+    out = Path(out)
+    if (out / "manifest.json").exists():
+        raise FileExistsError(f"{out} already holds a data set; merge into a new folder")
+    manifests = []
+    for root in parts:
+        path = Path(root) / "manifest.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{root} holds no manifest.json: not a build part (or the part never started)")
+        manifest = json.loads(path.read_text())
+        _check_format(manifest, path)
+        if "part" not in manifest:
+            raise ValueError(f"{root} is a whole data set, not a build part")
+        manifests.append((Path(root), manifest))
+    manifests.sort(key=lambda m: m[1]["part"]["index"])
+    counts = {m["part"]["count"] for _, m in manifests}
+    indices = [m["part"]["index"] for _, m in manifests]
+    if len(counts) != 1 or indices != list(range(counts.pop())):
+        sizes = sorted({m["part"]["count"] for _, m in manifests})
+        raise ValueError(f"got parts {indices} of builds split into {sizes}: need every part of one split, once each")
+    config = manifests[0][1]["config"]
+    for root, manifest in manifests[1:]:
+        if manifest["config"] != config:
+            raise ValueError(f"{root} was built with another configuration than {manifests[0][0]}")
+
+    merged = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": config, "hands": {}, "objects": [],
+              "skipped_objects": {}, "shards": []}
+    out.mkdir(parents=True, exist_ok=True)
+    for root, manifest in manifests:
+        for hand, entry in manifest["hands"].items():
+            if merged["hands"].setdefault(hand, entry) != entry:
+                raise ValueError(f"{root} stores hand {hand} with other fingers/joints")
+        hand_map = np.array([list(merged["hands"]).index(h) for h in manifest["hands"]] or [0], np.int8)
+        object_map = np.arange(len(manifest["objects"]), dtype=np.int32) + len(merged["objects"])
+        for entry in manifest["objects"]:
+            if any(o["object_id"] == entry["object_id"] for o in merged["objects"]):
+                raise ValueError(f"object {entry['object_id']} is in more than one part")
+            _copy_folder_atomic(root / entry["path"], out / entry["path"])
+            merged["objects"].append(entry)
+        merged["skipped_objects"].update(manifest["skipped_objects"])
+        for shard in manifest["shards"]:
+            name = f"grasps/shard_{len(merged['shards']):05d}"
+            source = root / shard["path"]
+            arrays = {p.stem: np.load(p) for p in source.glob("*.npy")}
+            arrays["hand"], arrays["object"] = hand_map[arrays["hand"]], object_map[arrays["object"]]
+            text = json.loads((source / "text.json").read_text())
+            _write_folder_atomic(out / name, arrays, {"text.json": text})
+            merged["shards"].append({**shard, "path": name})
+    _write_json_atomic(out / "manifest.json", merged)
+    return out
+
+
+def _copy_folder_atomic(source: Path, target: Path) -> None:
+    tmp = _fresh_tmp(target)
+    shutil.copytree(source, tmp)
+    os.replace(tmp, target)

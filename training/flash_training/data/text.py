@@ -6,8 +6,9 @@
         finger on the body, and keep the ring finger off the mug.")
 
 Everything said is derived from the contact labels, so "the handle" is only said when fingers touch the
-handle. Wording varies between grasps through a generator seeded by the grasp's key: rebuilding gives the
-same text.
+handle. Each level has several templates; `paraphrase_grasp` gives a grasp several distinct wordings per level
+in an order drawn from a generator seeded by the grasp's key, and `describe_grasp` the first of each: rebuilding
+gives the same text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+TEXT_LEVELS = ("low", "mid", "high")
 NUMBER_WORDS = {1: "one finger", 2: "two fingers", 3: "three fingers", 4: "four fingers", 5: "five fingers"}
 
 # Why people hold a part: the high level names the intent where the category/part pair has an obvious one.
@@ -38,7 +40,26 @@ PART_INTENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("screwdriver", "handle"): ("Hold the screwdriver by the handle, ready to turn a screw.",),
     ("can", "lid"): ("Grab the can from the top.",),
 }
-GENERIC_HIGH = ("Pick up the {category}.", "Grasp the {category} firmly.", "Lift the {category}.")
+GENERIC_HIGH = (
+    "Pick up the {category}.",
+    "Grasp the {category} firmly.",
+    "Lift the {category}.",
+    "Take hold of the {category}.",
+    "Grab the {category}.",
+)
+# For objects with several parts: the goal names the part held.
+PART_HIGH = (
+    "Pick up the {category} by its {part}.",
+    "Hold the {category} by the {part}.",
+    "Grab the {category}'s {part}.",
+    "Take the {category} by the {part}.",
+)
+MID = (
+    "Grasp the {category}'s {part} with {count}, {thumb}.",
+    "Use {count} ({thumb}) to hold the {part} of the {category}.",
+    "Hold the {part} of the {category} with {count}, {thumb}.",
+    "Take the {category} by the {part} using {count}, {thumb}.",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,7 @@ class ContactSummary:
     category: str
     finger_names: tuple[str, ...]
     finger_parts: tuple[str | None, ...]
+    part_names: tuple[str, ...] = ()  # the object's parts; with several, the goal names the part held
 
     def __post_init__(self) -> None:
         if len(self.finger_names) != len(self.finger_parts):
@@ -73,36 +95,64 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
-def describe_grasp(summary: ContactSummary, key: str) -> dict[str, str]:
-    """The three descriptions of one grasp; `key` (e.g. "object|hand|row") seeds the choice of wording."""
-    rng = np.random.default_rng(zlib.crc32(key.encode()))
-    category, main = summary.category, summary.main_part
-    touching = [f for f, p in zip(summary.finger_names, summary.finger_parts, strict=False) if p is not None]
-    if main is None:
-        return {level: f"Hold the hand around the {category} without touching it." for level in ("low", "mid", "high")}
-
-    high = _pick(rng, PART_INTENTS.get((category, main), tuple(t.format(category=category) for t in GENERIC_HIGH)))
-
-    count = NUMBER_WORDS.get(len(touching), f"{len(touching)} fingers")
-    with_thumb = "thumb included" if "thumb" in touching else "without the thumb"
-    mid = _pick(
-        rng,
-        (
-            f"Grasp the {category}'s {main} with {count}, {with_thumb}.",
-            f"Use {count} ({with_thumb}) to hold the {main} of the {category}.",
-        ),
-    )
-
+def _low_level(summary: ContactSummary) -> tuple[str, ...]:
+    """Wordings that place every finger: on its part, or off the object."""
     by_part: dict[str, list[str]] = {}
     for finger, part in zip(summary.finger_names, summary.finger_parts, strict=False):
         if part is not None:
             by_part.setdefault(part, []).append(_finger_phrase(finger))
-    clauses = [f"{_join(fingers)} on the {part}" for part, fingers in by_part.items()]
     idle = [_finger_phrase(f) for f, p in zip(summary.finger_names, summary.finger_parts, strict=False) if p is None]
-    low = f"Put {_join(clauses)}"
-    low += f", and keep {_join(idle)} off the {category}." if idle else f", closing all fingers on the {category}."
-    return {"low": low[0].upper() + low[1:], "mid": mid, "high": high}
+    category = summary.category
+    on = _join([f"{_join(fingers)} on the {part}" for part, fingers in by_part.items()])
+    touch = _join([f"the {part} with {_join(fingers)}" for part, fingers in by_part.items()])
+    if idle:
+        stay = "stays" if len(idle) == 1 else "stay"
+        tails = (
+            f", and keep {_join(idle)} off the {category}.",
+            f"; {_join(idle)} {stay} off the {category}.",
+            f", keeping {_join(idle)} off the {category}.",
+            f", and lift {_join(idle)} away from the {category}.",
+        )
+    else:
+        tails = (
+            f", closing all fingers on the {category}.",
+            f"; every finger touches the {category}.",
+            ", using every finger.",
+            f", wrapping all fingers around the {category}.",
+        )
+    texts = (f"Put {on}{tails[0]}", f"Place {on}{tails[1]}", f"Touch {touch}{tails[2]}", f"Rest {on}{tails[3]}")
+    return tuple(t[0].upper() + t[1:] for t in texts)
+
+
+def _wordings(summary: ContactSummary) -> dict[str, tuple[str, ...]]:
+    """Every template of each level filled in for this grasp (distinct strings, template order)."""
+    category, main = summary.category, summary.main_part
+    if main is None:
+        return {level: (f"Hold the hand around the {category} without touching it.",) for level in TEXT_LEVELS}
+    high = list(PART_INTENTS.get((category, main), ()))
+    if len(summary.part_names) > 1:
+        high += [t.format(category=category, part=main) for t in PART_HIGH]
+    if not high:
+        high = [t.format(category=category) for t in GENERIC_HIGH]
+    touching = [f for f, p in zip(summary.finger_names, summary.finger_parts, strict=False) if p is not None]
+    count = NUMBER_WORDS.get(len(touching), f"{len(touching)} fingers")
+    thumb = "thumb included" if "thumb" in touching else "without the thumb"
+    mid = [t.format(category=category, part=main, count=count, thumb=thumb) for t in MID]
+    return {"low": _low_level(summary), "mid": tuple(dict.fromkeys(mid)), "high": tuple(dict.fromkeys(high))}
+
+
+def paraphrase_grasp(summary: ContactSummary, key: str, count: int) -> dict[str, list[str]]:
+    """Up to `count` distinct wordings of one grasp per level ("low", "mid", "high"), fewer where a level has fewer
+    templates. `key` (e.g. "object|hand|row") seeds their order; the first of each is `describe_grasp`'s."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    out = {}
+    for level, options in _wordings(summary).items():
+        order = np.random.default_rng([zlib.crc32(key.encode()), TEXT_LEVELS.index(level)]).permutation(len(options))
+        out[level] = [options[i] for i in order[:count]]
+    return out
+
+
+def describe_grasp(summary: ContactSummary, key: str) -> dict[str, str]:
+    """The three descriptions of one grasp; `key` (e.g. "object|hand|row") seeds the choice of wording."""
+    return {level: wordings[0] for level, wordings in paraphrase_grasp(summary, key, 1).items()}
