@@ -13,6 +13,7 @@ import importlib
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("flash_training.demo", "the built-in default job: grasps for a prompt, with pictures"),
     "dataset": ("flash_training.data.command", "build FLASH-Drive grasp data sets"),
+    "eval": ("flash_training.eval.command", "judge grasps in MuJoCo: lift and force-closure success, metrics"),
     "assets": ("flash_core.assets.command", "fetch and locate robot models"),
     "leap-double": ("flash_core.motors.double_command", "simulated LEAP hand motors on a pseudo-terminal"),
     "mesh": ("flash_core.geometry.command", "inspect, repair and precompute SDF grids of object meshes"),
