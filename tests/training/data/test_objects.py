@@ -56,6 +56,10 @@ def test_ycb_objects_load_in_metres_with_a_licence():
     assert mug.category == "mug" and "CC BY 4.0" in mug.licence and 0.05 < mug.mesh.extents.max() < 0.2
     with pytest.raises(KeyError, match="unknown YCB"):
         YcbSource(include=("999_unicorn",))
+    everything = YcbSource().names()
+    assert YcbSource(exclude=("025_mug",)).names() == [n for n in everything if n != "025_mug"]
+    with pytest.raises(KeyError, match="unknown YCB"):
+        YcbSource(exclude=("999_unicorn",))
 
 
 @pytest.mark.parametrize("suffix", [".obj", ".stl", ".ply", ".glb"])

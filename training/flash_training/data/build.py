@@ -109,6 +109,31 @@ YCB_GRASPABLE = (
     "024_bowl",
 )
 
+# YCB objects no hand of FLASH's size holds as a rigid body: a chain, flat plates and lids, a 17 mm die, marbles,
+# a box of blocks, a peg board, an airplane assembled from parts.
+YCB_NOT_GRASPABLE = (
+    "028_skillet_lid",
+    "029_plate",
+    "059_chain",
+    "062_dice",
+    "063-b_marbles",
+    "070-a_colored_wood_blocks",
+    "071_nine_hole_peg_test",
+    "072-a_toy_airplane",
+)
+# Held out whole in the default preset: two part-labelled procedural categories (their part-naming prompts meet
+# new shapes) and YCB tools and foods the training set has no category of.
+DEFAULT_UNSEEN_CATEGORIES = (
+    "screwdriver",
+    "pan",
+    "power drill",
+    "adjustable wrench",
+    "scissors",
+    "padlock",
+    "banana",
+    "toy airplane",
+)
+
 PRESETS: dict[str, BuildConfig] = {
     # Seconds: for tests and a first look.
     "tiny": BuildConfig(
@@ -139,6 +164,23 @@ PRESETS: dict[str, BuildConfig] = {
         synthesis=SynthesisConfig(
             optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)
         ),
+    ),
+    # About 45 min on 2 cores with `--ray 2` (docs/benchmarks.md): 250 objects in 63 categories (120 part-labelled
+    # procedural objects, 70 YCB, 60 pybullet random), both hands, 20 grasps per hand with 4 wordings per text
+    # level, 8 partial views per object; splits with 29 unseen-category and ~30 unseen objects.
+    "default": BuildConfig(
+        sources=(
+            SourceSpec("procedural", {"count_per_category": 10}),
+            SourceSpec("ycb", {"exclude": YCB_NOT_GRASPABLE}),
+            SourceSpec("pybullet_random", limit=60),
+        ),
+        grasps_per_hand=20,
+        candidates_per_hand=56,
+        shard_size=2000,
+        synthesis=SynthesisConfig(
+            optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)
+        ),
+        splits=SplitConfig(unseen_category_fraction=0.0, unseen_categories=DEFAULT_UNSEEN_CATEGORIES),
     ),
     # GPU machines: more objects, more candidates, longer optimisation, denser SDF grids.
     "full": BuildConfig(

