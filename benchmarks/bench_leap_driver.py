@@ -31,8 +31,8 @@ from rich.table import Table
 
 from flash_core.hands.spec import load_spec
 from flash_core.motors import LeapHand, LeapHandConfig, Motor
-from flash_core.motors.dynamixel import DynamixelMotorsBus
-from flash_core.motors.dynamixel_double import DynamixelDouble
+from flash_core.motors.dynamixel.bus import DynamixelMotorsBus
+from flash_core.motors.dynamixel.double import DynamixelDouble
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_leap_driver.json"
 BAUD = 4_000_000

@@ -6,9 +6,15 @@ import time
 
 import pytest
 
-from flash_core.motors.dynamixel_tables import MODEL_NUMBERS, XC330_CONTROL_TABLE
+from flash_core.motors.dynamixel.tables import MODEL_NUMBERS, XC330_CONTROL_TABLE
 
 sdk = pytest.importorskip("dynamixel_sdk")
+
+
+@pytest.fixture
+def double(raw_double):
+    """The double alone: these tests turn torque on however they like (no LEAP hand audit)."""
+    return raw_double
 
 GOAL_POSITION = XC330_CONTROL_TABLE["Goal_Position"][0]
 PRESENT_POSITION = XC330_CONTROL_TABLE["Present_Position"][0]
@@ -139,3 +145,59 @@ def test_cli_double_serves_the_printed_port():
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_reboot_answers_then_restarts_with_ram_defaults(link, double):
+    port, handler = link
+    handler.write1ByteTxRx(port, 3, OPERATING_MODE, 5)
+    handler.write2ByteTxRx(port, 3, XC330_CONTROL_TABLE["Position_P_Gain"][0], 600)
+    handler.write1ByteTxRx(port, 3, TORQUE_ENABLE, 1)
+    double.set_hardware_error(3, 0b0010_0000)  # overload: in Shutdown, so torque goes off
+    assert double.motors[3].get("Torque_Enable") == 0
+    result, error = handler.write1ByteTxRx(port, 3, TORQUE_ENABLE, 1)
+    assert result == sdk.COMM_SUCCESS and error == 0x80 | 1  # alert + result fail: no torque until reboot
+    assert handler.reboot(port, 3) == (sdk.COMM_SUCCESS, 0x80)
+    assert handler.ping(port, 3)[1] == sdk.COMM_RX_TIMEOUT  # booting
+    time.sleep(double.boot_s)
+    assert handler.ping(port, 3)[1] == sdk.COMM_SUCCESS
+    motor = double.motors[3]
+    assert (motor.get("Hardware_Error_Status"), motor.get("Torque_Enable")) == (0, 0)
+    assert motor.get("Position_P_Gain") == 800 and motor.get("Goal_Current") == motor.get("Current_Limit")
+    assert motor.get("Operating_Mode") == 5  # EEPROM survives
+
+
+def test_power_cycle_is_silent_then_back_with_ram_defaults(link, double):
+    port, handler = link
+    handler.write2ByteTxRx(port, 2, XC330_CONTROL_TABLE["Goal_Current"][0], 350)
+    double.power_cycle(2, off_s=0.1)
+    assert handler.ping(port, 2)[1] == sdk.COMM_RX_TIMEOUT
+    time.sleep(0.1)
+    assert handler.ping(port, 2)[1] == sdk.COMM_SUCCESS
+    assert double.motors[2].get("Goal_Current") == 1750
+
+
+def test_refused_register_answers_access_error(link, double):
+    port, handler = link
+    double.refuse_writes(4, "Operating_Mode")
+    assert handler.write1ByteTxRx(port, 4, OPERATING_MODE, 5) == (sdk.COMM_SUCCESS, 7)
+    assert double.motors[4].get("Operating_Mode") == 3
+    assert handler.write1ByteTxRx(port, 4, TORQUE_ENABLE, 1) == (sdk.COMM_SUCCESS, 0)  # other registers: fine
+    assert [(e.motor_id, e.instruction, e.operating_mode) for e in double.torque_on_log] == [(4, 0x03, 3)]
+    with pytest.raises(KeyError):
+        double.refuse_writes(4, "No_Such_Register")
+
+
+def test_model_number_and_garbled_fast_sync_read(link, double):
+    port, handler = link
+    double.set_model_number(7, 1020)
+    assert handler.ping(port, 7)[0] == 1020
+    read = sdk.GroupSyncRead(port, handler, PRESENT_POSITION, 4)
+    for i in (0, 1):
+        read.addParam(i)
+    double.garble_fast_sync_read("crc")
+    assert read.fastSyncRead() == sdk.COMM_RX_CORRUPT
+    assert read.txRxPacket() == sdk.COMM_SUCCESS  # plain Sync Read is untouched
+    double.garble_fast_sync_read(None)
+    assert read.fastSyncRead() == sdk.COMM_SUCCESS
+    with pytest.raises(ValueError, match="garble"):
+        double.garble_fast_sync_read("bits")

@@ -10,7 +10,7 @@ import tty
 
 import pytest
 
-from flash_core.motors import dynamixel_protocol as proto
+from flash_core.motors.dynamixel import protocol as proto
 
 sdk = pytest.importorskip("dynamixel_sdk")
 

@@ -1,18 +1,21 @@
-"""LeapHand through the unmodified SDK against the pty double: configuration, units, clamping, faults.
+"""LeapHand through the unmodified SDK against the pty double: configuration, units, clamping, commands.
+(Faults: test_leap_faults.py.)
 
-Every test runs twice (see conftest): with Fast Sync Read and with plain Sync Read.
+Tests on the `hand` fixture run twice (see conftest): with Fast Sync Read and with plain Sync Read.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import numpy as np
 import pytest
 
 from flash_core.hands.spec import load_spec
-from flash_core.motors import BusConfig, LeapHand, LeapHandConfig
+from flash_core.motors import LeapHand, LeapHandConfig
+from tests.core.motors.conftest import expected_setup, registers
 
 LEAP = load_spec("leap")
 LOWER = np.array([lo for lo, _ in LEAP.joint_limits])
@@ -24,15 +27,15 @@ def settle(hand, seconds=0.6):
     return hand.read_state()
 
 
-def test_configure_sets_mode_gains_and_current_limit(hand, double):
-    for i, motor in double.motors.items():
-        soft = i in (0, 4, 8)  # abduction joints: 0.75 x gains
-        assert motor.get("Operating_Mode") == 5
-        assert motor.get("Position_P_Gain") == (450 if soft else 600)
-        assert motor.get("Position_I_Gain") == 0
-        assert motor.get("Position_D_Gain") == (150 if soft else 200)
-        assert motor.get("Goal_Current") == 350
-        assert motor.get("Torque_Enable") == 1
+def test_start_configures_verifies_then_torques_on_each_motor(hand, double):
+    for i in range(16):
+        assert registers(double, i) == expected_setup(i)
+        assert double.motors[i].get("Torque_Enable") == 1
+    # One torque-on per motor, each a write to that motor after its setup (conftest audits the rest).
+    assert sorted(e.motor_id for e in double.torque_on_log) == list(range(16))
+    status = hand.status()
+    assert status.ok and set(status.motor_states) == {"driven"} and all(status.torque_enabled)
+    assert status.faults == {}
 
 
 def test_full_hand_current_limit(double):
@@ -85,63 +88,14 @@ def test_allegro_command_maps_joint_for_joint(hand, double):
     np.testing.assert_allclose(sent, allegro)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(15), np.full(16, np.nan), np.zeros((2, 16))])
-def test_bad_commands_are_refused(hand, bad):
-    with pytest.raises(ValueError):
-        hand.write_positions(bad)
-
-
-def test_corrupt_reply_is_counted_and_recovered(hand, double):
-    hand.write_positions(np.full(16, 0.3))
-    settle(hand)
-    double.corrupt_next_replies(1)
-    state = hand.read_state()
-    assert state.responding.all()
-    np.testing.assert_allclose(state.position_rad, 0.3, atol=3e-3)
-    status = hand.status()
-    assert status.failures["crc"] >= 1 and status.retries >= 1 and status.ok
-
-
-def test_short_reply_is_caught_by_its_length(hand, double):
-    double.shorten_next_replies(1)
-    state = hand.read_state()
-    assert state.responding.all()
-    assert hand.status().failures["length"] == 1
-
-
-def test_silent_motor_is_reported_then_comes_back(double, request):
-    config = LeapHandConfig(port=double.port, bus=BusConfig(probe_interval_s=0.5))
-    with LeapHand(config) as hand:
-        before = hand.read_state().position_rad.copy()
-        double.set_silent(3)
-        hand.write_positions(np.full(16, 0.4))
-        state = settle(hand)
-        assert not state.responding[3] and state.responding[np.arange(16) != 3].all()
-        assert state.position_rad[3] == before[3]  # last known value, flagged as not responding
-        np.testing.assert_allclose(np.delete(state.position_rad, 3), 0.4, atol=3e-3)
-        status = hand.status()
-        assert status.responding[3] is False and not status.ok
-        assert status.failures["timeout"] + status.failures["crc"] >= 1
-        # While it is out, reads skip it (no timeout per cycle) ...
-        failures = dict(status.failures)
-        hand.read_state()
-        assert hand.status().failures == failures
-        # ... and it is probed again and rejoins once it answers.
-        double.set_silent(3, False)
-        time.sleep(0.55)
-        hand.read_state()
-        state = hand.read_state()
-        assert state.responding.all() and hand.status().ok
-
-
-def test_hardware_error_bits_are_decoded(hand, double):
-    double.set_hardware_error(5, 0b0010_0100)
-    state = hand.read_state()
-    assert state.responding.all()
-    status = hand.status()
-    assert status.hardware_errors == {"5": ["overheating", "overload"]}
-    assert status.hardware_error_bits == {"5": 0b0010_0100}
-    assert not status.ok
+def test_command_is_resent_every_cycle(hand, double):
+    hand.write_positions(np.full(16, 0.2))
+    time.sleep(0.05)
+    with double.lock:
+        double.motors[9].set("Goal_Position", 0)  # as if the broadcast had been lost on the way
+    hand.step()
+    time.sleep(0.05)
+    assert double.motors[9].get("Goal_Position") == round((0.2 + math.pi) * 4096 / (2 * math.pi))
 
 
 def test_close_turns_torque_off(double):
@@ -178,36 +132,30 @@ def test_bad_config_is_refused():
         LeapHandConfig(variant="huge")
     with pytest.raises(ValueError, match="motor IDs"):
         LeapHand(LeapHandConfig(motor_ids=(0, 1, 2), use_fake_hardware=True))
+    with pytest.raises(ValueError, match=r"allow_missing names motor IDs \[20\] that are not in motor_ids"):
+        LeapHandConfig(allow_missing=(3, 20))
+    with pytest.raises(ValueError, match="cycle_budget_periods"):
+        LeapHandConfig(cycle_budget_periods=2.5)
+
+
+@pytest.mark.parametrize("shape", [(15,), (2, 16)])
+def test_bad_command_names_the_joint_and_the_shape(hand, shape):
+    expected = r"expected 16 joint positions \(joints '0'..'15' in order\), got shape " + re.escape(str(shape))
+    with pytest.raises(ValueError, match=expected):
+        hand.write_positions(np.zeros(shape))
+    q = np.zeros(16)
+    q[7] = np.nan
+    with pytest.raises(ValueError, match="finite, got '7'=nan"):
+        hand.step(q)
 
 
 def test_falls_back_to_sync_read_without_fast_sync_read_firmware():
-    from flash_core.motors.dynamixel_double import DynamixelDouble
+    from flash_core.motors.dynamixel.double import DynamixelDouble
 
     with DynamixelDouble(range(16), fast_sync_read=False) as old_firmware:
         with LeapHand(LeapHandConfig(port=old_firmware.port, fast_sync_read=True)) as hand:
-            assert hand.bus.fast_sync_read is False
             hand.write_positions(np.full(16, 0.2))
             state = settle(hand)
+            assert hand.bus.fast_sync_read is False and "do not answer Fast Sync Read" in hand.bus.fast_sync_read_note
             assert state.responding.all() and hand.status().ok
             np.testing.assert_allclose(state.position_rad, 0.2, atol=3e-3)
-
-
-def test_unplugged_hand_costs_one_probe_per_cycle(double):
-    config = LeapHandConfig(port=double.port, bus=BusConfig(probe_interval_s=0.0, max_retries=0))
-    with LeapHand(config) as hand:
-        for i in range(16):
-            double.set_silent(i)
-        assert not hand.read_state().responding.any()
-        before = double.instructions_received
-        state = hand.read_state()  # nobody left to sync-read: only the most overdue motor is pinged
-        deadline = time.monotonic() + 2.0
-        while double.instructions_received == before and time.monotonic() < deadline:
-            time.sleep(0.01)  # let the double's thread take the packet in
-        time.sleep(0.05)
-        assert double.instructions_received - before == 1
-        assert not state.responding.any()
-        for i in range(16):
-            double.set_silent(i, False)
-        for _ in range(16):  # one motor rejoins per cycle
-            hand.read_state()
-        assert hand.read_state().responding.all()

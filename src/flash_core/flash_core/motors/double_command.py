@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from flash_core.motors.dynamixel_double import DynamixelDouble
+    from flash_core.motors.dynamixel.double import DynamixelDouble
 
     with DynamixelDouble(args.ids, args.model) as double:
         print(f"Dynamixel Protocol 2.0 double: {len(args.ids)} x {args.model} (IDs {args.ids})", flush=True)

@@ -1,10 +1,15 @@
 """A bus of named motors: the protocol-independent part of a motor driver.
 
 `MotorsBus` owns what every serial servo bus needs: motors addressed by name, registers addressed by
-name through a control table, signed/unsigned encoding, bounded retries, failure counting and the set
-of motors that stopped answering. A protocol implementation (`DynamixelMotorsBus`, `FakeMotorsBus`)
-only moves bytes: it implements the `_transfer_*` hooks, each returning a `Reply` per motor instead of
-raising, so one bad packet never takes down a control loop.
+name through a control table, signed/unsigned encoding, bounded retries and failure counting. A
+protocol implementation (`DynamixelMotorsBus`, `FakeMotorsBus`) only moves bytes: it implements the
+`_transfer_*` hooks, each returning a `Reply` per motor instead of raising, so one bad packet never
+takes down a control loop.
+
+Single-motor calls (`ping`, `read_block`, `write_block`, `reboot`) retry and then raise
+`MotorNotRespondingError` (no usable reply) or `MotorRefusedError` (the motor answered with an error
+code). Group reads never raise: they return what answered and why the rest did not. There is no
+broadcast torque-on: torque goes on one verified motor at a time, by whoever verified it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from flash_core.motors.dynamixel_tables import SIGNED_REGISTERS, control_table, decode_hardware_error
+from flash_core.motors.dynamixel.protocol import ERROR_ACCESS, ERROR_NAMES
+from flash_core.motors.dynamixel.tables import SIGNED_REGISTERS, control_table
 
 
 @dataclass(frozen=True)
@@ -48,28 +54,59 @@ class Reply:
 
 @dataclass
 class BusStatus:
-    """Counters and health of a bus, cumulative since connect()."""
+    """Counters of a bus, cumulative since connect()."""
 
-    transactions: int = 0  # packets exchanged, retries and probes included
+    transactions: int = 0  # packets exchanged, retries included
     reads: int = 0  # read calls (single or sync)
     writes: int = 0  # write calls (single or sync)
     failures: dict[str, int] = field(default_factory=lambda: {f.value: 0 for f in Failure})
     retries: int = 0
-    non_responding: set[str] = field(default_factory=set)
-    hardware_errors: dict[str, list[str]] = field(default_factory=dict)  # motor -> latched fault names
-    hardware_error_bits: dict[str, int] = field(default_factory=dict)  # motor -> Hardware_Error_Status value
-    instruction_errors: dict[str, int] = field(default_factory=dict)  # motor -> last non-alert error code
+
+
+@dataclass(frozen=True)
+class SyncRead:
+    """Result of a group read: {register: {motor: value}} for the motors that answered, the reason for
+    each that did not, and the motors whose reply carried the hardware-alert bit."""
+
+    values: dict[str, dict[str, int]]
+    failed: dict[str, Failure]
+    alerts: frozenset[str] = frozenset()
+
+    @property
+    def answered(self) -> list[str]:
+        first = next(iter(self.values.values()), {})
+        return list(first)
 
 
 class MotorNotRespondingError(RuntimeError):
-    """A single-motor read or write failed after every retry."""
+    """A single-motor transaction got no usable reply after every retry."""
+
+
+class MotorRefusedError(RuntimeError):
+    """The motor answered, with an error code (e.g. access error: an EEPROM write with torque on)."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
 class BusConfig:
-    max_retries: int = 2  # extra attempts after a failed transaction, per call
-    probe_interval_s: float = 1.0  # how often a non-responding motor is pinged to see if it is back
+    max_retries: int = 2  # extra attempts of a failed single-motor transaction
     alert_bit: int = 0x80  # status ERROR bit that flags a latched hardware error
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Registers read or written in one transaction: the covering address range and where each sits."""
+
+    address: int
+    length: int
+    fields: tuple[tuple[str, int, int], ...]  # (register, offset in the span, size)
 
 
 class MotorsBus(abc.ABC):
@@ -89,7 +126,6 @@ class MotorsBus(abc.ABC):
         self.config = config or BusConfig()
         self.table = control_table(models.pop())
         self.status = BusStatus()
-        self._last_probe: dict[str, float] = {}
 
     # --- hooks for a protocol implementation ---
     @abc.abstractmethod
@@ -99,13 +135,17 @@ class MotorsBus(abc.ABC):
     def _transfer_disconnect(self) -> None: ...
 
     @abc.abstractmethod
-    def _transfer_ping(self, motor_id: int) -> Reply: ...
+    def _transfer_ping(self, motor_id: int) -> Reply:
+        """Reply.data: the model number, 2 bytes little-endian."""
 
     @abc.abstractmethod
     def _transfer_read(self, motor_id: int, address: int, length: int) -> Reply: ...
 
     @abc.abstractmethod
     def _transfer_write(self, motor_id: int, address: int, data: bytes) -> Reply: ...
+
+    @abc.abstractmethod
+    def _transfer_reboot(self, motor_id: int) -> Reply: ...
 
     @abc.abstractmethod
     def _transfer_sync_read(self, motor_ids: Sequence[int], address: int, length: int) -> dict[int, Reply]: ...
@@ -116,6 +156,11 @@ class MotorsBus(abc.ABC):
 
     def _recover(self) -> None:  # noqa: B027 - optional hook: buses without link state need nothing here
         """Bring the link back to a clean state after a failed transaction (e.g. drop stale bytes)."""
+
+    @property
+    def transaction_timeout_s(self) -> float:
+        """The longest one transaction can take before it is given up (what a silent motor costs)."""
+        return 0.0
 
     # --- lifecycle ---
     @property
@@ -137,7 +182,7 @@ class MotorsBus(abc.ABC):
     def __exit__(self, *exc) -> None:
         self.disconnect()
 
-    # --- encoding ---
+    # --- names ---
     def register(self, name: str) -> tuple[int, int]:
         try:
             return self.table[name]
@@ -150,6 +195,18 @@ class MotorsBus(abc.ABC):
         except KeyError:
             raise KeyError(f"unknown motor '{name}'; known: {list(self.motors)}") from None
 
+    def describe(self, motor: str) -> str:
+        return f"motor '{motor}' (id {self._motor(motor).id})"
+
+    def _span(self, registers: Iterable[str]) -> _Span:
+        placed = sorted((self.register(r) + (r,) for r in registers))
+        if not placed:
+            raise ValueError("no registers given")
+        address = placed[0][0]
+        length = max(a + s for a, s, _ in placed) - address
+        return _Span(address, length, tuple((r, a - address, s) for a, s, r in placed))
+
+    # --- encoding ---
     @staticmethod
     def encode(register: str, value: int, size: int) -> bytes:
         return int(value).to_bytes(size, "little", signed=register in SIGNED_REGISTERS)
@@ -158,140 +215,137 @@ class MotorsBus(abc.ABC):
     def decode(register: str, data: bytes) -> int:
         return int.from_bytes(data, "little", signed=register in SIGNED_REGISTERS)
 
-    # --- single motor ---
-    def ping(self, motor: str) -> bool:
-        reply = self._with_retries(lambda: self._transfer_ping(self._motor(motor).id))
-        self._note_reply(motor, reply)
-        return reply.ok
+    def _decode_span(self, span: _Span, data: bytes) -> dict[str, int]:
+        return {r: self.decode(r, data[o : o + s]) for r, o, s in span.fields}
 
-    def read(self, register: str, motor: str) -> int:
-        address, size = self.register(register)
+    # --- single motor ---
+    def ping(self, motor: str, retries: int | None = None) -> int:
+        """The model number the motor reports."""
+        motor_id = self._motor(motor).id
+        reply = self._checked(motor, "ping", self._with_retries(lambda: self._transfer_ping(motor_id), retries))
+        return int.from_bytes(reply.data[:2], "little")
+
+    def read(self, register: str, motor: str, retries: int | None = None) -> int:
+        return self.read_block([register], motor, retries)[register]
+
+    def read_block(self, registers: Sequence[str], motor: str, retries: int | None = None) -> dict[str, int]:
+        """Several registers of one motor in one transaction (the covering address range is read)."""
+        span = self._span(registers)
         motor_id = self._motor(motor).id
         self.status.reads += 1
-        reply = self._with_retries(lambda: self._checked_length(self._transfer_read(motor_id, address, size), size))
-        self._note_reply(motor, reply)
-        if not reply.ok:
-            raise MotorNotRespondingError(f"motor '{motor}' (id {motor_id}) did not answer a read of {register}: "
-                                          f"{reply.failure.value}")
-        return self.decode(register, reply.data)
+        reply = self._with_retries(
+            lambda: self._checked_length(self._transfer_read(motor_id, span.address, span.length), span.length),
+            retries,
+        )
+        return self._decode_span(span, self._checked(motor, f"read of {', '.join(registers)}", reply).data)
 
-    def write(self, register: str, motor: str, value: int) -> None:
-        address, size = self.register(register)
+    def write(self, register: str, motor: str, value: int, retries: int | None = None) -> None:
+        self.write_block({register: value}, motor, retries)
+
+    def write_block(self, values: Mapping[str, int], motor: str, retries: int | None = None) -> None:
+        """Adjacent registers of one motor in one acknowledged transaction."""
+        span = self._span(values)
+        if sum(s for _, _, s in span.fields) != span.length:
+            raise ValueError(f"registers {sorted(values)} leave gaps; write them separately")
+        data = bytearray(span.length)
+        for r, o, s in span.fields:
+            data[o : o + s] = self.encode(r, values[r], s)
         motor_id = self._motor(motor).id
         self.status.writes += 1
-        reply = self._with_retries(lambda: self._transfer_write(motor_id, address, self.encode(register, value, size)))
-        self._note_reply(motor, reply)
+        reply = self._with_retries(lambda: self._transfer_write(motor_id, span.address, bytes(data)), retries)
+        what = ", ".join(f"{r}={v}" for r, v in values.items())
+        self._checked(motor, f"write of {what}", reply)
+
+    def reboot(self, motor: str, retries: int | None = None) -> None:
+        """REBOOT: the motor answers, restarts (torque off, RAM defaults, hardware errors cleared)."""
+        motor_id = self._motor(motor).id
+        self._checked(motor, "reboot", self._with_retries(lambda: self._transfer_reboot(motor_id), retries))
+
+    def _checked(self, motor: str, what: str, reply: Reply) -> Reply:
         if not reply.ok:
-            raise MotorNotRespondingError(f"motor '{motor}' (id {motor_id}) did not acknowledge {register}="
-                                          f"{value}: {reply.failure.value}")
-        if reply.error & ~self.config.alert_bit:
-            raise RuntimeError(f"motor '{motor}' refused {register}={value} (status error "
-                               f"{reply.error & ~self.config.alert_bit}; EEPROM registers need torque off)")
+            raise MotorNotRespondingError(f"{self.describe(motor)} did not answer a {what}: {reply.failure.value}")
+        code = reply.error & ~self.config.alert_bit
+        if code:
+            name = ERROR_NAMES.get(code, f"error {code}")
+            hint = " (EEPROM registers take writes only with torque off)" if code == ERROR_ACCESS else ""
+            raise MotorRefusedError(f"{self.describe(motor)} refused a {what}: {name}{hint}", code)
+        return reply
 
     # --- group operations ---
     def sync_read(self, register: str, motors: Iterable[str] | None = None) -> dict[str, int]:
-        """One register from many motors; motors that do not answer are left out (see `status`)."""
-        return self.sync_read_block([register], motors)[register]
+        """One register from many motors; motors that do not answer are left out."""
+        return self.sync_read_block([register], motors).values[register]
 
     def sync_read_block(
-        self, registers: Sequence[str], motors: Iterable[str] | None = None
-    ) -> dict[str, dict[str, int]]:
-        """Adjacent registers from many motors in one transaction: {register: {motor: value}}.
+        self, registers: Sequence[str], motors: Iterable[str] | None = None, retry_deadline: float | None = None
+    ) -> SyncRead:
+        """Registers from many motors in one transaction (the covering address range is read).
 
-        Motors that fail are retried one by one (up to `max_retries`); those that still fail are marked
-        non-responding and skipped (pinged again every `probe_interval_s`, one per call) until they answer.
+        Motors that failed get one more group read of just them if `transaction_timeout_s` still fits
+        before `retry_deadline` (time.monotonic()); None: no retry.
         """
-        spans = sorted((self.register(r) + (r,) for r in registers))
-        for (a0, s0, r0), (a1, _, r1) in zip(spans, spans[1:]):
-            if a0 + s0 != a1:
-                raise ValueError(f"registers {r0} and {r1} are not adjacent; read them separately")
-        address = spans[0][0]
-        length = spans[-1][0] + spans[-1][1] - address
-        names = self._live_motors(motors)
-        self.status.reads += 1
-        values: dict[str, dict[str, int]] = {r: {} for r in registers}
-        if not names:
-            return values
-        ids = {self.motors[n].id: n for n in names}
-        self.status.transactions += 1
-        replies = {
-            ids[i]: self._checked_length(r, length)
-            for i, r in self._transfer_sync_read(list(ids), address, length).items()
-        }
-        missing = Reply(failure=Failure.TIMEOUT)
-        replies = {n: replies.get(n, missing) for n in names}
-        # A packet-level failure (e.g. a corrupt Fast Sync Read packet) is one Reply shared by all
-        # motors: count it once.
-        self._count_failures({id(r): r for r in replies.values()}.values())
-        for _ in range(self.config.max_retries):
-            failed = [n for n in names if not replies[n].ok]
-            if not failed:
-                break
-            self.status.retries += 1
-            self._recover()
-            for n in failed:
-                self.status.transactions += 1
-                replies[n] = self._checked_length(self._transfer_read(self.motors[n].id, address, length), length)
-                self._count_failures([replies[n]])
-        alerts = []
+        span = self._span(registers)
+        names = list(self.motors) if motors is None else list(motors)
         for n in names:
-            reply = replies[n]
-            self._note_reply(n, reply)
-            if not reply.ok:
-                continue
-            if reply.error & self.config.alert_bit:
-                alerts.append(n)
-            for a, s, r in spans:
-                values[r][n] = self.decode(r, reply.data[a - address : a - address + s])
-        self._update_hardware_errors(alerts, [n for n in names if n not in alerts and replies[n].ok])
-        return values
+            self._motor(n)  # unknown names fail here, with the list of known ones
+        replies: dict[str, Reply] = {}
+        pending = names
+        for attempt in range(2):
+            if not pending:
+                break
+            if attempt:
+                if retry_deadline is None or time.monotonic() + self.transaction_timeout_s > retry_deadline:
+                    break
+                self.status.retries += 1
+            self.status.reads += 1
+            self.status.transactions += 1
+            ids = {self.motors[n].id: n for n in pending}
+            raw = self._transfer_sync_read(list(ids), span.address, span.length)
+            missing = Reply(failure=Failure.TIMEOUT)
+            got = {n: self._checked_length(raw.get(i, missing), span.length) for i, n in ids.items()}
+            # A packet-level failure (a corrupt Fast Sync Read packet) is one Reply shared by all motors:
+            # count it once.
+            self._count_failures({id(r): r for r in got.values()}.values())
+            replies.update(got)
+            pending = [n for n in pending if not replies[n].ok]
+            if pending:
+                self._recover()
+        values: dict[str, dict[str, int]] = {r: {} for r in registers}
+        for n in names:
+            if replies[n].ok:
+                for r, v in self._decode_span(span, replies[n].data).items():
+                    if r in values:
+                        values[r][n] = v
+        failed = {n: replies[n].failure for n in names if not replies[n].ok}
+        alerts = frozenset(n for n in names if replies[n].ok and replies[n].error & self.config.alert_bit)
+        return SyncRead(values, failed, alerts)
 
     def sync_write(self, register: str, values: Mapping[str, int]) -> None:
         """One register on many motors in one broadcast packet (the protocol sends no reply)."""
         address, size = self.register(register)
-        # Broadcast to every requested motor, silent ones included: it costs nothing, and torque-off
-        # must reach a motor that is answering again.
         data = {self._motor(n).id: self.encode(register, v, size) for n, v in values.items()}
         if data:
             self.status.transactions += 1
             self.status.writes += 1
             self._count_failures([self._transfer_sync_write(address, data)])
 
-    def enable_torque(self, motors: Iterable[str] | None = None) -> None:
-        self.sync_write("Torque_Enable", {n: 1 for n in (motors or self.motors)})
-
     def disable_torque(self, motors: Iterable[str] | None = None) -> None:
-        self.sync_write("Torque_Enable", {n: 0 for n in (motors or self.motors)})
+        """Broadcast torque off (to silent motors too: it costs nothing and must reach one that is back)."""
+        self.sync_write("Torque_Enable", {n: 0 for n in (self.motors if motors is None else motors)})
 
     # --- bookkeeping ---
-    def _live_motors(self, motors: Iterable[str] | None) -> list[str]:
-        """Requested motors minus non-responding ones, after pinging the one whose probe is most overdue."""
-        names = list(self.motors) if motors is None else list(motors)
-        for n in names:
-            self._motor(n)  # unknown names fail here, with the list of known ones
-        now = time.monotonic()
-        due = [n for n in names if n in self.status.non_responding
-               and now - self._last_probe.get(n, 0.0) >= self.config.probe_interval_s]
-        if due:
-            # One probe per call: a silent motor costs one timeout, so probing a whole unplugged hand at
-            # once would stall the caller's loop for all of them.
-            n = min(due, key=lambda m: self._last_probe.get(m, 0.0))
-            self._last_probe[n] = now
-            self.status.transactions += 1
-            self._note_reply(n, self._transfer_ping(self.motors[n].id), count=True)
-        return [n for n in names if n not in self.status.non_responding]
-
-    def _with_retries(self, transfer: Callable[[], Reply]) -> Reply:
+    def _with_retries(self, transfer: Callable[[], Reply], retries: int | None) -> Reply:
+        attempts = 1 + (self.config.max_retries if retries is None else retries)
         reply = Reply(failure=Failure.TIMEOUT)
-        for attempt in range(1 + self.config.max_retries):
+        for attempt in range(attempts):
             if attempt:
                 self.status.retries += 1
-                self._recover()
             self.status.transactions += 1
             reply = transfer()
             if reply.ok:
                 return reply
             self._count_failures([reply])
+            self._recover()
         return reply
 
     def _count_failures(self, replies: Iterable[Reply]) -> None:
@@ -299,34 +353,8 @@ class MotorsBus(abc.ABC):
             if reply.failure is not None:
                 self.status.failures[reply.failure.value] += 1
 
-    def _checked_length(self, reply: Reply, length: int) -> Reply:
+    @staticmethod
+    def _checked_length(reply: Reply, length: int) -> Reply:
         if reply.ok and len(reply.data) != length:
             return Reply(data=reply.data, error=reply.error, failure=Failure.LENGTH)
         return reply
-
-    def _note_reply(self, motor: str, reply: Reply, count: bool = False) -> None:
-        if count:
-            self._count_failures([reply])
-        if reply.ok:
-            self.status.non_responding.discard(motor)
-            code = reply.error & ~self.config.alert_bit
-            if code:
-                self.status.instruction_errors[motor] = code
-        else:
-            if motor not in self.status.non_responding:
-                self._last_probe[motor] = time.monotonic()
-            self.status.non_responding.add(motor)
-
-    def _update_hardware_errors(self, alerted: Sequence[str], clear: Sequence[str]) -> None:
-        for n in clear:
-            self.status.hardware_errors.pop(n, None)
-            self.status.hardware_error_bits.pop(n, None)
-        for n in alerted:
-            if n in self.status.hardware_errors:
-                continue  # latched until reboot: decode once, not every cycle
-            address, size = self.register("Hardware_Error_Status")
-            self.status.transactions += 1
-            reply = self._checked_length(self._transfer_read(self.motors[n].id, address, size), size)
-            if reply.ok:
-                self.status.hardware_error_bits[n] = reply.data[0]
-                self.status.hardware_errors[n] = decode_hardware_error(reply.data[0]) or ["unknown"]

@@ -5,17 +5,30 @@ packet bytes, and hands out the slave path: the unmodified `dynamixel_sdk` opens
 serial port, exactly as it would open /dev/ttyUSB0. Each motor ID has a control-table memory and a
 simulated servo (`SimulatedMotor`) that moves toward its goal position in wall-clock time.
 
-Instructions: PING, READ, WRITE, SYNC_READ, SYNC_WRITE, FAST_SYNC_READ.
+Instructions: PING, READ, WRITE, REBOOT, SYNC_READ, SYNC_WRITE, FAST_SYNC_READ.
 
-Fault injection (`DynamixelDouble.faults`, change it under `double.lock` or through the helpers):
-- `corrupt_crc_replies = N`: the next N status packets carry a wrong CRC (the SDK sees COMM_RX_CORRUPT).
-- `silent_ids`: motors that never answer (the SDK times out).
-- `short_replies = N`: the next N data-carrying replies lose their last byte, with length and CRC made
-  consistent so only a length check can catch them.
-- `set_hardware_error(id, bits)`: latch Hardware_Error_Status bits; replies then carry the alert bit.
+Fault injection (helpers below; or change `DynamixelDouble.faults` under `double.lock`):
+- `set_silent(id)`: a motor that never answers (the SDK times out); it still hears broadcasts.
+- `corrupt_next_replies(N)`: the next N status packets carry a wrong CRC (COMM_RX_CORRUPT).
+- `shorten_next_replies(N)`: the next N data-carrying replies lose their last byte, with length and CRC
+  made consistent so only a length check can catch them.
+- `garble_fast_sync_read("crc" | "length" | None)`: every Fast Sync Read reply arrives with a bad CRC, or
+  one data byte short per motor with a consistent CRC (a receiver's parse fails), until set to None.
+- `refuse_writes(id, register)`: writes touching that register answer "access error".
+- `set_model_number(id, n)`: the motor reports another model (e.g. 1020, an XM430).
+- `power_cycle(id, off_s)`: silent for off_s, then back with RAM defaults (torque off, default gains and
+  Goal_Current) and EEPROM kept, as after a brown-out.
+- `set_hardware_error(id, bits)`: latch Hardware_Error_Status bits; replies carry the alert bit and bits
+  covered by Shutdown turn torque off until REBOOT (which answers, then leaves the motor silent for
+  `boot_s` and back with RAM defaults).
 
-Timing: the SDK computes its reply timeout from the baud rate plus twice its 16 ms latency timer, so a
-pty (which ignores baud) still gets >= 34 ms per transaction; the double answers within ~1 ms.
+Every write that turns a motor's torque on is logged in `torque_on_log` with the instruction that did it
+and the motor's mode, gains and Goal_Current at that moment, so tests can check nothing was torqued on
+unconfigured.
+
+Timing: the SDK computes its reply timeout from the baud rate plus twice the USB latency timer it
+assumes, so a pty (which ignores baud) still waits that long for a silent motor; the double answers
+within ~1 ms.
 
 Fast Sync Read reply layout (one packet, ID 0xFE): 55 | ERR ID DATA CRC | ERR ID DATA CRC | ... where each
 device's CRC covers the packet from its first header byte to that device's data, so the last device's
@@ -33,15 +46,30 @@ import tty
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flash_core.motors import dynamixel_protocol as proto
-from flash_core.motors.simulated_motor import SimulatedMotor, SimulatedMotorConfig
+from flash_core.motors.dynamixel import protocol as proto
+from flash_core.motors.dynamixel.simulated_motor import SimulatedMotor, SimulatedMotorConfig
 
 
 @dataclass
 class DoubleFaults:
     silent_ids: set[int] = field(default_factory=set)
+    offline_until: dict[int, float] = field(default_factory=dict)  # motor -> monotonic time it answers again
     corrupt_crc_replies: int = 0
     short_replies: int = 0
+    fast_sync_read: str | None = None  # "crc" | "length": garble every Fast Sync Read reply
+    refused_registers: dict[int, set[str]] = field(default_factory=dict)  # motor -> registers it refuses
+
+
+@dataclass(frozen=True)
+class TorqueOn:
+    """A write that turned a motor's torque on, and what the motor held at that moment."""
+
+    motor_id: int
+    instruction: int  # proto.INST_WRITE (to this motor) or proto.INST_SYNC_WRITE (broadcast)
+    operating_mode: int
+    position_p_gain: int
+    position_d_gain: int
+    goal_current: int
 
 
 class DynamixelDouble:
@@ -53,6 +81,7 @@ class DynamixelDouble:
         model: str = "xc330-m288",
         motor_config: SimulatedMotorConfig | None = None,
         fast_sync_read: bool = True,
+        boot_s: float = 0.05,
     ):
         ids = list(motor_ids)
         if not ids:
@@ -61,7 +90,9 @@ class DynamixelDouble:
             raise ValueError(f"motor IDs must be unique and in 0..252, got {ids}")
         self.motors: dict[int, SimulatedMotor] = {i: SimulatedMotor(i, model, motor_config) for i in ids}
         self.fast_sync_read = fast_sync_read  # False: ignore FAST_SYNC_READ, like firmware without it
+        self.boot_s = boot_s  # silence after REBOOT
         self.faults = DoubleFaults()
+        self.torque_on_log: list[TorqueOn] = []
         self.lock = threading.Lock()
         self.instructions_received = 0
         self._master_fd: int | None = None
@@ -111,7 +142,7 @@ class DynamixelDouble:
     # --- fault helpers ---
     def set_hardware_error(self, motor_id: int, bits: int) -> None:
         with self.lock:
-            self.motors[motor_id].set("Hardware_Error_Status", bits)
+            self.motors[motor_id].set_hardware_error(bits)
 
     def set_silent(self, motor_id: int, silent: bool = True) -> None:
         with self.lock:
@@ -124,6 +155,30 @@ class DynamixelDouble:
     def shorten_next_replies(self, count: int = 1) -> None:
         with self.lock:
             self.faults.short_replies += count
+
+    def garble_fast_sync_read(self, kind: str | None) -> None:
+        if kind not in (None, "crc", "length"):
+            raise ValueError(f"garble_fast_sync_read takes 'crc', 'length' or None, got {kind!r}")
+        with self.lock:
+            self.faults.fast_sync_read = kind
+
+    def refuse_writes(self, motor_id: int, register: str, refuse: bool = True) -> None:
+        with self.lock:
+            self.motors[motor_id].table[register]  # unknown names fail here
+            refused = self.faults.refused_registers.setdefault(motor_id, set())
+            (refused.add if refuse else refused.discard)(register)
+
+    def set_model_number(self, motor_id: int, model_number: int) -> None:
+        with self.lock:
+            self.motors[motor_id].set("Model_Number", model_number)
+
+    def power_cycle(self, motor_id: int, off_s: float = 0.0) -> None:
+        with self.lock:
+            self._restart(motor_id, off_s)
+
+    def _restart(self, motor_id: int, off_s: float) -> None:
+        self.motors[motor_id].power_cycle()
+        self.faults.offline_until[motor_id] = time.monotonic() + off_s
 
     # --- serving ---
     def _serve(self) -> None:
@@ -156,7 +211,29 @@ class DynamixelDouble:
                 os.write(self._master_fd, bytes(replies))
 
     def _answering(self, motor_id: int) -> bool:
-        return motor_id in self.motors and motor_id not in self.faults.silent_ids
+        return (
+            motor_id in self.motors
+            and motor_id not in self.faults.silent_ids
+            and time.monotonic() >= self.faults.offline_until.get(motor_id, 0.0)
+        )
+
+    def _write(self, motor_id: int, address: int, data: bytes, instruction: int) -> int:
+        """A write as the motor would take it, with refusals injected and torque-on events logged."""
+        motor = self.motors[motor_id]
+        if time.monotonic() < self.faults.offline_until.get(motor_id, 0.0):
+            return 0  # powered off: hears nothing
+        for register in self.faults.refused_registers.get(motor_id, ()):
+            start, size = motor.table[register]
+            if address < start + size and start < address + len(data):
+                return proto.ERROR_ACCESS | motor.alert_flag()
+        torque_before = motor.get("Torque_Enable")
+        error = motor.write_bytes(address, data)
+        if not torque_before and motor.get("Torque_Enable"):
+            self.torque_on_log.append(TorqueOn(
+                motor_id, instruction, motor.get("Operating_Mode"), motor.get("Position_P_Gain"),
+                motor.get("Position_D_Gain"), motor.get("Goal_Current"),
+            ))
+        return error
 
     def _status(self, motor_id: int, error: int, params: bytes = b"") -> bytes:
         if params and self.faults.short_replies > 0:
@@ -188,16 +265,20 @@ class DynamixelDouble:
             return self._status(packet.id, error, data)
         if packet.instruction == proto.INST_WRITE and len(p) >= 2:
             address = int.from_bytes(p[0:2], "little")
-            errors = {i: self.motors[i].write_bytes(address, p[2:]) for i in targets if i in self.motors}
+            errors = {i: self._write(i, address, p[2:], proto.INST_WRITE) for i in targets if i in self.motors}
             if packet.id == proto.BROADCAST_ID or not self._answering(packet.id):
                 return b""
             return self._status(packet.id, errors[packet.id])
+        if packet.instruction == proto.INST_REBOOT and self._answering(packet.id):
+            reply = self._status(packet.id, self.motors[packet.id].alert_flag())
+            self._restart(packet.id, self.boot_s)
+            return reply
         if packet.instruction == proto.INST_SYNC_WRITE and len(p) >= 4:
             address, length = int.from_bytes(p[0:2], "little"), int.from_bytes(p[2:4], "little")
             for offset in range(4, len(p) - length, length + 1):
                 motor_id = p[offset]
                 if motor_id in self.motors:
-                    self.motors[motor_id].write_bytes(address, p[offset + 1 : offset + 1 + length])
+                    self._write(motor_id, address, p[offset + 1 : offset + 1 + length], proto.INST_SYNC_WRITE)
             return b""
         if packet.instruction == proto.INST_SYNC_READ and len(p) >= 4:
             address, length = int.from_bytes(p[0:2], "little"), int.from_bytes(p[2:4], "little")
@@ -223,10 +304,11 @@ class DynamixelDouble:
         head = proto.HEADER + bytes([proto.BROADCAST_ID, announced & 0xFF, announced >> 8])
         body = bytearray([proto.INST_STATUS])
         answering = [i for i in motor_ids if self._answering(i)]
+        garble = self.faults.fast_sync_read
         for n, motor_id in enumerate(answering):
             data, error = self.motors[motor_id].read_bytes(address, length)
-            if self.faults.short_replies > 0:
-                self.faults.short_replies -= 1
+            if self.faults.short_replies > 0 or garble == "length":
+                self.faults.short_replies = max(0, self.faults.short_replies - 1)
                 data = data[:-1]
             body += bytes([error, motor_id]) + data
             if n < len(answering) - 1:
@@ -236,5 +318,5 @@ class DynamixelDouble:
         if len(answering) == len(motor_ids):
             total = len(stuffed) + 2
             head = proto.HEADER + bytes([proto.BROADCAST_ID, total & 0xFF, total >> 8])
-        crc = proto.crc16(head + stuffed)
+        crc = proto.crc16(head + stuffed) ^ (0xFFFF if garble == "crc" else 0)
         return self._maybe_corrupt(head + stuffed + bytes([crc & 0xFF, crc >> 8]))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
+from flash_core.motors.dynamixel.simulated_motor import SimulatedMotor, SimulatedMotorConfig
 from flash_core.motors.motors_bus import BusConfig, Failure, Motor, MotorsBus, Reply
-from flash_core.motors.simulated_motor import SimulatedMotor, SimulatedMotorConfig
 
 
 class FakeMotorsBus(MotorsBus):
@@ -51,7 +51,9 @@ class FakeMotorsBus(MotorsBus):
 
     def _transfer_ping(self, motor_id: int) -> Reply:
         motor = self._motor_or_timeout(motor_id)
-        return Reply(error=motor.alert_flag()) if motor else Reply(failure=Failure.TIMEOUT)
+        if motor is None:
+            return Reply(failure=Failure.TIMEOUT)
+        return Reply(data=motor.get("Model_Number").to_bytes(2, "little"), error=motor.alert_flag())
 
     def _transfer_read(self, motor_id: int, address: int, length: int, advance: bool = True) -> Reply:
         motor = self._motor_or_timeout(motor_id, advance)
@@ -63,6 +65,13 @@ class FakeMotorsBus(MotorsBus):
     def _transfer_write(self, motor_id: int, address: int, data: bytes) -> Reply:
         motor = self._motor_or_timeout(motor_id)
         return Reply(error=motor.write_bytes(address, data)) if motor else Reply(failure=Failure.TIMEOUT)
+
+    def _transfer_reboot(self, motor_id: int) -> Reply:
+        motor = self._motor_or_timeout(motor_id)
+        if motor is None:
+            return Reply(failure=Failure.TIMEOUT)
+        motor.power_cycle()
+        return Reply()
 
     def _transfer_sync_read(self, motor_ids: Sequence[int], address: int, length: int) -> dict[int, Reply]:
         self._advance()  # once per transaction: all motors answer at the same instant

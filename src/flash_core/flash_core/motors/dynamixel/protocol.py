@@ -24,6 +24,7 @@ BROADCAST_ID = 0xFE
 INST_PING = 0x01
 INST_READ = 0x02
 INST_WRITE = 0x03
+INST_REBOOT = 0x08
 INST_STATUS = 0x55
 INST_SYNC_READ = 0x82
 INST_SYNC_WRITE = 0x83
@@ -38,6 +39,17 @@ ERROR_DATA_LENGTH = 5
 ERROR_DATA_LIMIT = 6
 ERROR_ACCESS = 7
 ERROR_ALERT_BIT = 0x80
+
+# Result codes by name, for messages ("access error" rather than "error 7").
+ERROR_NAMES: dict[int, str] = {
+    ERROR_RESULT_FAIL: "result fail",
+    ERROR_INSTRUCTION: "instruction error",
+    ERROR_CRC: "CRC error",
+    ERROR_DATA_RANGE: "data range error",
+    ERROR_DATA_LENGTH: "data length error",
+    ERROR_DATA_LIMIT: "data limit error",
+    ERROR_ACCESS: "access error",
+}
 
 _CRC_POLYNOMIAL = 0x8005
 

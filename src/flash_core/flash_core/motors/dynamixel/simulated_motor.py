@@ -1,17 +1,22 @@
 """A simulated Dynamixel: a control-table memory plus a simple position servo.
 
-Shared by the byte-level test double (`dynamixel_double`) and the in-memory fake bus (`fake_bus`), so
-both behave the same. It is a stand-in for users without a hand, not a motor model: the present
+Shared by the byte-level test double (`double`) and the in-memory fake bus (`fake_bus`), so both
+behave the same. It is a stand-in for users without a hand, not a motor model: the present
 position moves toward the goal as a first-order lag with a speed cap, and the present current is
 proportional to the remaining error, capped by Goal_Current in current-based position mode.
+
+What the driver's safety relies on is modelled as the e-manual describes it: EEPROM registers (below
+address 64) survive a power cycle or reboot while RAM returns to its defaults (torque off, default
+gains, Goal_Current = Current_Limit); EEPROM writes are refused while torque is on; a hardware error
+covered by the Shutdown register turns torque off and keeps it off until a reboot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flash_core.motors import dynamixel_protocol as proto
-from flash_core.motors.dynamixel_tables import (
+from flash_core.motors.dynamixel import protocol as proto
+from flash_core.motors.dynamixel.tables import (
     CONTROL_TABLE_SIZE,
     EEPROM_END_ADDRESS,
     MODEL_NUMBERS,
@@ -30,6 +35,10 @@ class SimulatedMotorConfig:
     initial_position_ticks: int = 2048  # pi rad: the LEAP open pose
 
 
+# Shutdown register default of X-series motors: overheating, electrical shock and overload turn torque off.
+DEFAULT_SHUTDOWN = 0b0011_0100
+
+
 class SimulatedMotor:
     """One motor's control table and motion. Addresses and sizes come from the model's table."""
 
@@ -44,18 +53,31 @@ class SimulatedMotor:
         self.set("ID", motor_id)
         self.set("Baud_Rate", 6)  # 4 Mbps
         self.set("Operating_Mode", OPERATING_MODES["position"])
-        self.set("Status_Return_Level", 2)
-        self.set("Position_P_Gain", 800)
         self.set("Current_Limit", 1750)
-        self.set("Goal_Current", 1750)
         self.set("Max_Position_Limit", 4095)
-        self.set("Present_Position", self.config.initial_position_ticks)
-        self.set("Goal_Position", self.config.initial_position_ticks)
-        self.set("Present_Input_Voltage", 120)
-        self.set("Present_Temperature", 30)
+        self.set("Shutdown", DEFAULT_SHUTDOWN)
         self._position = float(self.config.initial_position_ticks)
+        self.power_cycle()
         # Tests set present registers by hand and freeze the motor so the readings stay as set.
         self.frozen = False
+
+    def power_cycle(self) -> None:
+        """What power loss or a REBOOT does: RAM back to its defaults (torque off, errors cleared),
+        EEPROM kept, the shaft where it was."""
+        self.memory[EEPROM_END_ADDRESS:] = bytes(CONTROL_TABLE_SIZE - EEPROM_END_ADDRESS)
+        self.set("Status_Return_Level", 2)
+        self.set("Position_P_Gain", 800)
+        self.set("Goal_Current", self.get("Current_Limit"))
+        self.set("Present_Position", round(self._position))
+        self.set("Goal_Position", round(self._position))
+        self.set("Present_Input_Voltage", 120)
+        self.set("Present_Temperature", 30)
+
+    def set_hardware_error(self, bits: int) -> None:
+        """Latch Hardware_Error_Status bits; those covered by Shutdown turn torque off."""
+        self.set("Hardware_Error_Status", bits)
+        if bits & self.get("Shutdown"):
+            self.set("Torque_Enable", 0)
 
     # --- register access by name (for the simulation and for tests) ---
     def get(self, register: str) -> int:
@@ -80,6 +102,11 @@ class SimulatedMotor:
         if address < EEPROM_END_ADDRESS and self.get("Torque_Enable"):
             # Real X-series motors refuse EEPROM writes while torque is on.
             return proto.ERROR_ACCESS | self.alert_flag()
+        torque_address = self.table["Torque_Enable"][0]
+        shut_down = self.get("Hardware_Error_Status") & self.get("Shutdown")
+        if shut_down and address <= torque_address < address + len(data) and data[torque_address - address]:
+            # In shutdown torque stays off until a reboot.
+            return proto.ERROR_RESULT_FAIL | self.alert_flag()
         self.memory[address : address + len(data)] = data
         return self.alert_flag()
 

@@ -99,6 +99,15 @@ CONTROL_TABLES: dict[str, dict[str, tuple[int, int]]] = {
 
 # Model numbers reported by PING and register 0 (ROBOTIS e-manual).
 MODEL_NUMBERS: dict[str, int] = {"xc330-m288": 1240, "xc330-t288": 1220}
+# Other X-series models, only to name a motor that reports one ("1020 (xm430-w350)") in messages.
+OTHER_MODEL_NUMBERS: dict[str, int] = {
+    "xm430-w350": 1020,
+    "xl430-w250": 1060,
+    "xl330-m077": 1190,
+    "xl330-m288": 1200,
+    "xc330-t181": 1210,
+    "xc330-m181": 1230,
+}
 
 # Operating_Mode values.
 OPERATING_MODES: dict[str, int] = {
@@ -142,3 +151,9 @@ def control_table(model: str) -> dict[str, tuple[int, int]]:
         return CONTROL_TABLES[model]
     except KeyError:
         raise ValueError(f"unknown Dynamixel model '{model}'; known: {sorted(CONTROL_TABLES)}") from None
+
+
+def describe_model_number(number: int) -> str:
+    """'1240 (xc330-m288)' for a known model number, else the number alone."""
+    names = [m for m, n in {**OTHER_MODEL_NUMBERS, **MODEL_NUMBERS}.items() if n == number]
+    return f"{number} ({names[0]})" if names else str(number)
