@@ -149,7 +149,9 @@ def evaluate_grasps(inputs: EvalInput, config: EvalConfig | None = None, out: st
     if not inputs.cases:
         raise ValueError("nothing to evaluate: no grasps")
     measured = _geometry_and_alignment(inputs)
-    simulated = simulate(inputs, config)
+    # The pre-check's hand-object depth against the exact mesh; self-collision from the official collision geometry
+    # in MuJoCo (the hand model's spheres miss finger overlaps).
+    simulated = simulate(inputs, config, depths={i: (m[0].penetration_m, None) for i, m in measured.items()})
     grasps = []
     for case in inputs.cases:
         geometry, chamfer, part_ok, fingers_ok, target, _ = measured[case.index]

@@ -13,8 +13,11 @@
     and replay, at a sixth of the cost).
 
 Both start with the same pre-check: a grasp whose hand overlaps the object or itself by more than
-`max_penetration_m` (1 cm, DexGraspBench) fails without simulation; the depths come from the grasp
-assessment when the caller gives them, else from MuJoCo's contact depths at the grasp pose.
+`max_penetration_m` (1 cm, DexGraspBench) fails without simulation. Each depth the caller gives (from the grasp
+assessment) is used as given; a missing one is MuJoCo's contact depth at the grasp pose. `evaluate_grasps` gives
+the hand-object depth measured against the exact mesh: MuJoCo's depth between two convex hulls is the distance
+to push them apart along its contact normal, which overstates a shallow overlap (measured: 16 mm reported by
+MuJoCo for a LEAP fingertip that sits 2 mm inside a mug whose convex pieces stay within 2.6 mm of the mesh).
 
 The squeeze pushes every joint target on beyond the grasp, along the closing direction (grasp minus open
 pose, scaled so the joint that closed most moves `squeeze_rad`): a position-controlled finger that stops on the
@@ -140,17 +143,19 @@ def _move(scene: GraspScene, pos: tuple[np.ndarray, np.ndarray], quat: np.ndarra
 
 
 def precheck(scene: GraspScene, grasp: GraspPose, plan: PlanConfig,
-             depths_m: tuple[float, float] | None = None) -> str | None:
-    """None when the grasp may be simulated, else why not. depths_m: (hand-object, self) overlap from the grasp
-    assessment; None measures them with MuJoCo's contacts at the grasp pose."""
-    if depths_m is None:
+             depths_m: tuple[float | None, float | None] | None = None) -> str | None:
+    """None when the grasp may be simulated, else why not. depths_m: (hand-object, self) overlap in metres from
+    the grasp assessment; each one missing (None) is measured with MuJoCo's contacts at the grasp pose."""
+    given = depths_m or (None, None)
+    if None in given:
         scene.reset(grasp.wrist_pos, grasp.wrist_quat, grasp.joints)
         contacts = scene.contacts()
-        depths_m = (contacts.hand_object_depth_m, contacts.self_depth_m)
-    if depths_m[0] > plan.max_penetration_m:
-        return f"penetration {depths_m[0] * 1000:.1f} mm > {plan.max_penetration_m * 1000:g} mm"
-    if depths_m[1] > plan.max_penetration_m:
-        return f"self-penetration {depths_m[1] * 1000:.1f} mm > {plan.max_penetration_m * 1000:g} mm"
+        given = (contacts.hand_object_depth_m if given[0] is None else given[0],
+                 contacts.self_depth_m if given[1] is None else given[1])
+    if given[0] > plan.max_penetration_m:
+        return f"penetration {given[0] * 1000:.1f} mm > {plan.max_penetration_m * 1000:g} mm"
+    if given[1] > plan.max_penetration_m:
+        return f"self-penetration {given[1] * 1000:.1f} mm > {plan.max_penetration_m * 1000:g} mm"
     return None
 
 
@@ -169,7 +174,7 @@ def _failed(protocol: str, reason: str) -> ProtocolResult:
 
 
 def run_lift(scene: GraspScene, grasp: GraspPose, config: LiftConfig | None = None,
-             depths_m: tuple[float, float] | None = None) -> ProtocolResult:
+             depths_m: tuple[float | None, float | None] | None = None) -> ProtocolResult:
     config = config or LiftConfig()
     plan = config.plan
     refused = precheck(scene, grasp, plan, depths_m)
@@ -213,7 +218,7 @@ def run_lift(scene: GraspScene, grasp: GraspPose, config: LiftConfig | None = No
 
 
 def run_force_closure(scene: GraspScene, grasp: GraspPose, config: ForceClosureConfig | None = None,
-                      depths_m: tuple[float, float] | None = None) -> ProtocolResult:
+                      depths_m: tuple[float | None, float | None] | None = None) -> ProtocolResult:
     import mujoco
 
     config = config or ForceClosureConfig()

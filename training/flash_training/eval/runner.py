@@ -62,7 +62,7 @@ class EvalConfig:
 class SimGrasp:
     index: int
     pose: GraspPose
-    depths_m: tuple[float, float] | None = None  # (hand-object, self) from the grasp assessment, if known
+    depths_m: tuple[float | None, float | None] | None = None  # (hand-object, self) from the assessment
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def approach_directions(hands: set[str]) -> dict[str, np.ndarray]:
 
 
 def make_tasks(inputs: EvalInput, config: EvalConfig, pieces: dict[str, ConvexPieces],
-               depths: dict[int, tuple[float, float]] | None = None) -> list[SimTask]:
+               depths: dict[int, tuple[float | None, float | None]] | None = None) -> list[SimTask]:
     """Group grasps by (hand, object) and cut the groups into chunks of at most `max_chunk`, sized so every
     worker gets work."""
     groups: dict[tuple[str, str], list] = defaultdict(list)
@@ -207,7 +207,7 @@ def decompose_objects(inputs: EvalInput, config: EvalConfig) -> dict[str, Convex
 
 
 def simulate(inputs: EvalInput, config: EvalConfig,
-             depths: dict[int, tuple[float, float]] | None = None) -> dict[int, GraspSimResult]:
+             depths: dict[int, tuple[float | None, float | None]] | None = None) -> dict[int, GraspSimResult]:
     """Both protocols (as configured) for every grasp; keyed by `GraspCase.index`."""
     pieces = decompose_objects(inputs, config)
     tasks = make_tasks(inputs, config, pieces, depths)
