@@ -1,5 +1,5 @@
-"""FLASH-Drive build costs on this machine: per-object processing, semantic features, one optimisation step
-(SDF grid vs exact mesh SDF) and one whole grasp unit.
+"""FLASH-Drive build costs on this machine: per-object processing, semantic features, partial views, one
+optimisation step (SDF grid vs exact mesh SDF) and one whole grasp unit.
 
     .venv/bin/python benchmarks/dataset_build.py [--candidates 40] [--repeats 5]
 
@@ -23,6 +23,7 @@ from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import process_object
 from flash_training.data.semantic import Dinov2Features, semantic_point_features
 from flash_training.data.synthesis import initial_poses, synthesize_grasps
+from flash_training.data.views import render_partial_views
 from rich.console import Console
 from rich.table import Table
 
@@ -53,6 +54,14 @@ def main() -> None:
     encoder = Dinov2Features(config.semantic)
     results["semantic_features_s"] = median_seconds(
         lambda: semantic_point_features(obj.asset.mesh, obj.points, config.semantic, encoder), args.repeats
+    )
+
+    results["partial_views_s"] = median_seconds(
+        lambda: render_partial_views(
+            obj.asset.mesh, config.processing.num_points, config.views, face_parts=obj.asset.face_parts,
+            full_points=obj.points, sdf=obj.sdf,
+        ),
+        args.repeats,
     )
 
     hand = make_hand("leap")
