@@ -71,6 +71,15 @@ class GoalBatch:
     features: torch.Tensor | None  # (G, N, F)
 
 
+def model_cloud_index(cloud: torch.Tensor, num_points: int) -> torch.Tensor:
+    """Which points of a cloud (P, 3) the network sees: (num_points,) int64 indices, by farthest point sampling,
+    or every point repeated in turn when P < num_points (repeats change nothing for max-pooled PointNet++
+    features). Training prepares its clouds the same way (then centres them on the input cloud's centroid)."""
+    if cloud.shape[0] >= num_points:
+        return farthest_point_sample(cloud[None], num_points)[0]
+    return torch.arange(num_points, device=cloud.device) % cloud.shape[0]
+
+
 class GraspGenerator:
     def __init__(self, model, hand, solver: SolverConfig | None = None,
                  initial_state: InitialStateConfig | None = None):
@@ -116,10 +125,7 @@ class GraspGenerator:
                 raise ValueError(f"object cloud {i} is empty")
             if not torch.isfinite(cloud).all():
                 raise ValueError(f"object cloud {i} contains NaN or inf")
-            if cloud.shape[0] >= count:
-                index = farthest_point_sample(cloud[None], count)[0]  # (N,)
-            else:  # repeating points changes nothing for max-pooled PointNet++ features
-                index = torch.arange(count, device=self.device) % cloud.shape[0]
+            index = model_cloud_index(cloud, count)  # (N,)
             centre = cloud.mean(0)
             centres.append(centre)
             points.append(cloud[index] - centre)

@@ -63,7 +63,9 @@ class ZeroField(torch.nn.Module):
         self.scale = torch.tensor([0.1] * 3 + [1.0] * 22)
         self.bias = torch.nn.Parameter(torch.zeros(25))
 
-    def forward(self, x_t, t, prompts, points, features=None, target_velocity=None):
+    def forward(self, x_t, t, prompts, points, features=None, target_velocity=None, object_index=None,
+                object_grouping=None):
+        self.seen_t = t
         velocity = self.bias.expand_as(x_t)
         return velocity, {"cfm": (((velocity - target_velocity) / self.scale) ** 2).mean()}
 
@@ -76,6 +78,24 @@ def test_loss_of_the_zero_field_is_the_mean_squared_normalised_displacement(hand
     total, losses = flow_matching_loss(ZeroField(hand), batch, sampler)
     expected = (((x_1 - x_0) / torch.tensor([0.1] * 3 + [1.0] * 22)) ** 2).mean()
     torch.testing.assert_close(total, expected)
+
+
+def test_times_given_by_the_batch_are_used_and_forward_can_be_a_wrapper(hand):
+    sampler = InitialStateSampler.from_hand(hand)
+    x_0 = sampler.sample(3, generator=torch.Generator().manual_seed(0))
+    x_1 = sampler.sample(3, generator=torch.Generator().manual_seed(1))
+    times = torch.tensor([0.1, 0.5, 0.9])
+    model, wrapper_calls = ZeroField(hand), []
+
+    def wrapper(*args, **kwargs):  # stands where DistributedDataParallel(model) would
+        wrapper_calls.append(len(args[2]))
+        return model(*args, **kwargs)
+
+    batch = FlowBatch(["a"] * 3, torch.zeros(1, 10, 3), x_1, initial=x_0, times=times,
+                      object_index=torch.zeros(3, dtype=torch.int64))
+    flow_matching_loss(model, batch, sampler, forward=wrapper)
+    assert wrapper_calls == [3]
+    torch.testing.assert_close(model.seen_t, times)
 
 
 def test_penetration_penalty_matches_a_sphere_sdf_closed_form(hand):
@@ -102,4 +122,4 @@ def test_penetration_penalty_matches_a_sphere_sdf_closed_form(hand):
     with pytest.raises(ValueError, match="one object SDF per row"):
         flow_matching_loss(model, FlowBatch(["a"] * 2, torch.zeros(2, 10, 3), x, initial=x), sampler,
                            ObjectiveConfig(penetration_weight=1.0))
-    assert math.isfinite(float(total))
+    assert math.isfinite(float(total.detach()))

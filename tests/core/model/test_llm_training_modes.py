@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from tiny_models import PROMPTS, build_model, sphere_cloud, tiny_config
+from tiny_models import PROMPTS, build_model, optimiser_step, sphere_cloud, tiny_config
 
 from flash_core.flow.initial_state import InitialStateSampler
-from flash_core.flow.objective import FlowBatch, train_step
+from flash_core.flow.objective import FlowBatch
 from flash_core.model.checkpoint import load_checkpoint, save_checkpoint
 from flash_core.model.flash_model import FlashModelConfig
 from flash_core.model.text_backbone import TextBackboneConfig, load_text_backbone
@@ -41,7 +41,8 @@ def test_llm_training_mode_decides_what_trains_and_what_is_saved(mode, local_llm
     batch = FlowBatch(PROMPTS[:2], sphere_cloud(256)[None].expand(2, -1, -1),
                       sampler.sample(2, generator=torch.Generator().manual_seed(0)))
     before = {n: p.detach().clone() for n, p in model.llm.named_parameters()}
-    train_step(model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2), batch, sampler)
+    optimiser_step(model.train(), torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2), batch,
+                   sampler)
     changed = {n for n, p in model.llm.named_parameters() if not torch.equal(before[n], p)}
     assert changed <= names and (changed or mode == "frozen")
     # The checkpoint stores what trained; the frozen base is re-read from its folder and checked by hash.

@@ -2,6 +2,7 @@
 
 import torch
 
+from flash_core.flow.objective import flow_matching_loss
 from flash_core.model.flash_model import FlashModel, FlashModelConfig
 from flash_core.model.hand_encoder import HandEncoderConfig
 from flash_core.model.object_encoder import ObjectEncoderConfig
@@ -19,8 +20,9 @@ def tiny_config(fusion: str = "compact", **overrides) -> FlashModelConfig:
                               semantic_dim=overrides.pop("semantic_dim", 0),
                               levels=(SetAbstractionSpec(64, 0.03, 16, 32), SetAbstractionSpec(16, 0.08, 16, 32)))
     hand = HandEncoderConfig(levels=(SetAbstractionSpec(32, 0.03, 8, 32), SetAbstractionSpec(8, 0.08, 8, 32)))
-    return FlashModelConfig(fusion=fusion, d_model=32, fusion_heads=2, fusion_layers=1, memory_layers=1, text=text,
-                            object=obj, hand_encoder=hand, **overrides)
+    overrides = {"fusion_layers": 1, "memory_layers": 1, **overrides}
+    return FlashModelConfig(fusion=fusion, d_model=32, fusion_heads=2, text=text, object=obj, hand_encoder=hand,
+                            **overrides)
 
 
 def build_model(config: FlashModelConfig, hand, text=None, seed: int = 0) -> FlashModel:
@@ -41,3 +43,13 @@ def randomise_head(model: FlashModel, seed: int = 1) -> FlashModel:
 def sphere_cloud(num: int, radius_m: float = 0.04, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.nn.functional.normalize(torch.randn(num, 3, generator=generator), dim=-1) * radius_m
+
+
+def optimiser_step(model, optimizer, batch, sampler, generator=None) -> float:
+    """One plain gradient step on the flow-matching loss; returns the loss. (The trainer's step, with clipping
+    and logs, is flash_training.train.step, tested with the training package.)"""
+    optimizer.zero_grad(set_to_none=True)
+    loss, _ = flow_matching_loss(model, batch, sampler, generator=generator)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())

@@ -2,6 +2,7 @@
 
 - `path`           straight-line path x_t = x_0 + t (x_1 - x_0) and its velocity
 - `initial_state`  the x_0 distribution: open hands around the object, palm towards it
-- `objective`      CFM loss (+ optional SDF penetration penalty) and `train_step`
+- `objective`      CFM loss (+ optional SDF penetration penalty); the optimiser step is the trainer's
+                   (`flash_training.train`)
 - `solver`         torchdiffeq integration (dopri5/dopri8, Euler/midpoint/RK4) with NFE, cancel and progress
 """

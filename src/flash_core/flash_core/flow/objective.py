@@ -1,8 +1,10 @@
 """The training objective: conditional flow matching, plus an optional penetration penalty.
 
 For a batch of grasps x_1 with their conditioning, x_0 is drawn from the initial-state distribution
-(`initial_state.py`) unless the data supplies it, t ~ U[0, 1], x_t = x_0 + t (x_1 - x_0), and the network's velocity
-is regressed onto x_1 - x_0 (paper Eq. 1; `FlashModel.forward` computes the MSE in normalised units).
+(`initial_state.py`) and t ~ U[0, 1] unless the batch supplies them, x_t = x_0 + t (x_1 - x_0), and the network's
+velocity is regressed onto x_1 - x_0 (paper Eq. 1; `FlashModel.forward` computes the MSE in normalised units).
+A batch holds few distinct objects: it carries each distinct cloud once with the cloud index of every row.
+The optimiser step around this loss lives with the trainer (`flash_training.train`).
 
 Penetration penalty (weight `penetration_weight`, off by default as in the paper's final objective): the one-step
 estimate of the grasp x_0 + v is turned into the hand's surface cloud and each point's depth inside the object,
@@ -13,7 +15,7 @@ mesh, expressed in the same object-centred frame.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +23,7 @@ import torch
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.path import sample_linear_path
 from flash_core.geometry.penetration import SignedDistanceField, penetration
+from flash_core.model.pointnet2 import PointNetGrouping
 
 ObjectSDF = SignedDistanceField  # points (1, M, 3) -> signed distance (1, M), negative inside
 
@@ -28,11 +31,14 @@ ObjectSDF = SignedDistanceField  # points (1, M, 3) -> signed distance (1, M), n
 @dataclass
 class FlowBatch:
     prompts: list[str]  # B prompts
-    object_points: torch.Tensor  # (B, N, 3) object-centred
+    object_points: torch.Tensor  # (U, N, 3) the distinct object clouds, object-centred
     grasps: torch.Tensor  # (B, 25) x_1 in the same frame
-    object_features: torch.Tensor | None = None  # (B, N, F) semantic features
+    object_features: torch.Tensor | None = None  # (U, N, F) semantic features
     initial: torch.Tensor | None = None  # (B, 25) x_0; drawn from the sampler when None
     object_sdfs: Sequence[ObjectSDF] | None = None  # one per row; needed when penetration_weight > 0
+    object_index: torch.Tensor | None = None  # (B,) int64 cloud of each row; None: U = B, row i has cloud i
+    object_grouping: PointNetGrouping | None = None  # the clouds' PointNet++ grouping when known (a cache)
+    times: torch.Tensor | None = None  # (B,) t; drawn from U[0, 1] when None
 
 
 @dataclass
@@ -45,8 +51,13 @@ class ObjectiveConfig:
 
 
 def flow_matching_loss(model, batch: FlowBatch, sampler: InitialStateSampler, config: ObjectiveConfig | None = None,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss and its parts ({"cfm", "penetration"?}) for one batch."""
+                       generator: torch.Generator | None = None, *, forward: Callable | None = None
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and its parts ({"cfm", "penetration"?}) for one batch.
+
+    forward: what runs `model`'s forward, when that is not `model` itself: its DistributedDataParallel wrapper,
+    which must be the one called for the gradients to be averaged across processes.
+    """
     config = config or ObjectiveConfig()
     x_1 = batch.grasps
     if x_1.dim() != 2 or x_1.shape[0] != len(batch.prompts):
@@ -54,10 +65,13 @@ def flow_matching_loss(model, batch: FlowBatch, sampler: InitialStateSampler, co
     x_0 = batch.initial
     if x_0 is None:
         x_0 = sampler.sample(x_1.shape[0], generator=generator, device=x_1.device, dtype=x_1.dtype)
-    t = torch.rand(x_1.shape[0], generator=generator, dtype=x_1.dtype).to(x_1.device)
+    t = batch.times
+    if t is None:
+        t = torch.rand(x_1.shape[0], generator=generator, dtype=x_1.dtype).to(x_1.device)
     path = sample_linear_path(x_0, x_1, t)
-    velocity, losses = model(path.x_t, path.t, batch.prompts, batch.object_points, batch.object_features,
-                             target_velocity=path.dx_t)
+    velocity, losses = (forward or model)(path.x_t, path.t, batch.prompts, batch.object_points, batch.object_features,
+                             target_velocity=path.dx_t, object_index=batch.object_index,
+                             object_grouping=batch.object_grouping)
     total = losses["cfm"]
     if config.penetration_weight > 0:
         losses["penetration"] = penetration_depth(model.hand_cloud_fn, x_0 + velocity, batch.object_sdfs)
@@ -75,17 +89,3 @@ def penetration_depth(hand_cloud_fn, x: torch.Tensor, object_sdfs: Sequence[Obje
     points = hand_cloud_fn(x)  # (B, M, 3)
     depths = [penetration(points[i : i + 1], sdf).depth_m for i, sdf in enumerate(object_sdfs)]  # each (1, M)
     return torch.cat(depths).mean()
-
-
-def train_step(model, optimizer: torch.optim.Optimizer, batch: FlowBatch, sampler: InitialStateSampler,
-               config: ObjectiveConfig | None = None, generator: torch.Generator | None = None,
-               max_grad_norm: float | None = 1.0) -> dict[str, float]:
-    """One optimiser step on one batch; returns the loss parts as floats (for logging)."""
-    model.train()
-    optimizer.zero_grad(set_to_none=True)
-    total, losses = flow_matching_loss(model, batch, sampler, config, generator)
-    total.backward()
-    if max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
-    optimizer.step()
-    return {"loss": float(total.detach()), **{name: float(value.detach()) for name, value in losses.items()}}

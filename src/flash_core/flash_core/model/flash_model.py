@@ -14,11 +14,15 @@ Token streams (D = d_model):
 Two fusions behind one interface (`encode_goal` once per goal, `velocity` once per ODE step):
     "compact"      the frozen LLM encodes each prompt once (cached by prompt string); a small transformer encodes
                    the static memory [text, object] once per goal, and a decoder runs [state, hand] tokens against
-                   it at each step. The CPU default.
+                   it at each step. The decoder's cross-attention keys and values of the memory are computed once
+                   per goal and shared by all K rows of that goal. The CPU default.
     "llm_backbone" the LLM itself is the backbone over [text, object, hand, state]: the static prefix
                    [text, object] runs once per goal and its key/value cache is reused, so each step runs only the
                    hand + state tokens. LLM frozen (trainable projections), LoRA adapters, or fully fine-tuned.
                    The GPU default.
+
+Training (`forward`) encodes each distinct object cloud of a batch once (`object_index` maps rows to clouds; a batch
+holds few objects) and can take the clouds' PointNet++ sampling and grouping precomputed (`object_grouping`).
 
 Ablation switches (paper Table 2): `use_live_hand`, `use_text`, `object.semantic_dim` (0 = no semantics) and
 `text.kind` ("scratch" = transformer trained from scratch instead of a pretrained LLM).
@@ -29,7 +33,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -37,10 +41,12 @@ from torch import nn
 
 from flash_core.model.hand_encoder import HandCloudFn, HandEncoder, HandEncoderConfig
 from flash_core.model.object_encoder import ObjectEncoder, ObjectEncoderConfig
+from flash_core.model.pointnet2 import PointNetGrouping
 from flash_core.model.text_backbone import TextBackbone, TextBackboneConfig, tokenize_prompts
 
 FUSIONS = ("compact", "llm_backbone")
 LLM_TRAINING = ("frozen", "lora", "full")
+PROMPT_CACHE_ENTRIES = 4096  # default size of the frozen LLM's prompt-feature cache (least recently used dropped)
 
 
 @dataclass
@@ -90,24 +96,38 @@ class FlashModelConfig:
 class GoalContext:
     """Everything about a batch of goals (prompt + object) that does not change during integration.
 
-    compact:      memory (G, S, D) and memory_mask (G, S), True = padding.
+    Rows of x_t come goal by goal: rows [g * rows_per_goal, (g + 1) * rows_per_goal) belong to goal g.
+    compact:      memory (G, S, D) and memory_mask (G, S), True = padding; memory_kv, per fusion layer the
+                  cross-attention keys and values of the memory, each (G, heads, S, head_dim).
     llm_backbone: prefix_kv, one (keys, values) pair per LLM layer, each (G, heads, P, head_dim); prefix_mask (G, P).
     """
 
-    batch_size: int
+    num_goals: int
     memory: torch.Tensor | None = None
     memory_mask: torch.Tensor | None = None
+    memory_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
     prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
     prefix_mask: torch.Tensor | None = None
+    rows_per_goal: int = 1
+
+    @property
+    def batch_size(self) -> int:
+        """Rows of x_t this context serves."""
+        return self.num_goals * self.rows_per_goal
 
     def repeat_interleave(self, repeats: int) -> GoalContext:
-        """Each goal repeated `repeats` times in a row: G goals -> G * repeats rows (K grasps per goal)."""
-        def rep(value):
-            return None if value is None else value.repeat_interleave(repeats, dim=0)
+        """Each goal serves `repeats` rows in a row: G goals -> G * repeats rows (K grasps per goal).
 
-        prefix_kv = None if self.prefix_kv is None else [(rep(k), rep(v)) for k, v in self.prefix_kv]
-        return GoalContext(self.batch_size * repeats, rep(self.memory), rep(self.memory_mask), prefix_kv,
-                           rep(self.prefix_mask))
+        The compact memory is shared, not copied; the LLM's prefix cache is repeated (its attention takes one
+        cache row per input row)."""
+        if self.prefix_kv is None:
+            return replace(self, rows_per_goal=self.rows_per_goal * repeats)
+
+        def rep(value):
+            return value.repeat_interleave(repeats, dim=0)
+
+        return GoalContext(self.batch_size * repeats, prefix_kv=[(rep(k), rep(v)) for k, v in self.prefix_kv],
+                           prefix_mask=rep(self.prefix_mask))
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -136,6 +156,7 @@ class FlashModel(nn.Module):
         self.llm = text.model
         self._configure_llm_training()
         self._prompt_features: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
+        self.prompt_cache_entries = PROMPT_CACHE_ENTRIES  # a trainer raises it to hold every training prompt
 
         self.object_encoder = ObjectEncoder(config.object, d)
         self.hand_encoder = HandEncoder(config.hand_encoder, d) if config.use_live_hand else None
@@ -182,11 +203,15 @@ class FlashModel(nn.Module):
             self.llm.eval()  # no dropout in a frozen feature extractor, even while the rest trains
 
     def train(self, mode: bool = True) -> FlashModel:
+        # The prompt cache stays: it is only used while the LLM is frozen, and then its features cannot change.
         super().train(mode)
         if self.config.llm_training == "frozen":
             self.llm.eval()
-        self._prompt_features.clear()  # weights may change from here on
         return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._prompt_features.clear()  # new LLM weights make cached prompt features stale
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @property
     def llm_is_frozen(self) -> bool:
@@ -196,15 +221,36 @@ class FlashModel(nn.Module):
     # conditioning, once per goal
 
     def encode_goal(self, prompts: Sequence[str], object_points: torch.Tensor,
-                    object_features: torch.Tensor | None = None) -> GoalContext:
-        """prompts (G strings), object_points (G, N, 3), object_features (G, N, F) or None -> GoalContext."""
-        if len(prompts) != object_points.shape[0]:
-            raise ValueError(f"{len(prompts)} prompts for {object_points.shape[0]} object clouds")
-        features = object_features if self.config.use_semantics else None
-        object_tokens = self.object_encoder(object_points, features)  # (G, L, D)
+                    object_features: torch.Tensor | None = None, *, object_index: torch.Tensor | None = None,
+                    object_grouping: PointNetGrouping | None = None) -> GoalContext:
+        """G goals -> GoalContext.
+
+        prompts (G strings); object_points (U, N, 3) and object_features (U, N, F) or None: the distinct clouds;
+        object_index (G,) int64: the cloud of each goal (None: U = G, one cloud per goal, in order);
+        object_grouping: the clouds' PointNet++ grouping (`object_encoder.pointnet.group(object_points)`), if known.
+        """
+        object_tokens = self._object_tokens(len(prompts), object_points, object_features, object_index,
+                                            object_grouping)  # (G, L, D)
         if self.config.fusion == "compact":
             return self._encode_memory(prompts, object_tokens)
         return self._encode_prefix(prompts, object_tokens)
+
+    def _object_tokens(self, num_goals: int, object_points: torch.Tensor, object_features: torch.Tensor | None,
+                       object_index: torch.Tensor | None, object_grouping: PointNetGrouping | None) -> torch.Tensor:
+        """Each distinct cloud (U, N, 3) encoded once, then picked for its goals -> (G, L, D)."""
+        num_clouds = object_points.shape[0]
+        if object_index is None:
+            if num_clouds != num_goals:
+                raise ValueError(f"{num_goals} prompts for {num_clouds} object clouds (pass object_index to share "
+                                 "clouds between goals)")
+        elif object_index.shape != (num_goals,) or object_index.dtype != torch.int64:
+            raise ValueError(f"object_index must be ({num_goals},) int64, got {tuple(object_index.shape)} "
+                             f"{object_index.dtype}")
+        elif num_goals and not 0 <= int(object_index.min()) <= int(object_index.max()) < num_clouds:
+            raise ValueError(f"object_index must lie in [0, {num_clouds}) (one of the {num_clouds} clouds)")
+        features = object_features if self.config.use_semantics else None
+        tokens = self.object_encoder(object_points, features, object_grouping)  # (U, L, D)
+        return tokens if object_index is None else tokens[object_index]
 
     def _encode_memory(self, prompts: Sequence[str], object_tokens: torch.Tensor) -> GoalContext:
         batch, num_object, _ = object_tokens.shape
@@ -215,7 +261,20 @@ class FlashModel(nn.Module):
             tokens = torch.cat((self.text_proj(text) + self.type_embed[0], tokens), dim=1)
             padding = torch.cat((~text_mask, padding), dim=1)
         memory = self.memory_encoder(tokens, src_key_padding_mask=padding)  # (G, T + L, D)
-        return GoalContext(batch, memory=memory, memory_mask=padding)
+        return GoalContext(batch, memory=memory, memory_mask=padding, memory_kv=self._memory_keys_values(memory))
+
+    def _memory_keys_values(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each fusion layer's cross-attention keys and values of the memory (G, S, D), each (G, heads, S, hd):
+        the part of the decoder that depends on the goal alone, computed once per goal."""
+        batch, length, d = memory.shape
+        heads = self.config.fusion_heads
+        out = []
+        for layer in self.fusion.layers:
+            attention = layer.multihead_attn  # packed in-projection: rows [q; k; v]
+            kv = F.linear(memory, attention.in_proj_weight[d:], attention.in_proj_bias[d:])  # (G, S, 2D)
+            keys, values = kv.reshape(batch, length, 2, heads, d // heads).permute(2, 0, 3, 1, 4)
+            out.append((keys, values))
+        return out
 
     def _prompt_hidden_states(self, prompts: Sequence[str], device: torch.device):
         """Last LLM hidden states of each prompt, padded: (G, T, H) and a mask (G, T), True = real token.
@@ -238,7 +297,7 @@ class FlashModel(nn.Module):
                 rows.append(fresh[prompt])
                 if use_cache:
                     self._prompt_features[key] = fresh[prompt]
-                    if len(self._prompt_features) > 4096:
+                    if len(self._prompt_features) > self.prompt_cache_entries:
                         self._prompt_features.popitem(last=False)
             else:
                 self._prompt_features.move_to_end(key)
@@ -291,8 +350,7 @@ class FlashModel(nn.Module):
         x_t, t = self._check_state(x_t, t, goal.batch_size)
         tokens = self._step_tokens(x_t, t)
         if self.config.fusion == "compact":
-            fused = self.fusion(tokens, goal.memory, memory_key_padding_mask=goal.memory_mask)
-            readout = self.fusion_norm(fused[:, 0])  # the state token
+            readout = self.fusion_norm(self._fuse(tokens, goal))  # the state token
         else:
             new = self._llm_step_embeddings(tokens)  # (B, S + 1, H)
             from transformers import DynamicCache
@@ -302,6 +360,39 @@ class FlashModel(nn.Module):
             out = self.llm.get_decoder()(inputs_embeds=new, attention_mask=mask, cache=cache, use_cache=True)
             readout = self.from_llm(out.last_hidden_state[:, -1])
         return self.head(readout) * self.state_scale
+
+    def _fuse(self, tokens: torch.Tensor, goal: GoalContext) -> torch.Tensor:
+        """The fusion decoder (pre-norm `nn.TransformerDecoderLayer`s, evaluated with their own weights) over the
+        step tokens (B, T, D) against the goal memory -> the state token's output (B, D).
+
+        Equal to `self.fusion(tokens, memory repeated per row)[:, 0]`, with two savings: the memory's keys and
+        values come from the goal context (once per goal, shared by its rows), and the last layer only computes
+        the state token, the one read out.
+        """
+        x = tokens
+        last = len(self.fusion.layers) - 1
+        for i, (layer, (keys, values)) in enumerate(zip(self.fusion.layers, goal.memory_kv, strict=True)):
+            normed = layer.norm1(x)
+            if i == last:  # only the state token's output is used: every token still serves as key and value
+                x = x[:, :1]
+            x = x + layer.self_attn(normed[:, : x.shape[1]], normed, normed, need_weights=False)[0]
+            x = x + self._cross_attention(layer.multihead_attn, layer.norm2(x), keys, values, goal)
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        return x[:, 0]
+
+    @staticmethod
+    def _cross_attention(attention: nn.MultiheadAttention, x: torch.Tensor, keys: torch.Tensor,
+                         values: torch.Tensor, goal: GoalContext) -> torch.Tensor:
+        """x (B, T, D), B = G * K rows, against their goal's keys/values (G, heads, S, hd) -> (B, T, D).
+
+        Cross-attention queries do not interact, so the K rows of a goal attend as one goal with K * T queries."""
+        rows, length, d = x.shape
+        heads = keys.shape[1]
+        query = F.linear(x, attention.in_proj_weight[:d], attention.in_proj_bias[:d])  # (B, T, D)
+        query = query.reshape(goal.num_goals, goal.rows_per_goal * length, heads, d // heads).transpose(1, 2)
+        attend = ~goal.memory_mask[:, None, None, :]  # (G, 1, 1, S), True = attend
+        out = F.scaled_dot_product_attention(query, keys, values, attn_mask=attend)  # (G, heads, K * T, hd)
+        return attention.out_proj(out.transpose(1, 2).reshape(rows, length, d))
 
     def _check_state(self, x_t: torch.Tensor, t: torch.Tensor | float, batch: int):
         if x_t.dim() != 2 or x_t.shape[1] != self.config.state_dim:
@@ -319,26 +410,34 @@ class FlashModel(nn.Module):
     # training entry point
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, prompts: Sequence[str], object_points: torch.Tensor,
-                object_features: torch.Tensor | None = None, target_velocity: torch.Tensor | None = None):
-        """All conditioning encoded afresh for every row (no caches). Returns (velocity (B, state_dim), losses).
+                object_features: torch.Tensor | None = None, target_velocity: torch.Tensor | None = None, *,
+                object_index: torch.Tensor | None = None, object_grouping: PointNetGrouping | None = None):
+        """All conditioning encoded for every row (no goal caches). Returns (velocity (B, state_dim), losses).
 
+        object_points (U, N, 3) [+ object_features (U, N, F)] are the distinct clouds, object_index (B,) the cloud
+        of each row (None: U = B); each cloud is encoded once. object_grouping: see `encode_goal`.
         losses["cfm"] is the flow-matching MSE in normalised units (translations divided by translation_scale_m),
         present when target_velocity (B, state_dim) is given.
         """
+        objects = (object_points, object_features, object_index, object_grouping)
         if self.config.fusion == "llm_backbone":
-            velocity = self._forward_single_pass(x_t, t, prompts, object_points, object_features)
+            velocity = self._forward_single_pass(x_t, t, prompts, *objects)
         else:
-            velocity = self.velocity(x_t, t, self.encode_goal(prompts, object_points, object_features))
+            goal = self.encode_goal(prompts, object_points, object_features, object_index=object_index,
+                                    object_grouping=object_grouping)
+            velocity = self.velocity(x_t, t, goal)
         losses = {}
         if target_velocity is not None:
             losses["cfm"] = F.mse_loss(velocity / self.state_scale, target_velocity / self.state_scale)
         return velocity, losses
 
-    def _forward_single_pass(self, x_t, t, prompts, object_points, object_features) -> torch.Tensor:
+    def _forward_single_pass(self, x_t, t, prompts, object_points, object_features, object_index,
+                             object_grouping) -> torch.Tensor:
         """The LLM over the whole sequence [text, object, hand, state] at once: what the KV-cached path must equal."""
         x_t, t = self._check_state(x_t, t, len(prompts))
-        features = object_features if self.config.use_semantics else None
-        prefix, prefix_mask = self._prefix_embeddings(prompts, self.object_encoder(object_points, features))
+        object_tokens = self._object_tokens(len(prompts), object_points, object_features, object_index,
+                                            object_grouping)
+        prefix, prefix_mask = self._prefix_embeddings(prompts, object_tokens)
         new = self._llm_step_embeddings(self._step_tokens(x_t, t))
         mask = torch.cat((prefix_mask, prefix_mask.new_ones(new.shape[:2])), dim=1)
         out = self.llm.get_decoder()(inputs_embeds=torch.cat((prefix, new), dim=1), attention_mask=mask,

@@ -14,7 +14,7 @@ from torch import nn
 
 from flash_core.geometry.checks import check_points
 from flash_core.geometry.neighbors import gather_points
-from flash_core.model.pointnet2 import PointNet2, SetAbstractionSpec
+from flash_core.model.pointnet2 import PointNet2, PointNetGrouping, SetAbstractionSpec
 
 
 @dataclass
@@ -42,8 +42,11 @@ class ObjectEncoder(nn.Module):
                                            batch_first=True, norm_first=True)
         self.decoder = nn.TransformerDecoder(layer, config.decoder_layers)
 
-    def forward(self, points: torch.Tensor, semantic: torch.Tensor | None = None) -> torch.Tensor:
-        """points (B, N, 3) in the object frame, semantic (B, N, F) or None -> object tokens (B, L, D)."""
+    def forward(self, points: torch.Tensor, semantic: torch.Tensor | None = None,
+                grouping: PointNetGrouping | None = None) -> torch.Tensor:
+        """points (B, N, 3) in the object frame, semantic (B, N, F) or None -> object tokens (B, L, D).
+
+        grouping: `self.pointnet.group(points)` computed earlier (a fixed cloud is grouped once)."""
         check_points(points, "object points")
         feature_dim = self.config.semantic_dim
         if feature_dim and semantic is None:
@@ -51,7 +54,7 @@ class ObjectEncoder(nn.Module):
                              "object_features (B, N, F)")
         if feature_dim and semantic.shape != (*points.shape[:2], feature_dim):
             raise ValueError(f"object features must be {(*points.shape[:2], feature_dim)}, got {tuple(semantic.shape)}")
-        centroids, geometric, index = self.pointnet(points)  # (B, S, 3), (B, S, C), (B, S)
+        centroids, geometric, index = self.pointnet(points, grouping=grouping)  # (B, S, 3), (B, S, C), (B, S)
         if feature_dim:
             if not torch.isfinite(semantic).all():
                 raise ValueError("object features contain NaN or inf")
