@@ -34,7 +34,14 @@ from flash_core.motors.dynamixel.tables import (
     VELOCITY_RAD_S_PER_UNIT,
     decode_hardware_error,
 )
-from flash_core.motors.motors_bus import BusConfig, Motor, MotorsBus, SyncRead
+from flash_core.motors.motors_bus import (
+    BusConfig,
+    Motor,
+    MotorNotRespondingError,
+    MotorRefusedError,
+    MotorsBus,
+    SyncRead,
+)
 from flash_core.motors.supervisor import HEALTH_REGISTERS, MotorState, MotorSupervisor, SupervisorConfig
 
 CURRENT_LIMITS = {"lite": 350, "full": 550}
@@ -217,10 +224,12 @@ class LeapHand:
         if not self.bus.is_connected:
             return
         try:
-            for _ in range(2):  # broadcast, read back, once more for motors that missed it
-                self.bus.disable_torque()
-                if not any(self.bus.sync_read("Torque_Enable", self.supervisor.answering()).values()):
-                    break
+            self.bus.disable_torque()  # broadcast: reaches motors that stopped answering too
+            for motor in self.supervisor.answering():  # then an acknowledged write to each that answers
+                try:
+                    self.bus.write("Torque_Enable", motor, 0)
+                except (MotorNotRespondingError, MotorRefusedError):
+                    pass
         finally:
             self.bus.disconnect()
 
