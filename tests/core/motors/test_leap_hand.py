@@ -159,3 +159,10 @@ def test_falls_back_to_sync_read_without_fast_sync_read_firmware():
             assert hand.bus.fast_sync_read is False and "do not answer Fast Sync Read" in hand.bus.fast_sync_read_note
             assert state.responding.all() and hand.status().ok
             np.testing.assert_allclose(state.position_rad, 0.2, atol=3e-3)
+
+
+def test_a_rate_the_reply_timeout_cannot_keep_up_with_is_reported(double):
+    with LeapHand(LeapHandConfig(port=double.port, period_s=0.002)) as hand:
+        assert any("lower the rate or the USB latency timer" in note for note in hand.notes)
+    with LeapHand(LeapHandConfig(port=double.port)) as hand:
+        assert hand.notes == []

@@ -217,6 +217,13 @@ class LeapHand:
         except BaseException:
             self.bus.disconnect()
             raise
+        budget_s = self.config.cycle_budget_periods * self.config.period_s
+        if 2 * self.bus.transaction_timeout_s > budget_s:
+            self.notes.append(
+                f"a cycle may take {budget_s * 1e3:.0f} ms but one unanswered transaction takes "
+                f"{self.bus.transaction_timeout_s * 1e3:.0f} ms: motors that stop answering may never be brought "
+                "back; lower the rate or the USB latency timer"
+            )
         self.step()  # a first reading, so state and status are current from the start
 
     def close(self) -> None:

@@ -65,12 +65,11 @@ class BusStatus:
 
 @dataclass(frozen=True)
 class SyncRead:
-    """Result of a group read: {register: {motor: value}} for the motors that answered, the reason for
-    each that did not, and the motors whose reply carried the hardware-alert bit."""
+    """Result of a group read: {register: {motor: value}} for the motors that answered, and the reason
+    for each that did not."""
 
     values: dict[str, dict[str, int]]
     failed: dict[str, Failure]
-    alerts: frozenset[str] = frozenset()
 
     @property
     def answered(self) -> list[str]:
@@ -316,9 +315,7 @@ class MotorsBus(abc.ABC):
                 for r, v in self._decode_span(span, replies[n].data).items():
                     if r in values:
                         values[r][n] = v
-        failed = {n: replies[n].failure for n in names if not replies[n].ok}
-        alerts = frozenset(n for n in names if replies[n].ok and replies[n].error & self.config.alert_bit)
-        return SyncRead(values, failed, alerts)
+        return SyncRead(values, {n: replies[n].failure for n in names if not replies[n].ok})
 
     def sync_write(self, register: str, values: Mapping[str, int]) -> None:
         """One register on many motors in one broadcast packet (the protocol sends no reply)."""

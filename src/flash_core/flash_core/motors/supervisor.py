@@ -217,7 +217,7 @@ class MotorSupervisor:
                          f"{self.bus.port}: check power and cabling, or list the IDs in allow_missing to run "
                          "without them")
         lines += [f"{self.describe(m)} {r}" for m, r in refused.items()]
-        return "LEAP hand not started, torque left off: " + "; ".join(lines)
+        return "hand not started, torque left off: " + "; ".join(lines)
 
     def _run_now(self, motor: str, steps: Sequence[_Step]) -> str | None:
         """Run a step sequence to its end (start-up); the reason if the motor did not come through."""
