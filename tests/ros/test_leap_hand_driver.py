@@ -419,8 +419,16 @@ def test_start_refused_naming_the_motor_then_an_allowed_missing_motor_joins(spaw
             assert motor_registers(double, 3) == {"Hardware_Error_Status": 0, "Torque_Enable": 1, "Operating_Mode": 5,
                                                   "Position_P_Gain": 600, "Position_D_Gain": 200, "Goal_Current": 350}
             assert list(client.fresh(client.joint_states).name) == JOINTS
+            client.spin_until(lambda: False, 2.5)  # past the fault log's throttle time: the "cleared" line
+            assert driver.poll() is None and client.fresh(client.joint_states)
             assert worst_gap_periods(client.samples, 100.0) <= 3
             assert {e.instruction for e in double.torque_on_log} == {0x03}  # one motor at a time, never broadcast
         finally:
             client.node.destroy_node()
             context.try_shutdown()
+        os.killpg(driver.pid, signal.SIGINT)
+        output = driver.communicate(timeout=10)[0].splitlines()
+        # Logged once when it appeared (maybe once more while being configured) and once when it cleared.
+        warned = [line for line in output if "[WARN]" in line and "motor 3 (joint '3')" in line]
+        cleared = [line for line in output if "[INFO]" in line and "cleared: motor 3 (joint '3')" in line]
+        assert 1 <= len(warned) <= 2 and len(cleared) == 1, "\n".join(output)

@@ -44,7 +44,6 @@ from leap_hand_driver.commands import JointNames
 from leap_hand_driver.trajectory import LinearTrajectory
 
 Result = FollowJointTrajectory.Result
-_LOG_LEVELS = {logging.WARNING: "warning", logging.INFO: "info"}
 
 
 class LeapHandDriver(Node):
@@ -169,7 +168,11 @@ class LeapHandDriver(Node):
         msg.effort = state.current_a[known].tolist()  # present current (A), as the LEAP API reports
         self._joint_pub.publish(msg)
         for line in self._fault_log.update(status.faults):
-            getattr(self.get_logger(), _LOG_LEVELS[line.level])(line.text)
+            # One call site per severity: rclpy refuses a call site whose severity changes.
+            if line.level >= logging.WARNING:
+                self.get_logger().warning(line.text)
+            else:
+                self.get_logger().info(line.text)
         if status.faults != self._published_faults:  # a change goes out at once, not at the next status tick
             self._publish_status()
 
