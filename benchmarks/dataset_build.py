@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 import torch
+from flash_training.assess import AssessedObject, assess_grasps
 from flash_training.data.build import PRESETS
-from flash_training.data.contacts import AcceptanceConfig, rejection_reasons
 from flash_training.data.grasp_energy import EnergyWeights, grasp_energy, measure_grasps
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import process_object
+from flash_training.data.refine import surface_samples
 from flash_training.data.semantic import Dinov2Features, semantic_point_features
 from flash_training.data.synthesis import initial_poses, synthesize_grasps
 from flash_training.data.views import render_partial_views
@@ -76,9 +77,11 @@ def main() -> None:
         generator,
     )
     x = x.requires_grad_(True)
+    object_points = surface_samples(obj.sdf, config.synthesis.optimizer.object_points).float()
 
     def step(field):
-        return lambda: grasp_energy(measure_grasps(hand, x, field, 0.001), EnergyWeights()).sum().backward()
+        measures = lambda: measure_grasps(hand, x, field, object_points, 0.001)  # noqa: E731
+        return lambda: grasp_energy(measures(), EnergyWeights()).sum().backward()
 
     # Interleaved, so both see the same background load.
     grid_times, exact_times = [], []
@@ -94,8 +97,8 @@ def main() -> None:
     )
     results["unit_synthesis_s"] = time.perf_counter() - start
     results["unit_synthesis_cpu_s"] = time.process_time() - cpu_start
-    reasons = rejection_reasons(measure_grasps(hand, result.optimized, obj.sdf), hand.finger_names, AcceptanceConfig())
-    results["unit_accepted"] = sum(r is None for r in reasons)
+    assessment = assess_grasps(hand, result.optimized.detach(), AssessedObject.from_processed(obj))
+    results["unit_accepted"] = int(assessment.accepted.sum())
     results["load_average_1min"] = os.getloadavg()[0]
     results["candidates"] = args.candidates
 

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+from flash_training.assess import AssessedObject, assess_grasps
 from flash_training.data.build import PRESETS, build_dataset
-from flash_training.data.contacts import rejection_reasons
-from flash_training.data.grasp_energy import measure_grasps
 from flash_training.data.grasp_formats import save_dexgraspnet
 from flash_training.data.grasp_import import ImportSpec
 from flash_training.data.objects import ProceduralSource
@@ -57,8 +56,7 @@ def write_download(root: Path, names: list[str], grasps: int, push_m: float, see
             hand, obj.sdf, obj.points, obj.normals, grasps, config.synthesis, seed=seed + k, grid=obj.sdf_grid
         )
         x = result.optimized.clone()
-        reasons = rejection_reasons(measure_grasps(hand, x, obj.sdf), hand.finger_names, config.acceptance)
-        passing += sum(r is None for r in reasons)
+        passing += int(assess_grasps(hand, x, AssessedObject.from_processed(obj), config.acceptance).accepted.sum())
         rotation = rot6d_to_matrix(x[:, 3:9])
         x[:, :3] += push_m * (rotation @ hand.palm_frame().normal)
         wobble = axis_angle_to_matrix(torch.randn(len(x), 3, generator=generator, dtype=x.dtype) * 0.03)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from flash_training.data.contacts import AcceptanceConfig, finger_parts, rejection_reasons
-from flash_training.data.grasp_energy import force_closure_error, measure_grasps
+from flash_training.assess import AssessedObject, assess_grasps
+from flash_training.data.grasp_energy import force_closure_error
 from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import ProcessingConfig, process_object
 from flash_training.data.refine import OptimizerConfig, refine_grasps
@@ -77,14 +77,13 @@ def test_synthesis_targets_a_part_and_labels_it(hand):
         target_masks=np.tile(handle, (6, 1)),
         grid=mug.sdf_grid,
     )
-    before, after = measure_grasps(hand, result.initial, mug.sdf), measure_grasps(hand, result.optimized, mug.sdf)
+    target = AssessedObject.from_processed(mug)
+    before, after = assess_grasps(hand, result.initial, target), assess_grasps(hand, result.optimized.detach(), target)
     assert after.finger_distance_m.mean() < before.finger_distance_m.mean()
-    parts = finger_parts(after, mug.sdf, mug.asset.face_parts, 0.005)
-    touched_handle = (parts == mug.asset.part_names.index("handle")).any(1)
+    touched_handle = (after.finger_parts == mug.asset.part_names.index("handle")).any(1)
     assert touched_handle.mean() >= 0.5  # aimed at the handle, most grasps end up touching it
-    reasons = rejection_reasons(after, hand.finger_names, AcceptanceConfig())
-    for r, pen in zip(reasons, after.max_penetration_m, strict=False):
-        assert (r is None) <= bool(pen < 0.002)  # nothing passes with 2 mm or more inside
+    for accepted, pen, self_pen in zip(after.accepted, after.max_penetration_m, after.self_penetration_m, strict=True):
+        assert accepted <= bool(pen < 0.002 and self_pen < 0.002)  # nothing passes with 2 mm or more inside
 
 
 def test_force_closure_is_zero_for_opposed_contacts():

@@ -11,15 +11,13 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from flash_training.assess import AssessedObject, assess_grasps
 from flash_training.data.build import PRESETS, build_dataset
-from flash_training.data.contacts import rejection_reasons
-from flash_training.data.grasp_energy import measure_grasps
 from flash_training.data.grasp_formats import save_dexgraspnet
 from flash_training.data.grasp_import import ImportSpec
 from flash_training.data.refine import REFINE_CONFIG
 from flash_training.data.storage import DatasetReader
 
-from flash_core.geometry.sdf import MeshSDF
 from flash_core.hands import make_hand
 from flash_core.hands.retarget import RetargetConfig
 
@@ -76,8 +74,8 @@ def test_stored_leap_grasps_pass_the_acceptance_test(built):
     centre = mesh.bounding_box.centroid  # the import centres the object on its bounding box
     centred = mesh.copy()
     centred.apply_translation(-centre)
-    measures = measure_grasps(leap, x, MeshSDF(centred.vertices, centred.faces))
-    assert rejection_reasons(measures, leap.finger_names, TINY.acceptance) == [None] * len(x)
+    assessment = assess_grasps(leap, x, AssessedObject.from_mesh(centred), TINY.acceptance)
+    assert assessment.reasons == [None] * len(x)
     assert ((x[:, 9:] >= leap.joint_lower) & (x[:, 9:] <= leap.joint_upper)).all()
     # trimesh, on the file's mesh in the file's frame (positive inside).
     x[:, :3] += torch.tensor(centre, dtype=x.dtype)

@@ -28,8 +28,7 @@ from tqdm import tqdm
 
 from flash_core.hands.hand_model import HandModel
 from flash_core.hands.retarget import RetargetConfig, retarget_grasps
-from flash_training.data.contacts import AcceptanceConfig, finger_parts, rejection_reasons
-from flash_training.data.grasp_energy import measure_grasps
+from flash_training.assess import AcceptanceConfig, AssessedObject, GraspAssessment, assess_grasps
 from flash_training.data.grasp_formats import ImportedGrasps
 from flash_training.data.grasp_import import ImportedGraspSource, ImportSpec
 from flash_training.data.llm_text import LlmTextBackend, LlmTextConfig, LlmTextError
@@ -81,6 +80,7 @@ class BuildConfig:
     imports: tuple[ImportSpec, ...] = ()  # grasp data sets to import and refine (see grasp_import.py)
     refine: OptimizerConfig = REFINE_CONFIG  # refinement of imported grasps
     retarget: RetargetConfig = field(default_factory=RetargetConfig)  # imported grasps onto another hand
+    keep_rejected: bool = False  # store every rejected candidate (pose, reason, measures) in the unit statistics
 
     def to_json(self) -> dict[str, Any]:
         """Everything that decides the data (device and endpoint keys excluded), for the manifest."""
@@ -200,6 +200,15 @@ PRESETS: dict[str, BuildConfig] = {
 
 def _rounded(values: np.ndarray) -> list[float]:
     return [round(float(v), 6) for v in values]
+
+
+def _assessment_stats(assessment: GraspAssessment) -> dict[str, list[float]]:
+    """Per candidate, what the report plots: penetration, self-penetration, mean finger distance (m)."""
+    return {
+        "max_penetration_m": _rounded(assessment.max_penetration_m),
+        "self_penetration_m": _rounded(assessment.self_penetration_m),
+        "contact_distance_m": _rounded(assessment.finger_distance_m.mean(1)),
+    }
 
 
 def _with_given_text(generated: dict[str, list[str]], given: str | dict[str, str] | None) -> dict[str, list[str]]:
@@ -464,10 +473,10 @@ class DatasetBuilder:
         labels contacts, writes text (imported text kept where given) and the unit's statistics."""
         hand, config = self.hands[hand_name], self.config
         object_id = obj.asset.object_id
-        before = measure_grasps(hand, x_start, obj.sdf)
-        after = measure_grasps(hand, x, obj.sdf)
-        reasons = rejection_reasons(after, hand.finger_names, config.acceptance)
-        parts = finger_parts(after, obj.sdf, obj.asset.face_parts, config.acceptance.contact_threshold_m)
+        target = AssessedObject.from_processed(obj)
+        before = assess_grasps(hand, x_start.detach(), target, config.acceptance)
+        after = assess_grasps(hand, x.detach(), target, config.acceptance)
+        reasons, parts = after.reasons, after.finger_parts
         # Prefer passing grasps with the least penetration, so the kept set is the cleanest available.
         passing = [i for i, r in enumerate(reasons) if r is None]
         passing.sort(key=lambda i: float(after.max_penetration_m[i]))
@@ -496,27 +505,33 @@ class DatasetBuilder:
             "candidates": len(reasons),
             "kept": len(keep),
             "passing": len(passing),
-            "passing_before": sum(r is None for r in rejection_reasons(before, hand.finger_names, config.acceptance)),
+            "passing_before": int(before.accepted.sum()),
             "rejected": dict(Counter(r for r in reasons if r is not None)),
             "surplus_passing_not_kept": len(passing) - len(keep),
-            "before": {
-                "max_penetration_m": _rounded(as_np(before.max_penetration_m)),
-                "contact_distance_m": _rounded(as_np(before.finger_distance_m).mean(1)),
-            },
-            "after": {
-                "max_penetration_m": _rounded(as_np(after.max_penetration_m)),
-                "contact_distance_m": _rounded(as_np(after.finger_distance_m).mean(1)),
-            },
+            "before": _assessment_stats(before),
+            "after": _assessment_stats(after),
             "llm_failures": llm_failures,
             **(extra_stats or {}),
         }
+        if config.keep_rejected:
+            stats["rejected_candidates"] = [
+                {
+                    "x": _rounded(as_np(x[i])),
+                    "reason": reason,
+                    "max_penetration_m": round(float(after.max_penetration_m[i]), 6),
+                    "self_penetration_m": round(float(after.self_penetration_m[i]), 6),
+                    "finger_distance_m": _rounded(after.finger_distance_m[i]),
+                }
+                for i, reason in enumerate(reasons)
+                if reason is not None
+            ]
         batch = GraspBatch(
             object_id=object_id,
             hand=hand_name,
             x=as_np(x[keep]).astype(np.float32).reshape(len(keep), hand.pose_dim),
             finger_part=parts[keep].reshape(len(keep), num_fingers),
-            finger_distance_m=as_np(after.finger_distance_m[keep]).reshape(len(keep), num_fingers),
-            penetration_m=as_np(after.max_penetration_m[keep]).reshape(len(keep)),
+            finger_distance_m=after.finger_distance_m[keep].reshape(len(keep), num_fingers),
+            penetration_m=after.max_penetration_m[keep].reshape(len(keep)),
             text=texts,
         )
         self.writer.add_unit(batch, stats)

@@ -7,6 +7,7 @@
     flash dataset build --out parts/0 --shard 0/2       (part 0 of 2 here, part 1 elsewhere, then:)
     flash dataset merge --out data/flash-drive parts/0 parts/1
     flash dataset report data/flash-drive-mini
+    flash dataset build --preset mini --out data/mine --user-meshes my_meshes --only-user-meshes --candidates 32
 
 Heavy imports happen inside `run`, so `flash --help` stays fast.
 """
@@ -52,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hands", nargs="+", choices=("leap", "allegro"), help="hands to build grasps for (default: the preset's)"
     )
     build.add_argument("--user-meshes", help="folder of OBJ/STL/PLY/GLB meshes to add (see docs/dataset_format.md)")
+    build.add_argument(
+        "--only-user-meshes",
+        action="store_true",
+        help="build the --user-meshes alone, without the preset's objects, and keep every rejected candidate "
+        "(pose and reason) in the manifest and the reasons per object in the report",
+    )
+    build.add_argument("--candidates", type=int, help="candidate grasps synthesised per object and hand")
+    build.add_argument("--grasps-per-hand", type=int, help="grasps kept per object and hand")
     build.add_argument(
         "--import",
         dest="imports",
@@ -103,8 +112,19 @@ def build_config(args: argparse.Namespace):
             meshes = str(Path(args.meshes).resolve())
             specs.append(ImportSpec(kind, str(Path(path).resolve()), meshes, args.import_limit, args.import_max_grasps))
         config = replace(config, sources=(), imports=tuple(specs))
+    if args.only_user_meshes and not args.user_meshes:
+        raise SystemExit("--only-user-meshes needs --user-meshes DIR")
     if args.user_meshes:
-        config = replace(config, sources=config.sources + (SourceSpec("user", {"root": args.user_meshes}),))
+        if not Path(args.user_meshes).is_dir():
+            raise SystemExit(f"--user-meshes {args.user_meshes}: no such folder")
+        user = (SourceSpec("user", {"root": str(Path(args.user_meshes).resolve())}),)
+        config = (replace(config, sources=user, keep_rejected=True) if args.only_user_meshes
+                  else replace(config, sources=config.sources + user))
+    for option, name in ((args.candidates, "candidates_per_hand"), (args.grasps_per_hand, "grasps_per_hand")):
+        if option is not None:
+            if option < 1:
+                raise SystemExit(f"--{name.replace('_per_hand', '').replace('_', '-')} must be >= 1, got {option}")
+            config = replace(config, **{name: option})
     if args.no_semantic:
         config = replace(config, semantic=None)
     elif args.dinov2 and config.semantic is not None:

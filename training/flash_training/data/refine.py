@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from flash_core.geometry.sdf import MeshSDF
@@ -32,8 +33,19 @@ class OptimizerConfig:
     lr_joints_rad: float = 3e-2
     prior_weight: float = 0.0  # pull towards the starting x (refinement); 0 for synthesis
     clearance_m: float = 0.001  # keep hand points this far out while optimising (absorbs grid error)
+    object_points: int = 4096  # object surface samples for the object-in-hand penetration term
     part_weight: float = 30.0  # pull of the fingers towards the target part's points, when a target is given
     weights: EnergyWeights = field(default_factory=EnergyWeights)
+
+
+def surface_samples(sdf: MeshSDF, count: int, seed: int = 0) -> torch.Tensor:
+    """(count + V, 3) points on the mesh of `sdf`: `count` area-uniform samples and every vertex (the corners and
+    rims where a thin feature would slip between area samples)."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(sdf.vertices.numpy(), sdf.faces.numpy(), process=False)
+    points, _ = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    return torch.as_tensor(np.concatenate([points, mesh.vertices]))
 
 
 def optimize_grasps(
@@ -54,6 +66,8 @@ def optimize_grasps(
     """
     hand.validate_pose(x_init)
     start = x_init.detach()
+    object_points = surface_samples(sdf, config.object_points).to(dtype=hand.dtype, device=hand.device)
+    grid_error = grid.max_error_m if grid is not None else 0.0
     stages = (
         [sdf] * (config.steps + config.polish_steps)
         if grid is None
@@ -61,7 +75,8 @@ def optimize_grasps(
     )
 
     def energy(step: int, x: torch.Tensor) -> torch.Tensor:
-        measures = measure_grasps(hand, x, stages[step], config.clearance_m)
+        error = grid_error if stages[step] is grid else 0.0
+        measures = measure_grasps(hand, x, stages[step], object_points, config.clearance_m, error)
         total = grasp_energy(measures, config.weights)
         if target_points is not None:
             distance = torch.cdist(measures.finger_point, target_points[None].expand(len(x), -1, -1))  # (B, F, P)

@@ -40,7 +40,7 @@ def write_report(root: str | Path) -> Path:
     acceptance = reader.manifest["config"]["acceptance"]
     pen_limit_mm = acceptance["max_penetration_m"] * 1000
     contact_mm = acceptance["contact_threshold_m"] * 1000
-    gather = lambda stage, key: np.array([v for s in stats.values() for v in s[stage][key]]) * 1000  # noqa: E731
+    gather = lambda stage, key: np.array([v for s in stats.values() for v in s[stage].get(key, ())]) * 1000  # noqa: E731
     pen_before, pen_after = gather("before", "max_penetration_m"), gather("after", "max_penetration_m")
     dist_before, dist_after = gather("before", "contact_distance_m"), gather("after", "contact_distance_m")
     _histogram(
@@ -86,8 +86,10 @@ def write_report(root: str | Path) -> Path:
         "| metric | before median | after median | after p95 |",
         "|---|---|---|---|",
     ]
+    self_before, self_after = gather("before", "self_penetration_m"), gather("after", "self_penetration_m")
     for name, b, a in (
         ("max penetration (mm)", pen_before, pen_after),
+        ("self-penetration (mm)", self_before, self_after),
         ("mean contact distance (mm)", dist_before, dist_after),
     ):
         if len(a):
@@ -117,8 +119,11 @@ def write_report(root: str | Path) -> Path:
     lines += [f"| {c} | {n} |" for c, n in sorted(categories.items())]
     short = [(u, s) for u, s in stats.items() if s["kept"] < reader.manifest["config"]["grasps_per_hand"]]
     if short:
-        lines += ["", "## Units below the grasp quota", "", "| object and hand | kept | candidates |", "|---|---|---|"]
-        lines += [f"| {u} | {s['kept']} | {s['candidates']} |" for u, s in short]
+        lines += ["", "## Units below the grasp quota", ""]
+        lines += ["| object and hand | kept | candidates | rejected because |", "|---|---|---|---|"]
+        lines += [f"| {u} | {s['kept']} | {s['candidates']} | "
+                  f"{'; '.join(f'{r}: {n}' for r, n in Counter(s['rejected']).most_common()) or '-'} |"
+                  for u, s in short]
     skipped = reader.manifest.get("skipped_objects", {})
     lines += ["", "## Skipped objects", ""]
     lines += [f"- `{o}`: {reason}" for o, reason in skipped.items()] or ["(none)"]

