@@ -93,8 +93,9 @@ def _geometry_and_alignment(inputs: EvalInput) -> dict[int, tuple[GraspGeometry,
 
 
 def _reason_kind(reason: str) -> str:
-    """'moved 6.1 cm under +x' -> 'moved > bound under +x': counts group failures by kind, not by value."""
-    return re.sub(r"-?\d+(\.\d+)? ?(mm|cm|deg|m/s)? ?(<|>)? ?", "", reason).replace("  ", " ").strip()
+    """'moved 6.1 cm under +x' -> 'moved under +x': failures are counted by kind, not by value."""
+    without_values = re.sub(r"\(.*?\)|[<>]|-?\d+(\.\d+)? ?(mm|cm|deg|m/s)?", "", reason)
+    return " ".join(without_values.split())
 
 
 def _protocol_summary(results: list[ProtocolResult]) -> dict[str, Any]:
@@ -127,6 +128,7 @@ def _summary(grasps: list[GraspEvaluation], approach: dict[int, np.ndarray], inp
         "sdf_loss_mm": float(np.mean([g.geometry.sdf_loss_m for g in grasps]) * 1000),
         "chamfer_mm": float(np.mean(chamfer)) if chamfer else None,
         "fingers_touching": float(np.mean([len(g.geometry.touching) for g in grasps])),
+        "accepted": float(np.mean([g.geometry.accepted for g in grasps])),
         "part_alignment": rate([g.part_aligned for g in grasps]),
         "prompts_naming_a_part": sum(g.part_aligned is not None for g in grasps),
         "finger_alignment": rate([g.fingers_aligned for g in grasps]),
@@ -149,9 +151,9 @@ def evaluate_grasps(inputs: EvalInput, config: EvalConfig | None = None, out: st
     if not inputs.cases:
         raise ValueError("nothing to evaluate: no grasps")
     measured = _geometry_and_alignment(inputs)
-    # The pre-check's hand-object depth against the exact mesh; self-collision from the official collision geometry
-    # in MuJoCo (the hand model's spheres miss finger overlaps).
-    simulated = simulate(inputs, config, depths={i: (m[0].penetration_m, None) for i, m in measured.items()})
+    # The pre-check reads the assessment's depths (see protocols.py for why not MuJoCo's hand-object depth).
+    simulated = simulate(inputs, config,
+                         depths={i: (m[0].penetration_m, m[0].self_penetration_m) for i, m in measured.items()})
     grasps = []
     for case in inputs.cases:
         geometry, chamfer, part_ok, fingers_ok, target, _ = measured[case.index]
@@ -167,7 +169,9 @@ def evaluate_grasps(inputs: EvalInput, config: EvalConfig | None = None, out: st
         if g.split:
             groups[f"split={g.split}"].append(g)
         groups[f"category={g.category}"].append(g)
-    summary = {name: _summary(members, approach, inputs) for name, members in groups.items()}
+    order = ("all", "hand", "split", "category")
+    names = sorted(groups, key=lambda name: (order.index(name.split("=")[0]), name))
+    summary = {name: _summary(groups[name], approach, inputs) for name in names}
     result = EvalResult(grasps, summary, config)
     if out is not None:
         from flash_training.eval.report import write_report

@@ -1,11 +1,13 @@
 """Grasp metrics beside simulated success: geometry, similarity to ground truth, diversity, semantic alignment.
 
-Per grasp (`GraspGeometry`, from the hand model against the object's exact mesh SDF):
-- penetration: deepest hand surface point inside the object (m); SDF loss: mean over the hand's surface points
-  of their depth inside the object (m, the FLASH paper's aggregate penetration term);
-- self-penetration: the hand model's self-collision depth (m);
+Per grasp (`GraspGeometry`, from the shared grasp assessment `flash_training.assess.assess_grasps`, which the
+data builder's acceptance also uses):
+- penetration: the hand's official collision geometry against the object's exact mesh, both ways, dense to the
+  assessment's tolerance (m); self-penetration: MuJoCo's contacts between the hand's collision geoms (m);
 - contacts: which fingers have a contact candidate within `contact_threshold_m` (5 mm) of the surface and the
-  part each touches (FLASH-Drive's labels, `flash_training.data.contacts`).
+  part each touches; the data set's acceptance verdict and, when rejected, why;
+- SDF loss: mean over the hand model's surface points of their depth inside the object (m, the FLASH paper's
+  aggregate penetration term).
 Over grasps:
 - Chamfer distance to ground truth: mean Euclidean Chamfer distance (mm, both directions) between the hand's
   surface cloud and that of the closest ground-truth grasp of the same object and hand;
@@ -35,30 +37,28 @@ class GraspGeometry:
     self_penetration_m: float
     touching: tuple[str, ...]  # fingers in contact
     finger_parts: dict[str, str | None]  # finger -> part it touches (None: no contact)
+    accepted: bool  # passes FLASH-Drive's acceptance test
+    rejected_because: str | None
 
 
 def measure_geometry(hand, x: np.ndarray, mesh, part_names: tuple[str, ...], face_parts: np.ndarray | None,
                      contact_threshold_m: float = 0.005) -> list[GraspGeometry]:
     """x (G, 25) of one hand on one object (object frame) -> per-grasp geometry."""
-    from flash_training.data.contacts import finger_parts
-    from flash_training.data.grasp_energy import measure_grasps
+    from flash_training.assess import AcceptanceConfig, AssessedObject, assess_grasps
 
-    from flash_core.geometry.sdf import MeshSDF
-
-    sdf = MeshSDF.from_trimesh(mesh, sign_method="winding")
+    obj = AssessedObject.from_mesh(mesh, face_parts, part_names)
     poses = torch.as_tensor(x, dtype=hand.dtype)
+    assessment = assess_grasps(hand, poses, obj, AcceptanceConfig(contact_threshold_m=contact_threshold_m))
     with torch.no_grad():
-        measures = measure_grasps(hand, poses, sdf)
-        depth = torch.relu(-sdf(hand.surface_points(poses)))  # (G, N)
-    faces = face_parts if face_parts is not None else np.zeros(len(mesh.faces), np.int64)
-    parts = finger_parts(measures, sdf, faces, contact_threshold_m)  # (G, F)
+        depth = torch.relu(-obj.sdf(hand.surface_points(poses)))  # (G, N)
     out = []
     for g in range(len(x)):
-        labels = {f: (part_names[p] if p >= 0 else None) for f, p in zip(hand.finger_names, parts[g])}
+        labels = dict(zip(hand.finger_names, assessment.part_labels(g)))
         out.append(GraspGeometry(
-            penetration_m=float(measures.max_penetration_m[g]), sdf_loss_m=float(depth[g].mean()),
-            self_penetration_m=float(measures.self_penetration_m[g]),
+            penetration_m=float(assessment.max_penetration_m[g]), sdf_loss_m=float(depth[g].mean()),
+            self_penetration_m=float(assessment.self_penetration_m[g]),
             touching=tuple(f for f, p in labels.items() if p is not None), finger_parts=labels,
+            accepted=bool(assessment.accepted[g]), rejected_because=assessment.reasons[g],
         ))
     return out
 

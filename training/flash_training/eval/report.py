@@ -65,7 +65,8 @@ def write_report(result: EvalResult, inputs: EvalInput, out: Path, renders: int 
         f"{config.sim.object_mass_kg} kg).", "",
         "## Success and geometry", "", *_group_table(result.summary), "",
         "## Other metrics (all grasps)", "",
-        f"- SDF loss (mean depth of hand surface points inside): {_num(overall['sdf_loss_mm'], 3)} mm",
+        f"- passing FLASH-Drive's acceptance test (`flash_training.assess`): {_pct(overall['accepted'])}",
+        f"- SDF loss (mean depth of hand surface points inside): {_num(overall['sdf_loss_mm'], 4)} mm",
         f"- penetration: mean {_num(overall['penetration_mm']['mean'])} mm, max "
         f"{_num(overall['penetration_mm']['max'])} mm; self-penetration max "
         f"{_num(overall['self_penetration_mm']['max'])} mm",
