@@ -126,6 +126,7 @@ def run(scenario: Scenario, index: int, seconds: float, rate_hz: float, context,
                 executor.spin_once(timeout_sec=0.005)
                 while pending and time.monotonic() - start >= pending[0][0]:
                     pending.pop(0)[1](double, client)
+            alive = node.poll() is None  # a node that died mid-run would leave a short, flattering record
             gaps = np.diff(client.stamps)
             status = client.statuses[-1]
             reboot = [f.result() for f in client.reboots if f.done()]
@@ -137,7 +138,8 @@ def run(scenario: Scenario, index: int, seconds: float, rate_hz: float, context,
                 "worst_gap_periods": float(gaps.max() * rate_hz),
                 "median_gap_ms": float(np.median(gaps) * 1e3),
                 "p99_gap_ms": float(np.percentile(gaps, 99) * 1e3),
-                "ended_ok": bool(status.ok),
+                "ended_ok": bool(status.ok) and alive,
+                "node_alive": alive,
                 "fast_sync_read": bool(status.fast_sync_read),
                 "reboot_answers": [{"success": r.success, "rebooted": list(r.rebooted)} for r in reboot],
                 "final_message": status.message,
@@ -196,7 +198,8 @@ def main() -> None:
                    "ended ok", "notes"):
         table.add_column(column, justify="left" if column in ("fault", "notes") else "right")
     for r in rows:
-        notes = [] if r["fast_sync_read"] else ["fell back to Sync Read"]
+        notes = [] if r["node_alive"] else ["NODE EXITED"]
+        notes += [] if r["fast_sync_read"] else ["fell back to Sync Read"]
         notes += [f"reboot -> success={a['success']}, {len(a['rebooted'])} driven" for a in r["reboot_answers"]]
         table.add_row(r["fault"], str(r["messages"]), f"{r['worst_gap_ms']:.1f}", f"{r['worst_gap_periods']:.2f}",
                       f"{r['median_gap_ms']:.1f}", f"{r['p99_gap_ms']:.1f}", "yes" if r["ended_ok"] else "no",
