@@ -11,7 +11,6 @@ from flash_training.train.batches import (
     collate_items,
     epoch_batches,
     flow_batch,
-    rank_rows,
     step_noise,
 )
 from flash_training.train.distributed import ProcessGroup
@@ -22,33 +21,40 @@ from flash_core.hands import make_hand
 from flash_core.model.pointnet2 import PointNet2, SetAbstractionSpec
 
 
-def test_every_epoch_visits_each_item_at_most_once_and_steps_resume_anywhere():
-    order = DataOrder(num_items=35, batch_size=8, seed=3)
-    assert order.batches_per_epoch == 4 and order.position(9) == (2, 1)
-    epoch_one = np.concatenate([order.global_batch(s) for s in range(4, 8)])
-    assert len(set(epoch_one.tolist())) == 32 and epoch_one.max() < 35
-    assert not np.array_equal(order.global_batch(0), order.global_batch(4))  # a new permutation per epoch
+def test_batches_hold_whole_chunks_of_few_objects_each_item_once_an_epoch_and_resume_anywhere():
+    item_objects = np.repeat(np.arange(4), 9)  # 4 objects x 9 grasps
+    order = DataOrder(item_objects, batch_size=8, seed=3, objects_per_batch=2)
+    assert order.rows_per_chunk == 4 and order.batches_per_epoch == 4 and order.position(9) == (2, 1)
+    epoch_one = np.stack([order.global_batch(s) for s in range(4, 8)])  # (4, 8)
+    assert len(set(epoch_one.ravel().tolist())) == 32
+    chunks = item_objects[epoch_one.reshape(-1, 4)]  # the object of every row, chunk by chunk
+    assert (chunks == chunks[:, :1]).all()  # a chunk is one object's grasps
+    assert not np.array_equal(order.global_batch(0), order.global_batch(4))  # a new draw every epoch
     whole = [b for _, batches in epoch_batches(order, 0, 11, slice(None)) for b in batches]
-    resumed = [b for _, batches in epoch_batches(DataOrder(35, 8, 3), 6, 11, slice(None)) for b in batches]
-    assert resumed == whole[6:]
+    fresh = DataOrder(item_objects, 8, 3, 2)
+    assert [b for _, batches in epoch_batches(fresh, 6, 11, slice(None)) for b in batches] == whole[6:]
+    plain = DataOrder(item_objects, 8, 3)  # a plain shuffle
+    assert plain.rows_per_chunk == 1 and len(set(np.concatenate([plain.global_batch(s) for s in range(4)]))) == 32
     with pytest.raises(ValueError, match="fewer than one batch"):
-        DataOrder(num_items=5, batch_size=8, seed=0)
+        DataOrder(np.zeros(5, int), batch_size=8, seed=0)
+    with pytest.raises(ValueError, match="multiple of data.objects_per_batch"):
+        DataOrder(item_objects, batch_size=8, seed=0, objects_per_batch=3)
 
 
-def test_processes_take_equal_slices_of_the_same_global_batch_and_noise():
+def test_processes_take_equal_slices_of_whole_chunks_and_of_the_same_noise():
     hand = make_hand("leap", num_surface_points=128, allow_primitives=True)
     sampler = InitialStateSampler.from_hand(hand)
-    order = DataOrder(40, 8, 0)
-    groups = [ProcessGroup(rank, 2) for rank in range(2)]
-    slices = [rank_rows(8, g) for g in groups]
+    order = DataOrder(np.repeat(np.arange(5), 8), 8, 0, objects_per_batch=2)
+    slices = [order.rank_rows(ProcessGroup(rank, 2)) for rank in range(2)]
+    assert slices == [slice(0, 4), slice(4, 8)]  # one chunk each
     assert np.array_equal(np.concatenate([order.global_batch(5)[s] for s in slices]), order.global_batch(5))
     whole_x0, whole_t = step_noise(sampler, 0, STEP_STREAM, 5, 8, slice(None))
     parts = [step_noise(sampler, 0, STEP_STREAM, 5, 8, s) for s in slices]
     torch.testing.assert_close(torch.cat([p[0] for p in parts]), whole_x0)
     torch.testing.assert_close(torch.cat([p[1] for p in parts]), whole_t)
     assert not torch.equal(whole_t, step_noise(sampler, 0, STEP_STREAM, 6, 8, slice(None))[1])
-    with pytest.raises(ValueError, match="does not split evenly"):
-        rank_rows(9, groups[0])
+    with pytest.raises(ValueError, match="does not split evenly over 4 processes"):
+        order.rank_rows(ProcessGroup(0, 4))
 
 
 def test_a_batch_keeps_each_distinct_cloud_once_and_the_cache_prepares_it_like_inference(tiny_drive):
@@ -59,6 +65,9 @@ def test_a_batch_keeps_each_distinct_cloud_once_and_the_cache_prepares_it_like_i
     assert len(batch.cloud_keys) == len(keys) < len(items)
     for row, item in enumerate(items):  # every row finds its own cloud
         assert torch.equal(batch.clouds[batch.cloud_index[row]], item["object_points"])
+    shared = collate_items(items[:8], rows_per_chunk=4)  # rows 0-3 take row 0's cloud, rows 4-7 row 4's
+    for row in range(8):
+        assert torch.equal(shared.clouds[shared.cloud_index[row]], items[row // 4 * 4]["object_points"])
     torch.manual_seed(0)
     pointnet = PointNet2((SetAbstractionSpec(64, 0.03, 16, 32), SetAbstractionSpec(16, 0.08, 16, 32)))
     cache = CloudCache(pointnet, num_points=256, max_entries=100, device=torch.device("cpu"))

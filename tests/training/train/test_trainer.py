@@ -34,7 +34,10 @@ def test_tiny_run_logs_validates_checkpoints_and_leaves_a_model_the_generator_lo
     assert sorted(p.name for p in (run / "checkpoints").glob("step_*")) == [f"step_{s:08d}" for s in (5, 10, 15, 20)]
     assert (run / "checkpoints" / LATEST).read_text() == "step_00000020" == latest_checkpoint(run).name
     meta, tensors = read_training_state(latest_checkpoint(run))
-    assert meta["step"] == 20 and meta["seed"] == 0 and meta["epoch"] == 4 and meta["world_size"] == 1
+    assert meta["step"] == 20 and meta["seed"] == 0 and meta["world_size"] == 1
+    batches_per_epoch = 3  # 7 chunks of 4 grasps (11 + 12 + 11 training grasps of 3 objects), 2 per batch
+    assert meta["data_position"] == {"epoch": 20 // batches_per_epoch, "batch": 20 % batches_per_epoch}
+    assert train_log[-1]["epoch"] == 19 // batches_per_epoch
     assert any(k.startswith("optimizer/") for k in tensors) and "rng/0/torch_cpu" in tensors
     final = load_file(str(result.model_dir / "model.safetensors"))
     last = load_file(str(latest_checkpoint(run) / "model" / "model.safetensors"))

@@ -1,21 +1,25 @@
 """From FLASH-Drive items to the network's batches: data order, sharding over processes, distinct clouds.
 
-Order. Epoch e visits the split's grasps in a permutation drawn from (seed, e); step s is batch
-s mod batches_per_epoch of epoch s // batches_per_epoch. An epoch's last incomplete batch is dropped, so every
-step has `batch_size` rows. The position in the data is a function of the step alone: a resumed run goes on
-exactly where the interrupted one was.
+Order. A global batch of B rows holds G objects (`objects_per_batch`), B / G grasps of each: every epoch, each
+object's grasps are shuffled and cut into chunks of r = B / G (an object's last incomplete chunk waits for a
+later epoch's shuffle), the chunks of all objects are shuffled together, and each run of G chunks is a batch.
+All of it is drawn from (seed, epoch), and step s is batch s mod batches_per_epoch of epoch s //
+batches_per_epoch: the position in the data is a function of the step, so a resumed run goes on exactly where the
+interrupted one was. G = None means r = 1: a plain shuffle of the grasps.
 
-Sharding. Process r of W loads rows [r B/W, (r + 1) B/W) of each global batch of B rows; x_0 and t of a step
-are drawn for the whole global batch from (seed, step) and sliced the same way. Every row's loss term is then
-the same whatever W is, and DDP's average of the W equal-sized shards' mean-loss gradients is the gradient of
-the global batch's mean loss: one process and several follow the same curve (up to float summation order).
+Clouds. The r rows of a chunk share one cloud, the chunk's first row's (its object's full cloud or one of its
+stored partial views, as the data set drew it): the augmentation is the same per row, and a batch holds only about
+G distinct clouds. The collate function keeps each distinct cloud once with every row's index into them
+(`torch.unique` on (object, view)), so the object encoder runs once per distinct cloud. `CloudCache` makes each
+distinct cloud model-ready once per run: thinned to the model's N points and centred on its centroid exactly as
+`GraspGenerator` prepares a cloud at inference, and sampled/grouped by the object encoder's PointNet++ (pure
+geometry, reused at every step). Grasps move into the same centred frame (x[:3] -= centroid).
 
-Clouds. A batch holds few distinct clouds (an object's full cloud or one of its stored partial views): the
-collate function keeps each once, with every row's index into them (`torch.unique` on (object, view)), so the
-object encoder runs once per distinct cloud. `CloudCache` makes each distinct cloud model-ready once per run:
-thinned to the model's N points and centred on its centroid exactly as `GraspGenerator` prepares a cloud at
-inference, and sampled/grouped by the object encoder's PointNet++ (pure geometry, reused at every step).
-Grasps move into the same centred frame (x[:3] -= centroid).
+Sharding. Process p of W loads rows [p B/W, (p + 1) B/W) of each global batch, whole chunks (G must be a multiple
+of W); x_0 and t of a step are drawn for the whole global batch from (seed, step) and sliced the same way. Every
+row's loss term is then the same whatever W is, and DDP's average of the W equal-sized shards' mean-loss
+gradients is the gradient of the global batch's mean loss: one process and several follow the same curve (up to
+float summation order).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -46,42 +49,55 @@ def stream_generator(seed: int, stream: int, counter: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
-@dataclass(frozen=True)
 class DataOrder:
-    num_items: int
-    batch_size: int
-    seed: int
+    """Which data-set items each step trains on (see the module docstring)."""
 
-    def __post_init__(self) -> None:
-        if self.num_items < self.batch_size:
-            raise ValueError(f"the training split holds {self.num_items} grasps, fewer than one batch of "
-                             f"{self.batch_size}; lower data.batch_size or build a larger data set")
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return self.num_items // self.batch_size
+    def __init__(self, item_objects: np.ndarray, batch_size: int, seed: int, objects_per_batch: int | None = None):
+        """item_objects (I,): the object of every item of the training split."""
+        groups = objects_per_batch or batch_size
+        if batch_size % groups:
+            raise ValueError(f"data.batch_size {batch_size} must be a multiple of data.objects_per_batch {groups}")
+        self.batch_size, self.seed = batch_size, seed
+        self.rows_per_chunk = batch_size // groups
+        self.chunks_per_batch = groups
+        self._items_by_object = [np.flatnonzero(item_objects == o) for o in np.unique(item_objects)]
+        chunks = sum(len(items) // self.rows_per_chunk for items in self._items_by_object)
+        self.batches_per_epoch = chunks // groups
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"the training split holds {len(item_objects)} grasps of {len(self._items_by_object)} "
+                             f"objects, fewer than one batch of {batch_size} ({groups} objects x "
+                             f"{self.rows_per_chunk}); lower data.batch_size or build a larger data set")
+        self._epoch: tuple[int, np.ndarray] | None = None
 
     def position(self, step: int) -> tuple[int, int]:
         """(epoch, batch within the epoch) of a step."""
         return divmod(step, self.batches_per_epoch)
 
     def global_batch(self, step: int) -> np.ndarray:
-        """(B,) data-set item indices of step `step`."""
+        """(B,) data-set item indices of step `step`, chunk after chunk."""
         epoch, batch = self.position(step)
-        return self._permutation(epoch)[batch * self.batch_size : (batch + 1) * self.batch_size]
+        return self._batches(epoch)[batch]
 
-    @lru_cache(maxsize=2)  # noqa: B019 -- frozen and small; a run touches one or two epochs at a time
-    def _permutation(self, epoch: int) -> np.ndarray:
-        return torch.randperm(self.num_items, generator=stream_generator(self.seed, ORDER_STREAM, epoch)).numpy()
+    def _batches(self, epoch: int) -> np.ndarray:
+        """(batches_per_epoch, B) items of every batch of an epoch."""
+        if self._epoch is None or self._epoch[0] != epoch:
+            generator = stream_generator(self.seed, ORDER_STREAM, epoch)
+            r, chunks = self.rows_per_chunk, []
+            for items in self._items_by_object:
+                shuffled = items[torch.randperm(len(items), generator=generator).numpy()]
+                chunks += [shuffled[i : i + r] for i in range(0, len(items) - r + 1, r)]
+            order = torch.randperm(len(chunks), generator=generator).numpy()
+            used = order[: self.batches_per_epoch * self.chunks_per_batch]
+            self._epoch = epoch, np.stack([chunks[c] for c in used]).reshape(self.batches_per_epoch, -1)
+        return self._epoch[1]
 
-
-def rank_rows(batch_size: int, group: ProcessGroup) -> slice:
-    """This process's rows of a global batch (equal shares)."""
-    if batch_size % group.world_size:
-        raise ValueError(f"the global batch of {batch_size} does not split evenly over {group.world_size} "
-                         "processes; choose data.batch_size as a multiple of the process count")
-    share = batch_size // group.world_size
-    return slice(group.rank * share, (group.rank + 1) * share)
+    def rank_rows(self, group: ProcessGroup) -> slice:
+        """This process's rows of a global batch: equal shares of whole chunks."""
+        if self.chunks_per_batch % group.world_size:
+            raise ValueError(f"a batch of {self.chunks_per_batch} chunks (data.objects_per_batch, or data.batch_size "
+                             f"without it) does not split evenly over {group.world_size} processes")
+        share = self.batch_size // group.world_size
+        return slice(group.rank * share, (group.rank + 1) * share)
 
 
 def epoch_batches(order: DataOrder, start: int, end: int, rows: slice) -> Iterator[tuple[int, list[list[int]]]]:
@@ -119,8 +135,10 @@ class ItemBatch:
     features: torch.Tensor | None  # (U, N, F) per-point semantic features, when the data set has them
 
 
-def collate_items(items: list[dict[str, Any]]) -> ItemBatch:
+def collate_items(items: list[dict[str, Any]], rows_per_chunk: int = 1) -> ItemBatch:
+    """Rows -> ItemBatch; each chunk of `rows_per_chunk` consecutive rows (one object) takes its first row's cloud."""
     keys = torch.tensor([[item["object_index"], item["view"]] for item in items], dtype=torch.int64)
+    keys = keys[torch.arange(len(items)) // rows_per_chunk * rows_per_chunk]  # (B, 2) the chunk's first row
     unique, inverse = torch.unique(keys, dim=0, return_inverse=True)  # (U, 2), (B,)
     rows = torch.arange(len(items))
     first = torch.full((len(unique),), len(items)).scatter_reduce(0, inverse, rows, "amin")  # a row per cloud

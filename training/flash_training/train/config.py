@@ -40,6 +40,9 @@ class DataConfig:
     # sees) instead of the full cloud; needs a data set built with views.
     partial_view_probability: float = 0.5
     batch_size: int = 32  # global: split evenly over the processes of a distributed run
+    # A batch holds this many objects, batch_size / objects_per_batch grasps of each, sharing one cloud: the
+    # object encoder then runs on 8 clouds instead of 32 (batches.py). None: a plain shuffle of the grasps.
+    objects_per_batch: int | None = 8
     num_workers: int = 0  # data-loader processes (items are memory-mapped; 0 is enough on small machines)
     val_grasps: int = 256  # validation loss on this many grasps of val_split (a fixed, seeded draw)
     cloud_cache_entries: int = 50_000  # object clouds kept thinned, centred and grouped (LRU)

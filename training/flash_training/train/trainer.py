@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,6 @@ from flash_training.train.batches import (
     collate_items,
     epoch_batches,
     flow_batch,
-    rank_rows,
     step_noise,
 )
 from flash_training.train.config import TrainConfig, config_to_dict, read_yaml, save_config
@@ -100,8 +100,9 @@ class Trainer:
                                paraphrases=data.paraphrases, partial_view_probability=data.partial_view_probability)
         self.train_set = FlashDriveDataset(data.root, data.train_split, **dataset_options)
         self.val_set = FlashDriveDataset(data.root, data.val_split, **dataset_options) if loop.val_every else None
-        self.order = DataOrder(len(self.train_set), data.batch_size, config.seed)
-        self.rows = rank_rows(data.batch_size, group)
+        item_objects = self.train_set.reader.grasp_object[self.train_set.indices]
+        self.order = DataOrder(item_objects, data.batch_size, config.seed, data.objects_per_batch)
+        self.rows = self.order.rank_rows(group)
 
         self.model = self._build_model(checkpoint)
         self.model.prompt_cache_entries = loop.prompt_cache_entries
@@ -209,8 +210,8 @@ class Trainer:
         window = {"start": time.perf_counter(), "steps": 0}
         for epoch, batches in epoch_batches(self.order, self.start_step, loop.steps, self.rows):
             self.train_set.set_epoch(epoch)
-            loader = DataLoader(self.train_set, batch_sampler=batches, collate_fn=collate_items,
-                                num_workers=self.config.data.num_workers)
+            loader = DataLoader(self.train_set, batch_sampler=batches, num_workers=self.config.data.num_workers,
+                                collate_fn=partial(collate_items, rows_per_chunk=self.order.rows_per_chunk))
             for items in loader:
                 initial, times = step_noise(self.sampler, self.config.seed, STEP_STREAM, step,
                                             self.config.data.batch_size, self.rows)
@@ -232,7 +233,7 @@ class Trainer:
                 if loop.eval_every and (step % loop.eval_every == 0 or step == loop.steps):
                     self._evaluate(step)
                 if step % loop.checkpoint_every == 0 or step == loop.steps:
-                    self._checkpoint(step, epoch)
+                    self._checkpoint(step)
         if progress is not None:
             progress.close()
         model_dir = self._export_final_model()
@@ -316,10 +317,11 @@ class Trainer:
                 self.writer.add_scalar(name, value, record["step"])
         self.writer.flush()
 
-    def _checkpoint(self, step: int, epoch: int) -> None:
+    def _checkpoint(self, step: int) -> None:
         rng_states = self.group.gather_objects(checkpointing.capture_rng_state(self.group.device))
         if self.group.is_main:
-            info = {"epoch": epoch, "batch_in_epoch": self.order.position(step)[1], "data_items": len(self.train_set),
+            next_epoch, next_batch = self.order.position(step)  # where a resumed run continues in the data
+            info = {"data_position": {"epoch": next_epoch, "batch": next_batch}, "data_items": len(self.train_set),
                     "seed": self.config.seed, "world_size": self.group.world_size}
             checkpointing.save_training_checkpoint(self.run_dir, step, self.model, self.hand, self.optimizer,
                                                    self.scheduler, rng_states, info, self.config.loop.keep_checkpoints)
