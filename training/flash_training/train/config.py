@@ -45,7 +45,7 @@ class DataConfig:
     objects_per_batch: int | None = 8
     num_workers: int = 0  # data-loader processes (items are memory-mapped; 0 is enough on small machines)
     val_grasps: int = 256  # validation loss on this many grasps of val_split (a fixed, seeded draw)
-    cloud_cache_entries: int = 50_000  # object clouds kept thinned, centred and grouped (LRU)
+    cloud_cache_entries: int = 10_000  # object clouds kept thinned, centred and grouped (LRU; ~60 kB each)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.val_grasps < 0 or self.num_workers < 0 or self.cloud_cache_entries < 1:
@@ -78,7 +78,8 @@ class LoopConfig:
     eval_grasps_per_goal: int = 4
     eval_solver: str = "euler"
     eval_solver_steps: int = 16
-    prompt_cache_entries: int = 50_000  # frozen-LLM prompt features kept (every training prompt, ideally)
+    # Frozen-LLM prompt features kept (LRU; ~35 kB each for SmolLM2): every training prompt ideally, within memory.
+    prompt_cache_entries: int = 20_000
     progress: bool = True
 
     def __post_init__(self) -> None:

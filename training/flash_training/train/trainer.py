@@ -53,6 +53,9 @@ from flash_training.train.step import train_step
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
+# Settings that change how a run is carried out but not what it computes: a resumed run may change them.
+RUNTIME_SETTINGS = ("data.num_workers", "data.cloud_cache_entries", "loop.prompt_cache_entries", "loop.progress",
+                    "threads", "device")
 METRICS_FILE = "metrics.jsonl"
 FINAL_MODEL = "model"
 
@@ -135,7 +138,8 @@ class Trainer:
             raise FileExistsError(f"{self.run_dir} already holds a training run; pass --resume to continue it or "
                                   "choose another --out")
         if config_path.exists():
-            differences = _config_differences(read_yaml(config_path), config_to_dict(self.config))
+            differences = [d for d in _config_differences(read_yaml(config_path), config_to_dict(self.config))
+                           if not d.startswith(tuple(f"{key}:" for key in RUNTIME_SETTINGS))]
             if differences:
                 raise ValueError(f"{self.run_dir} was started with another config; resume it with the same one "
                                  f"(differences: {'; '.join(differences)})")
