@@ -34,3 +34,30 @@ def test_demo_end_to_end(tmp_path):
         assert g["on_target_part"] == ("handle" in g["finger_parts"].values())
         assert set(g["text"]) == {"low", "mid", "high"}
     assert (tmp_path / "grasps.png").stat().st_size > 10_000
+
+
+def test_demo_on_a_mesh_file_in_millimetres(tmp_path):
+    import trimesh
+
+    trimesh.creation.cylinder(radius=30, height=100, sections=32).export(tmp_path / "tin.stl")
+    main(["demo", "--mesh", str(tmp_path / "tin.stl"), "--scale", "0.001", "--prompt", "pick up the tin",
+          "--grasps", "2", "--show", "0", "--out", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "grasps.json").read_text())
+    assert summary["object"] == "user/tin" and summary["part"] is None and len(summary["grasps"]) == 2
+    assert summary["mesh_notes"] == [] or all("scaled" not in n for n in summary["mesh_notes"])  # 0.1 m: kept
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--object", "teapot"], "'teapot' is not a built-in object"),
+    (["--prompt", "grasp the teapot"], "names none of the built-in objects"),
+    (["--mesh", "missing.stl"], "no mesh file at missing.stl"),
+    (["--mesh", "{bad}"], "holds no triangles"),
+])
+def test_unknown_objects_and_bad_files_end_in_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "bad.stl").write_text("not a mesh")
+    argv = [a.replace("{bad}", str(tmp_path / "bad.stl")) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", *argv, "--out", str(tmp_path / "out")])
+    text = str(exit_info.value.code)
+    assert text.startswith("flash demo: ") and message in text and "\n" not in text
+    assert not (tmp_path / "out").exists()

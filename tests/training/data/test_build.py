@@ -23,7 +23,8 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     (root / "broken").mkdir()
     (root / "broken" / "flat.obj").write_text("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n")  # a degenerate mesh
-    config = replace(CONFIG, sources=CONFIG.sources + (SourceSpec("user", {"root": str(root / "broken")}),))
+    config = replace(CONFIG, sources=CONFIG.sources + (SourceSpec("user", {"root": str(root / "broken")}),),
+                     keep_rejected=True)
     out = root / "data"
 
     calls = []
@@ -102,3 +103,16 @@ def test_dataset_serves_the_build(built):
     assert partial["semantic"].shape == item["semantic"].shape
     wordings = data.reader.paraphrases(0)
     assert all(len(set(w)) == len(w) >= 2 for w in wordings.values())
+
+
+def test_rejected_candidates_are_kept_with_their_reasons(built):
+    out, _ = built
+    for unit, stats in DatasetReader(out).unit_stats().items():
+        rejected = stats["rejected_candidates"]
+        assert len(rejected) == stats["candidates"] - stats["passing"], unit
+        counts = {}
+        for candidate in rejected:
+            assert len(candidate["x"]) == 25 and candidate["reason"]
+            counts[candidate["reason"]] = counts.get(candidate["reason"], 0) + 1
+        assert counts == stats["rejected"]
+        assert len(stats["after"]["self_penetration_m"]) == stats["candidates"]

@@ -120,11 +120,12 @@ def build_config(args: argparse.Namespace):
         user = (SourceSpec("user", {"root": str(Path(args.user_meshes).resolve())}),)
         config = (replace(config, sources=user, keep_rejected=True) if args.only_user_meshes
                   else replace(config, sources=config.sources + user))
-    for option, name in ((args.candidates, "candidates_per_hand"), (args.grasps_per_hand, "grasps_per_hand")):
-        if option is not None:
-            if option < 1:
-                raise SystemExit(f"--{name.replace('_per_hand', '').replace('_', '-')} must be >= 1, got {option}")
-            config = replace(config, **{name: option})
+    for value, option, name in ((args.candidates, "--candidates", "candidates_per_hand"),
+                                (args.grasps_per_hand, "--grasps-per-hand", "grasps_per_hand")):
+        if value is not None:
+            if value < 1:
+                raise SystemExit(f"{option} must be >= 1, got {value}")
+            config = replace(config, **{name: value})
     if args.no_semantic:
         config = replace(config, semantic=None)
     elif args.dinov2 and config.semantic is not None:

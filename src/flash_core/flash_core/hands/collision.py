@@ -331,6 +331,22 @@ class HandCollision:
         depth = torch.relu(self._depth_in_pieces(piece[keep], local[keep])[0] + clearance_m)
         return torch.zeros(num_batches, dtype=local.dtype, device=local.device).index_add(0, batch[keep], depth)
 
+    @torch.no_grad()
+    def depth_inside(self, x: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """x (B, 25), world points (B, N, 3) -> (B, N) depth of each point inside the deepest collision piece of
+        its hand (negative outside: minus the distance to the nearest piece where the nearest face plane says so,
+        otherwise a lower bound of it). Brute force over all pieces: for checks and benchmarks."""
+        poses = self._piece_poses(x)  # (B, S, 4, 4)
+        pieces = torch.arange(len(self._radius), device=points.device)
+        depth = torch.empty(points.shape[:2], dtype=points.dtype, device=points.device)
+        for i in range(len(x)):
+            for chunk in torch.arange(points.shape[1], device=points.device).split(_PAIR_CHUNK // len(pieces)):
+                offset = points[i, chunk, None] - poses[i, None, :, :3, 3]  # (Q, S, 3)
+                local = torch.einsum("qsi,sij->qsj", offset, poses[i, :, :3, :3])  # R^T (p - t) per piece
+                piece = pieces.expand(len(chunk), -1).reshape(-1)
+                depth[i, chunk] = self._depth_in_pieces(piece, local.reshape(-1, 3))[0].reshape(len(chunk), -1).amax(-1)
+        return depth
+
     def object_penetration(self, x: torch.Tensor, sdf, object_points: torch.Tensor, clearance_m: float = 0.0,
                            sdf_error_m: float = 0.0) -> torch.Tensor:
         """x (B, 25), object surface points (N, 3) -> (B,) summed depth (m) of the object points inside the hand's
