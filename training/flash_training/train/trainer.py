@@ -125,6 +125,7 @@ class Trainer:
         self.start_step = 0
         if checkpoint is not None:
             self._restore(checkpoint)
+        self._save_config()
         self._open_logs()
 
     # ------------------------------------------------------------------------------------------------------------
@@ -143,11 +144,14 @@ class Trainer:
             if differences:
                 raise ValueError(f"{self.run_dir} was started with another config; resume it with the same one "
                                  f"(differences: {'; '.join(differences)})")
+        return checkpoint
+
+    def _save_config(self) -> None:
+        """Written once the data and the model are set up: a run that cannot start leaves no folder behind."""
         self.group.barrier()  # every process has read the run folder before rank 0 writes to it
         if self.group.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.config, config_path)
-        return checkpoint
+            save_config(self.config, self.run_dir / CONFIG_FILE)
 
     def _build_model(self, checkpoint: Path | None) -> FlashModel:
         config, device = self.config, self.group.device
