@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import shifted
 from flash_training.eval.protocols import DIRECTIONS, run_force_closure, run_lift
-from flash_training.eval.runner import grasp_pose
+from flash_training.eval.runner import approach_directions, grasp_pose
 
 
 def test_known_good_grasps_hold_in_both_protocols(cylinder_scene, good_poses):
@@ -56,10 +56,37 @@ def test_runs_repeat_exactly(cylinder_scene, good_poses):
 
 
 def test_weaker_squeeze_moves_the_object_more(cylinder_scene, good_poses):
-    """The squeeze is what lets a position-controlled hand press: halving it lets the object give more."""
+    """The squeeze is what lets a position-controlled hand press: a third of it lets the object give more."""
     from flash_training.eval.protocols import ForceClosureConfig, PlanConfig
 
     firm = run_force_closure(cylinder_scene, good_poses[0])
     soft = run_force_closure(cylinder_scene, good_poses[0],
-                             replace(ForceClosureConfig(), plan=replace(PlanConfig(), squeeze_rad=0.03)))
+                             replace(ForceClosureConfig(), plan=replace(PlanConfig(), squeeze_fraction=0.03)))
     assert soft.displacement_m > firm.displacement_m
+
+
+def test_a_power_grasp_holds_and_fails_once_moved_across_the_cylinder(power_grasp):
+    """Both hands: a power grasp built by hand (palm on a cylinder, fingers closed until they touch) holds in both
+    protocols and still holds slid 2 cm along the axis; moved 2 cm towards or away from the palm, or towards the
+    fingertips, it fails (the wrapped fingers then cut into the object)."""
+    hand, scene, x = power_grasp
+    up = np.array([0.0, 0.0, 1.0])
+    approach = approach_directions({hand})[hand]
+    for offset_m in ([0, 0, 0], [0, 0, 0.02], [0, 0, -0.02]):
+        pose = grasp_pose(shifted(x, np.array(offset_m, float)), up, approach)
+        force = run_force_closure(scene, pose)
+        assert force.success and force.strict_success, (offset_m, force.reason)
+        assert len(force.directions) == len(DIRECTIONS)
+        assert run_lift(scene, pose).success, offset_m
+    for offset_m in ([0.02, 0, 0], [-0.02, 0, 0], [0, -0.02, 0]):
+        force = run_force_closure(scene, grasp_pose(shifted(x, np.array(offset_m, float)), up, approach))
+        assert not force.success, offset_m
+
+
+def test_a_failed_direction_ends_the_test(cylinder_scene, good_input, leap_approach):
+    """DexGraspBench stops at the first failed direction: the verdict is decided and the rest would cost time."""
+    case = good_input.cases[0]
+    far = grasp_pose(shifted(case.x, -0.3 * grasp_pose(case.x, case.up_in_object, leap_approach).approach),
+                     case.up_in_object, leap_approach)
+    result = run_force_closure(cylinder_scene, far)
+    assert [d.direction for d in result.directions] == ["-x"] and not result.directions[0].success

@@ -4,13 +4,16 @@
     the wrist pose, the joints close along a linear plan to the target (then squeeze), gravity acts on the
     object, the wrist lifts it `lift_height_m` and holds; success when the object rose at least `min_rise_m`
     and is nearly still (`max_speed_mps`) at the end of the hold.
-(b) `run_force_closure` — DexGraspBench's test: gravity off; pre-grasp -> grasp -> squeeze, each a 10-waypoint
-    linear plan of 10 steps per waypoint; then for each of +-x, +-y, +-z (object frame) a force of
-    `force_per_kg` x mass at the object's centre for 2 s, checked every 50 steps (0.2 s); success when the
-    object never moved more than 5 cm nor turned more than 15 degrees in any direction. `strict_success`
-    applies DRO-Grasp's 2 cm translation bound to the same run. Each direction starts from the state right
-    after the squeeze, restored exactly (MuJoCo is deterministic, so this equals DexGraspBench's fresh reset
-    and replay, at a sixth of the cost).
+(b) `run_force_closure` — DexGraspBench's test as it runs grasps that come without their own pre-grasp and
+    squeeze poses (its DexGraspNet conversion): gravity off; the hand starts at the grasp's wrist pose with the
+    joints 10 % of the way back to the open hand (pre-grasp), closes to the grasp, then squeezes 10 % beyond it,
+    each a 10-waypoint linear plan of 10 steps per waypoint (0.4 s); then for each of -x, +x, -y, +y, -z, +z
+    (object frame) a force of `force_per_kg` x mass at the object's centre for 2 s, checked every 50 steps
+    (0.2 s); success when the object never moved 5 cm nor turned 15 degrees. Like DexGraspBench, a direction
+    stops at its first failed check and the test at its first failed direction. `strict_success` applies
+    DRO-Grasp's 2 cm translation bound to the same run. Each direction starts from the state right after the
+    squeeze, restored exactly (MuJoCo is deterministic, so this equals DexGraspBench's fresh reset and replay,
+    at a sixth of the cost).
 
 Both start with the same pre-check: a grasp whose hand overlaps the object or itself by more than
 `max_penetration_m` (1 cm, DexGraspBench) fails without simulation. Each depth the caller gives (from the grasp
@@ -19,9 +22,10 @@ the hand-object depth measured against the exact mesh: MuJoCo's depth between tw
 to push them apart along its contact normal, which overstates a shallow overlap (measured: 16 mm reported by
 MuJoCo for a LEAP fingertip that sits 2 mm inside a mug whose convex pieces stay within 2.6 mm of the mesh).
 
-The squeeze pushes every joint target on beyond the grasp, along the closing direction (grasp minus open
-pose, scaled so the joint that closed most moves `squeeze_rad`): a position-controlled finger that stops on the
-surface at its target presses with no force, so without it no grasp would hold (DexGraspBench squeezes too).
+The squeeze moves every joint target on beyond the grasp, away from the open hand (DexGraspBench's x 1.1 of the
+grasp's joint angles, measured from the open hand so that hands whose open pose is not all zeros squeeze the
+same way): a position-controlled finger that stops on the surface at its target presses with no force, so
+without it no grasp would hold.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from flash_training.eval.scene import GraspScene
 
-DIRECTIONS = {"+x": (1, 0, 0), "-x": (-1, 0, 0), "+y": (0, 1, 0), "-y": (0, -1, 0), "+z": (0, 0, 1), "-z": (0, 0, -1)}
+# DexGraspBench's order (the order only changes how soon a failing grasp stops).
+DIRECTIONS = {"-x": (-1, 0, 0), "+x": (1, 0, 0), "-y": (0, -1, 0), "+y": (0, 1, 0), "-z": (0, 0, -1), "+z": (0, 0, 1)}
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,9 @@ class PlanConfig:
     """How the hand reaches the grasp (shared by both protocols)."""
 
     waypoints: int = 10  # per stage (DexGraspBench)
-    steps_per_waypoint: int = 10  # 10 x 10 x 4 ms = 0.4 s per stage
-    squeeze_rad: float = 0.1
-    # After each stage the targets are held this long: the official LEAP gains (kp 8, kv 5.6) make each joint a
-    # first-order lag of time constant kv / kp = 0.7 s, so a 0.4 s stage alone leaves the fingers short.
-    settle_s: float = 1.0
+    steps_per_waypoint: int = 10  # 10 x 10 x 4 ms = 0.4 s per stage (the servos' time constant is 0.05 s)
+    pregrasp_fraction: float = 0.1  # pre-grasp joints: this fraction of the way back to the open hand (x 0.9)
+    squeeze_fraction: float = 0.1  # squeeze targets: this fraction of (grasp - open) beyond the grasp (x 1.1)
     max_penetration_m: float = 0.01  # pre-check, hand-object and self
 
 
@@ -64,8 +67,6 @@ class LiftConfig:
 @dataclass(frozen=True)
 class ForceClosureConfig:
     plan: PlanConfig = PlanConfig()
-    backoff_m: float = 0.01  # pre-grasp: wrist this far back along the approach ...
-    open_fraction: float = 0.3  # ... and joints this fraction of the way back to the open hand
     force_per_kg: float = 10.0  # N per kg of object mass (DexGraspBench: 10 x mass)
     hold_s: float = 2.0
     check_every_steps: int = 50
@@ -92,7 +93,7 @@ class ProtocolResult:
     displacement_m: float  # lift: final slip against the lifting hand; force: worst direction's
     rotation_deg: float
     strict_success: bool | None = None  # force only: DRO-Grasp's 2 cm bound
-    directions: tuple[DirectionResult, ...] = ()
+    directions: tuple[DirectionResult, ...] = ()  # force: those run (the test stops at the first failed one)
     contact_links: tuple[str, ...] = ()  # hand bodies touching the object once the hand has closed
 
 
@@ -113,10 +114,9 @@ def _rotation_deg(quat_a: np.ndarray, quat_b: np.ndarray) -> float:
     return float(np.degrees(2.0 * np.arccos(dot)))
 
 
-def _squeezed(joints: np.ndarray, open_joints: np.ndarray, squeeze_rad: float) -> np.ndarray:
-    closing = joints - open_joints
-    largest = np.abs(closing).max()
-    return joints if largest < 1e-9 else joints + squeeze_rad * closing / largest
+def _beyond(joints: np.ndarray, open_joints: np.ndarray, fraction: float) -> np.ndarray:
+    """Joint targets `fraction` of (joints - open) past the grasp (negative: back towards the open hand)."""
+    return joints + fraction * (joints - open_joints)
 
 
 class _Unstable(RuntimeError):
@@ -139,7 +139,6 @@ def _move(scene: GraspScene, pos: tuple[np.ndarray, np.ndarray], quat: np.ndarra
         s = k / n
         scene.command(pos[0] + s * (pos[1] - pos[0]), quat, joints[0] + s * (joints[1] - joints[0]))
         _step(scene, plan.steps_per_waypoint)
-    _step(scene, max(0, round(plan.settle_s / scene.config.timestep_s)))
 
 
 def precheck(scene: GraspScene, grasp: GraspPose, plan: PlanConfig,
@@ -187,7 +186,7 @@ def run_lift(scene: GraspScene, grasp: GraspPose, config: LiftConfig | None = No
         scene.reset(start, grasp.wrist_quat, flat)
         _move(scene, (start, grasp.wrist_pos), grasp.wrist_quat, (flat, flat), plan)
         _move(scene, (grasp.wrist_pos, grasp.wrist_pos), grasp.wrist_quat, (flat, grasp.joints), plan)
-        squeeze = _squeezed(grasp.joints, flat, plan.squeeze_rad)
+        squeeze = _beyond(grasp.joints, flat, plan.squeeze_fraction)
         _move(scene, (grasp.wrist_pos, grasp.wrist_pos), grasp.wrist_quat, (grasp.joints, squeeze), plan)
         links = scene.contacts().object_links
         lost = _knocked_away(scene, config.lost_translation_m, config.lost_rotation_deg)
@@ -227,13 +226,12 @@ def run_force_closure(scene: GraspScene, grasp: GraspPose, config: ForceClosureC
     if refused:
         return _failed("force", refused)
     flat = np.asarray(scene.hand_spec.open_joints)
-    pre_joints = grasp.joints + config.open_fraction * (flat - grasp.joints)
-    start = grasp.wrist_pos - config.backoff_m * grasp.approach
+    pregrasp = _beyond(grasp.joints, flat, -plan.pregrasp_fraction)
+    squeeze = _beyond(grasp.joints, flat, plan.squeeze_fraction)
     scene.set_gravity(np.zeros(3))
     try:
-        scene.reset(start, grasp.wrist_quat, pre_joints)
-        _move(scene, (start, grasp.wrist_pos), grasp.wrist_quat, (pre_joints, grasp.joints), plan)
-        squeeze = _squeezed(grasp.joints, flat, plan.squeeze_rad)
+        scene.reset(grasp.wrist_pos, grasp.wrist_quat, pregrasp)
+        _move(scene, (grasp.wrist_pos, grasp.wrist_pos), grasp.wrist_quat, (pregrasp, grasp.joints), plan)
         _move(scene, (grasp.wrist_pos, grasp.wrist_pos), grasp.wrist_quat, (grasp.joints, squeeze), plan)
     except _Unstable as exc:
         return _failed("force", str(exc))
@@ -259,17 +257,19 @@ def run_force_closure(scene: GraspScene, grasp: GraspPose, config: ForceClosureC
                 worst_move = max(worst_move, float(np.linalg.norm(position)))
                 worst_turn = max(worst_turn, _rotation_deg(identity, quaternion))
                 if worst_move >= config.max_translation_m or worst_turn >= config.max_rotation_deg:
-                    break  # DexGraspBench stops early too: the direction has failed
+                    break  # DexGraspBench stops at the first failed check
         except _Unstable as exc:
-            failure = failure or str(exc)
+            failure = str(exc)
             worst_move = worst_turn = float("inf")
         ok = worst_move < config.max_translation_m and worst_turn < config.max_rotation_deg
         results.append(DirectionResult(name, worst_move, worst_turn, ok))
-        if not ok and failure is None:
-            failure = (f"moved {worst_move * 100:.1f} cm under {name}" if worst_move >= config.max_translation_m
-                       else f"turned {worst_turn:.0f} deg under {name}")
+        if not ok:
+            moved = worst_move >= config.max_translation_m
+            failure = failure or (f"moved {worst_move * 100:.1f} cm under {name}" if moved
+                                  else f"turned {worst_turn:.0f} deg under {name}")
+            break  # ... and at the first failed direction: the verdict is decided
     scene.data.xfrc_applied[:] = 0.0
-    success = all(r.success for r in results)
+    success = failure is None
     return ProtocolResult(
         "force", success, "held" if success else failure,
         max(r.displacement_m for r in results), max(r.rotation_deg for r in results),

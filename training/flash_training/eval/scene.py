@@ -2,12 +2,20 @@
 
 - Hand: the hand's official MJCF (`flash_core.hands.mjcf.load_source`: Menagerie's model with FLASH's patches)
   with its own collision geometry (LEAP: boxes plus the fingertip meshes; Allegro: boxes and fingertip
-  capsules), its own position actuators and gains (LEAP kp 8, kv 5.6; Allegro kp 24, kv 8, as the files give
-  them) and its own contact excludes. Its root body keeps the model's free joint and is welded to a mocap body,
-  as in DexGraspBench, so moving the mocap body moves the wrist with the arm's stiffness rather than teleporting
-  it. Hand bodies are gravity-compensated: an arm holds the hand, only the object feels gravity.
+  capsules), its own position actuators and contact excludes. Its root body keeps the model's free joint and is
+  welded to a mocap body, as in DexGraspBench, so moving the mocap body moves the wrist with the arm's stiffness
+  rather than teleporting it. Hand bodies are gravity-compensated: an arm holds the hand, only the object feels
+  gravity.
+- Finger servos: DexGraspBench's (its Allegro file: kp 2 N m/rad, joint damping 0.1 N m s/rad, no actuator
+  damping) on every hand, in place of the files' own (Allegro kp 24 / kv 8, LEAP kp 8 / kv 5.6). Those stiff
+  servos on finger links as light as 3.5e-7 kg m^2 are unstable in contact at the 4 ms step: the fingers chatter
+  and throw the object (measured: a wrap grasp of a cylinder that holds at 1 ms, or with 0.001 kg m^2 of
+  armature, is thrown 10-80 cm at 4 ms), and they squeeze ten times harder than the benchmark whose figures we
+  compare with, which would make the test lenient.
 - Object: a free body whose collision shape is the mesh's convex decomposition (`convex.py`), mass
-  `object_mass_kg` with the inertia of the (water-tight) mesh, placed at the object frame's origin.
+  `object_mass_kg` with the inertia of the (water-tight) mesh, placed at the object frame's origin, with
+  MuJoCo's default contact softness (DexGraspBench's object keeps them; the hand file's geom defaults must not
+  reach it: LEAP's would make it rigid).
 - Physics (DexGraspBench's MuJoCo settings, `SimConfig`): timestep 4 ms, implicit-fast integrator, elliptic
   friction cones, impratio 10, 2 no-slip iterations, condim 4 with friction 0.6 sliding / 0.02 torsional on
   every geom, hand contacts with solref (0.005, 1) and solimp (0.5, 0.99, 0.0001) (stiff, little penetration),
@@ -45,6 +53,10 @@ class SimConfig:
     object_mass_kg: float = 0.1
     hand_solref: tuple[float, float] = (0.005, 1.0)
     hand_solimp: tuple[float, float, float] = (0.5, 0.99, 0.0001)
+    object_solref: tuple[float, float] = (0.02, 1.0)  # MuJoCo's defaults
+    object_solimp: tuple[float, float, float, float, float] = (0.9, 0.95, 0.001, 0.5, 2.0)
+    joint_kp: float | None = 2.0  # N m/rad on every finger servo; None keeps the hand file's servos
+    joint_damping: float = 0.1  # N m s/rad, with joint_kp (the servos then have no damping of their own)
     weld_solimp: tuple[float, float, float, float, float] = (0.9, 0.95, 0.001, 0.5, 2.0)
 
 
@@ -93,6 +105,12 @@ class GraspScene:
         for geom in spec.geoms:
             geom.solref[:2] = config.hand_solref
             geom.solimp[:3] = config.hand_solimp
+        if config.joint_kp is not None:
+            for actuator in spec.actuators:
+                actuator.gainprm[0], actuator.biasprm[1], actuator.biasprm[2] = config.joint_kp, -config.joint_kp, 0.0
+            for joint in root.find_all(mujoco.mjtObj.mjOBJ_JOINT):
+                if joint.type != mujoco.mjtJoint.mjJNT_FREE:
+                    joint.damping[0] = config.joint_damping  # MuJoCo 4: [linear, 2 higher-order terms]
         spec.worldbody.add_body(name=MOCAP_BODY, mocap=True)
         spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name1=MOCAP_BODY, name2=self.hand_spec.root_body,
                           objtype=mujoco.mjtObj.mjOBJ_BODY, solimp=list(config.weld_solimp),
@@ -104,7 +122,8 @@ class GraspScene:
         body.mass, body.ipos, body.fullinertia = config.object_mass_kg, centre, inertia
         for i, vertices in enumerate(pieces.vertices):
             spec.add_mesh(name=f"{OBJECT_BODY}_piece_{i}", uservert=vertices.ravel().tolist())
-            body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"{OBJECT_BODY}_piece_{i}", density=0.0)
+            body.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"{OBJECT_BODY}_piece_{i}", density=0.0,
+                          solref=list(config.object_solref), solimp=list(config.object_solimp))
         for geom in spec.geoms:
             geom.friction = list(config.friction)
             geom.condim = config.condim
