@@ -11,7 +11,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["**/*.yaml", "**/*.json", "**/*.xml", "**/*.txt"]},
+    package_data={PACKAGE: ["**/*.yaml", "**/*.json", "**/*.xml", "**/*.txt", "**/*.safetensors"]},
     include_package_data=True,
     # The ament index marker lets `ros2 pkg` and colcon find the package; harmless under plain pip.
     data_files=[

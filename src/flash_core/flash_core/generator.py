@@ -1,20 +1,23 @@
 """`GraspGenerator`: the ROS-free facade that turns (prompt, object cloud) into ranked dexterous grasps.
 
-Load once (`GraspGenerator.from_checkpoint(path)`), then `generate(prompt, object_points, num_grasps=K)`:
+Load once (`GraspGenerator.from_checkpoint(path)`; no path: the packaged default model,
+`flash_core/model/default/`), then `generate(prompt, object_points, num_grasps=K)`:
 1. check the inputs; thin the cloud to the model's N points by farthest point sampling (a smaller cloud repeats
    its points); centre it on its centroid
    (the frame the network works in);
 2. encode the goal once (prompt + object) and draw K initial hands around the object (`flow.initial_state`);
 3. integrate the velocity field from t = 0 to 1 for all K at once (`flow.solver`), the live hand cloud recomputed
    at every evaluation; a cancel callback can stop between evaluations;
-4. re-orthonormalise the wrist rotation (Gram-Schmidt), clamp joints to their limits, move back to the input frame;
-5. rank (below) and return `Grasp`s, best first.
+4. optionally (`polish=True`) a few gradient steps against the object cloud's surface (`flash_core.model.polish`:
+   less penetration, fingers onto the surface, the grasp kept near the network's);
+5. re-orthonormalise the wrist rotation (Gram-Schmidt), clamp joints to their limits, move back to the input frame;
+6. rank (below) and return `Grasp`s, best first.
 
 Ranking, from the object cloud alone (no mesh is needed at run time):
 - contact_distance_m: for each finger, the distance from its nearest contact candidate (fingertip/pad points of the
   hand model) to the object cloud, averaged over fingers;
 - penetration_m: the deepest hand surface point behind the object's surface, measured along the normal of its
-  nearest object point (object normals when given, else the direction from the cloud centroid);
+  nearest object point (`CloudSDF` with one neighbour; object normals when given, else estimated from the cloud);
 - score = -(contact_distance_m + PENETRATION_WEIGHT * penetration_m): higher is better;
 - contact_fingers: fingers with a contact candidate within CONTACT_THRESHOLD_M of the cloud.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +34,28 @@ import torch
 
 from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler
 from flash_core.flow.solver import ODESolver, SolverConfig
+from flash_core.geometry.cloud_sdf import CloudSDF, estimate_normals
 from flash_core.geometry.neighbors import knn
 from flash_core.geometry.rotations import matrix_to_quaternion, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.geometry.sampling import farthest_point_sample
+from flash_core.model.polish import PolishConfig, cloud_sdf, polish_grasps
 
 PENETRATION_WEIGHT = 5.0
 CONTACT_THRESHOLD_M = 0.005
 # Hand points farther than this from the cloud cannot be inside the object; skipping them keeps a far-away point
 # from being judged "behind" a surface it is nowhere near.
 PENETRATION_SEARCH_M = 0.03
+# The default model ships as package data: flash_core/model/default/ holding a checkpoint folder's files
+# (flash_config.json, model.safetensors, tokenizer.json for a scratch text model).
+DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FOLDER = "flash_core.model", "default"
+
+
+def default_checkpoint() -> Path | None:
+    """The packaged default model's folder, or None while none ships with this installation."""
+    from flash_core.model.checkpoint import CONFIG_FILE
+
+    folder = Path(str(files(DEFAULT_MODEL_PACKAGE).joinpath(DEFAULT_MODEL_FOLDER)))
+    return folder if (folder / CONFIG_FILE).is_file() else None
 
 
 @dataclass
@@ -82,21 +99,29 @@ def model_cloud_index(cloud: torch.Tensor, num_points: int) -> torch.Tensor:
 
 class GraspGenerator:
     def __init__(self, model, hand, solver: SolverConfig | None = None,
-                 initial_state: InitialStateConfig | None = None):
+                 initial_state: InitialStateConfig | None = None, polish: PolishConfig | None = None):
         if model.config.hand != hand.name:
             raise ValueError(f"model is for hand {model.config.hand!r}, got hand {hand.name!r}")
         self.model = model.eval()
         self.hand = hand
         self.solver = solver or SolverConfig()
         self.initial_states = InitialStateSampler.from_hand(hand, initial_state)
+        self.polish = polish or PolishConfig()
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu", hand=None,
+    def from_checkpoint(cls, path: str | Path | None = None, device: torch.device | str = "cpu", hand=None,
                         solver: SolverConfig | None = None) -> GraspGenerator:
-        """Load a checkpoint folder; the hand is built from the name it records unless one is given."""
+        """Load a checkpoint folder (None: the packaged default model); the hand is built from the name it
+        records unless one is given."""
         from flash_core.hands import make_hand
         from flash_core.model.checkpoint import load_checkpoint, read_checkpoint_meta
 
+        if path is None:
+            path = default_checkpoint()
+            if path is None:
+                raise FileNotFoundError(
+                    f"no default FLASH model ships with this installation yet ({DEFAULT_MODEL_PACKAGE}/"
+                    f"{DEFAULT_MODEL_FOLDER} holds none): pass the model folder of a `flash train` run")
         if hand is None:
             hand = make_hand(read_checkpoint_meta(path)["hand"]["name"], device=device)
         return cls(load_checkpoint(path, hand.to(device), device), hand.to(device), solver)
@@ -183,8 +208,9 @@ class GraspGenerator:
     def generate(self, prompt: str, object_points, *, hand: str | None = None, num_grasps: int = 16,
                  seed: int | None = None, object_normals=None, object_features=None, method: str | None = None,
                  steps: int | None = None, should_continue: Callable[[float, int], bool] | None = None,
-                 on_progress: Callable[[float, int], None] | None = None) -> list[Grasp]:
-        """K grasps for one goal, best first. object_points (N, 3) in any frame; grasps come back in that frame."""
+                 on_progress: Callable[[float, int], None] | None = None, polish: bool = False) -> list[Grasp]:
+        """K grasps for one goal, best first. object_points (N, 3) in any frame; grasps come back in that frame.
+        polish: a few gradient steps against the cloud after the flow (`self.polish` configures them)."""
         if hand is not None and hand != self.hand.name:
             raise ValueError(f"this generator's model is for hand {self.hand.name!r}, not {hand!r}")
         solver = SolverConfig(method=method or self.solver.method, steps=steps or self.solver.steps,
@@ -194,18 +220,24 @@ class GraspGenerator:
                                    None if object_features is None else [object_features])
         x, _ = self.sample(goals, num_grasps, seed=seed, solver=solver, should_continue=should_continue,
                            on_progress=on_progress)
-        return self._rank(x[0], goals.points[0], goals.centres[0], None if goals.normals is None else goals.normals[0])
+        points = goals.points[0]
+        normals = estimate_normals(points) if goals.normals is None else goals.normals[0]
+        x = x[0]
+        if polish:
+            x = polish_grasps(self.hand, x.to(self.hand.dtype), cloud_sdf(points, normals, self.polish), self.polish)
+        return self._rank(x, points, goals.centres[0], normals)
 
     # ------------------------------------------------------------------------------------------------------------
 
     def _rank(self, x: torch.Tensor, points: torch.Tensor, centre: torch.Tensor,
               normals: torch.Tensor | None) -> list[Grasp]:
-        """x (K, 25) centred grasps, points (N, 3) centred cloud -> ranked Grasps in the input frame."""
+        """x (K, 25) centred grasps, points (N, 3) centred cloud (normals (N, 3) or None: estimated) -> ranked
+        Grasps in the input frame."""
         rotation = rot6d_to_matrix(x[:, 3:9])  # Gram-Schmidt: a valid rotation whatever the solver left
         joints = self.hand.clamp_joints(x[:, 9:])
         x = torch.cat((x[:, :3], matrix_to_rot6d(rotation), joints), dim=-1)
         if normals is None:
-            normals = torch.nn.functional.normalize(points, dim=-1)  # outward from the centroid
+            normals = estimate_normals(points)
         contact_distance, fingers = self._contact_distance(x, points)
         penetration = self._penetration(x, points, normals)
         score = -(contact_distance + PENETRATION_WEIGHT * penetration)
@@ -234,10 +266,5 @@ class GraspGenerator:
         return per_finger.mean(-1), touching
 
     def _penetration(self, x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
-        surface = self.hand.surface_points(x)  # (K, M, 3)
-        cloud = points[None].expand(x.shape[0], -1, -1).contiguous()
-        nearest = knn(surface, cloud, 1)
-        index = nearest.idx[..., 0]  # (K, M)
-        depth = -((surface - points[index]) * normals[index]).sum(-1)  # > 0 behind the surface
-        depth = torch.where(nearest.dist_m[..., 0] < PENETRATION_SEARCH_M, depth, torch.zeros_like(depth))
-        return depth.clamp_min(0).amax(-1)
+        sdf = CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
+        return torch.relu(-sdf(self.hand.surface_points(x))).amax(-1)  # (K,)

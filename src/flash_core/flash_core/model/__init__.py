@@ -8,4 +8,6 @@
 - `hand_encoder`    live hand cloud at x_t -> hand tokens
 - `flash_model`     the velocity network: config, goal encoding (cached), per-step velocity, training forward
 - `checkpoint`      save/load with backbone and hand checks
+- `polish`          optional physics polish of generated grasps against the object cloud (after the flow)
+- `default/`        the packaged default model (a checkpoint folder; `GraspGenerator.from_checkpoint()` loads it)
 """
