@@ -35,6 +35,7 @@ class Goal:
 
 class GraspMethod(Protocol):
     name: str
+    hand_name: str
 
     def grasps(self, goal: Goal, count: int, seed: int) -> np.ndarray:
         """`count` hand poses (count, 25) for the goal, in the object frame, best first where the method ranks."""
@@ -47,6 +48,7 @@ class NetworkMethod:
 
     def __init__(self, generator: GraspGenerator, name: str = "FLASH", polish: bool = False):
         self.generator = generator
+        self.hand_name = generator.hand.name
         self.name = name
         self.polish = polish
 

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("flash_training.demo", "the built-in default job: grasps for a prompt, with pictures"),
     "dataset": ("flash_training.data.command", "build FLASH-Drive grasp data sets"),
     "train": ("flash_training.train.command", "train a FLASH model on a FLASH-Drive data set"),
+    "ablations": ("flash_training.ablations", "train and judge the paper's ablations and baselines on one data set"),
     "eval": ("flash_training.eval.command", "judge grasps in MuJoCo: lift and force-closure success, metrics"),
     "assets": ("flash_core.assets.command", "fetch and locate robot models"),
     "leap-double": ("flash_core.motors.double_command", "simulated LEAP hand motors on a pseudo-terminal"),

@@ -39,6 +39,7 @@ class OptimiserMethod:
     def __init__(self, hand: HandModel, synthesis: SynthesisConfig | None = None,
                  processing: ProcessingConfig | None = None, processed: dict[str, ProcessedObject] | None = None):
         self.hand = hand
+        self.hand_name = hand.name
         self.synthesis = synthesis or SynthesisConfig()
         self.processing = processing or ProcessingConfig()
         self.processed = {} if processed is None else processed  # object key -> its processed form (shared cache)

@@ -1,0 +1,371 @@
+"""`flash ablations`: the FLASH paper's Table 2 ablations and Table 1's comparison, trained and judged alike.
+
+    flash ablations --data data/flash-drive-default --out runs/ablations --budget-steps 1200 --workers 2
+    flash ablations ... (the same command again)    # finished variants are skipped, an interrupted one resumes
+
+Every variant is `flash train` (`flash_training.train.train`) on the same data with the same budget, seed and
+config, the full model's (the defaults, `--config FILE`, `--set key=value`) with one switch changed:
+
+    full            the full model
+    no_live_hand    model.use_live_hand=false: the live hand cloud of x_t is not fed back
+    scratch_text    a transformer trained from scratch with its own tokenizer instead of the pretrained LLM
+    semantics       per-point semantic features switched: off when the full model uses them, on (with the data's
+                    feature width) when it does not (the default model does not)
+    no_text         model.use_text=false: no prompt at all
+    unrefined       trained on the grasps before refinement: `x_unrefined.npy` beside every shard's `x.npy` (a
+                    proposed addition to FLASH-Drive; data sets without it report the variant as not run)
+
+A variant that would equal the full model, or cannot run on this data, is listed with the reason instead.
+Judged besides the variants: the full model with the physics polish, nearest-neighbour retrieval from the training
+split (`baselines.retrieval`) and the geometry-only optimiser given the mesh (`baselines.optimiser`).
+
+Judging: `--goals` grasps drawn (seeded) from the `--split` split (default: unseen objects) give goals, each its
+object and its high-level prompt; every method generates `--grasps` grasps per goal from the object's full cloud
+and, separately, from one of its stored single-view clouds; `flash_training.eval.evaluate_grasps` simulates both
+protocols and measures them, with every stored grasp of the goal's object as the Chamfer reference.
+
+    <out>/runs/<variant>/          the `flash train` run (its model/ is what is judged) + ablation_time.json
+    <out>/data-unrefined/          the data set with the unrefined grasps in place (symbolic links)
+    <out>/eval/<method>/<cloud>/   metrics.json, report.md, renders of failures, generation.json
+    <out>/report.md                both tables, the settings, training time and hardware (`ablation_report`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+UNREFINED_FILE = "x_unrefined.npy"
+TIME_FILE = "ablation_time.json"
+MAX_REFERENCES = 64  # ground-truth grasps per goal for the Chamfer metric
+CLOUDS = ("full", "partial")
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    data: str  # a FLASH-Drive folder
+    out: str
+    budget_steps: int  # optimiser steps of every variant
+    train_config: str | None = None  # YAML overrides of the training defaults (the full model)
+    overrides: tuple[str, ...] = ()  # `section.key=value` overrides, as `flash train --set`
+    split: str = "unseen_object"
+    goals: int = 24
+    grasps_per_goal: int = 4
+    solver: str = "euler"
+    solver_steps: int = 16
+    protocols: tuple[str, ...] = ("lift", "force")
+    workers: int = 1  # simulation processes
+    renders: int = 2  # failed grasps drawn per method, cloud and protocol
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.budget_steps, self.goals, self.grasps_per_goal, self.solver_steps, self.workers) < 1:
+            raise ValueError("budget steps, goals, grasps per goal, solver steps and workers must be >= 1")
+
+
+@dataclass
+class VariantPlan:
+    name: str
+    label: str  # its row in the report
+    config: Any | None  # the TrainConfig, None when the variant is not run
+    reason: str | None = None  # why not
+    train_seconds: float | None = None
+
+
+@dataclass
+class MethodResult:
+    name: str
+    label: str
+    summaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # cloud -> summary["all"]
+    seconds_per_goal: dict[str, float] = field(default_factory=dict)
+    note: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# variants
+
+
+def base_config(config: AblationConfig):
+    """The full model's TrainConfig: defaults, YAML, overrides; the data, budget and seed of the ablation, and no
+    periodic `flash eval` (every variant is judged here, at the end)."""
+    from flash_training.train.config import load_config
+
+    train = load_config(config.train_config, list(config.overrides))
+    train.data.root = config.data
+    train.loop.steps, train.loop.eval_every, train.loop.progress = config.budget_steps, 0, config.progress
+    train.seed = config.seed
+    return train
+
+
+def _with(base, overrides: dict[str, Any], data_root: str | None = None):
+    from flash_training.train.config import TrainConfig, config_from_dict, config_to_dict, merge
+
+    changed = config_from_dict(TrainConfig, merge(config_to_dict(base), overrides))
+    if data_root is not None:
+        changed.data.root = data_root
+    return changed
+
+
+def semantic_width(data: str | Path) -> int | None:
+    """Width C of the data set's per-point semantic features, None when its objects have none."""
+    from flash_training.data.storage import DatasetReader
+
+    reader = DatasetReader(data)
+    if not reader.objects or not all(o["semantic"] for o in reader.objects):
+        return None
+    return int(reader.object_arrays(0)["semantic"].shape[1])
+
+
+def unrefined_dataset(data: Path, out: Path) -> tuple[Path | None, str | None]:
+    """(root, None) of a copy of the data set made of symbolic links whose grasps x are the unrefined ones, or
+    (None, why not)."""
+    manifest = json.loads((data / "manifest.json").read_text())
+    shards = [data / s["path"] for s in manifest["shards"]]
+    missing = [s for s in shards if not (s / UNREFINED_FILE).is_file()]
+    if missing or not shards:
+        return None, (f"the data set keeps no grasps from before refinement ({UNREFINED_FILE} is missing from "
+                      f"{len(missing)} of {len(shards)} shards)")
+    root = out / "data-unrefined"
+
+    def link(path: Path, target: Path) -> None:
+        if not path.is_symlink():
+            path.symlink_to(target.resolve())
+
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in data.iterdir():
+        if entry.name != "grasps":
+            link(root / entry.name, entry)
+    for shard in shards:
+        folder = root / shard.relative_to(data)
+        folder.mkdir(parents=True, exist_ok=True)
+        for entry in shard.iterdir():
+            if entry.name not in ("x.npy", UNREFINED_FILE):
+                link(folder / entry.name, entry)
+        link(folder / "x.npy", shard / UNREFINED_FILE)
+    return root, None
+
+
+def plan_variants(base, data: Path, out: Path) -> list[VariantPlan]:
+    """The six variants of the full model `base` (a TrainConfig), each with its config or the reason it is not run."""
+    model = base.model
+    plans = [VariantPlan("full", "FLASH (full)", base)]
+
+    def variant(name: str, label: str, overrides: dict[str, Any] | None, reason: str | None = None,
+                data_root: str | None = None) -> None:
+        config = None if overrides is None else _with(base, overrides, data_root)
+        plans.append(VariantPlan(name, label, config, reason))
+
+    off = "the full model already runs without it"
+    variant("no_live_hand", "w/o live hand cloud",
+            {"model": {"use_live_hand": False}} if model.use_live_hand else None, None if model.use_live_hand else off)
+    scratch = model.text.kind == "scratch"
+    variant("scratch_text", "w/o LLM (text transformer from scratch)",
+            None if scratch else {"model": {"text": {"kind": "scratch"}, "llm_training": None}},
+            "the full model's text model is already trained from scratch" if scratch else None)
+    width = semantic_width(data)
+    if model.use_semantics:
+        variant("semantics", "w/o semantic features", {"model": {"object": {"semantic_dim": 0}}})
+    else:
+        variant("semantics", "with semantic features", None if width is None else
+                {"model": {"object": {"semantic_dim": width}}}, "the data set stores no semantic features")
+    variant("no_text", "w/o text", {"model": {"use_text": False}} if model.use_text else None,
+            None if model.use_text else off)
+    root, reason = unrefined_dataset(data, out)
+    variant("unrefined", "trained on unrefined grasps", None if root is None else {}, reason,
+            None if root is None else str(root))
+    return plans
+
+
+def train_variant(plan: VariantPlan, run_dir: Path, log) -> None:
+    """Train (or resume, or skip when finished) one variant; adds up its training time across sittings."""
+    from flash_core.model.checkpoint import CONFIG_FILE
+    from flash_training.train.checkpointing import latest_checkpoint, read_training_state
+    from flash_training.train.trainer import train
+
+    time_file = run_dir / TIME_FILE
+    spent = json.loads(time_file.read_text())["train_seconds"] if time_file.is_file() else 0.0
+    checkpoint = latest_checkpoint(run_dir)
+    done = (checkpoint is not None and (run_dir / "model" / CONFIG_FILE).is_file()
+            and read_training_state(checkpoint)[0]["step"] >= plan.config.loop.steps)
+    if not done:
+        log(f"training {plan.name} ({plan.label}) to step {plan.config.loop.steps}")
+        started = time.perf_counter()
+        train(plan.config, run_dir, resume=True)
+        spent += time.perf_counter() - started
+        time_file.write_text(json.dumps({"train_seconds": spent}))
+    plan.train_seconds = spent
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# goals and judging
+
+
+def make_goals(config: AblationConfig, hand: str) -> tuple[dict[str, list], Any]:
+    """Goals per cloud kind ("partial" only when the data stores views) and the objects they refer to."""
+    from flash_training.data.storage import DatasetReader
+    from flash_training.eval.dataset_input import read_dataset
+    from flash_training.grasp_methods import Goal
+
+    picked = read_dataset(config.data, config.split, config.goals, (hand,), config.seed)
+    reader = DatasetReader(config.data)
+    hand_index = reader.hands.index(hand)
+    goals: dict[str, list] = {"full": [], "partial": []}
+    for number, case in enumerate(picked.cases):
+        obj = int(reader.grasp_object[case.index])
+        arrays = reader.object_arrays(obj)
+        same = np.flatnonzero((reader.grasp_object == obj) & (reader.grasp_hand == hand_index))[:MAX_REFERENCES]
+        references = np.stack([reader.grasp_x(int(i)) for i in same]).astype(np.float64)
+        semantic = np.array(arrays["semantic"], np.float32) if "semantic" in arrays else None
+        common = dict(key=case.object_key, prompt=case.prompt, obj=picked.objects[case.object_key],
+                      reference_x=references)
+        goals["full"].append(Goal(points=np.array(arrays["points"]), normals=np.array(arrays["normals"]),
+                                  features=semantic, cloud="full", **common))
+        if "view_points" in arrays:
+            view = int(np.random.default_rng([config.seed, number]).integers(len(arrays["view_points"])))
+            nearest = np.array(arrays["view_nearest"][view])
+            goals["partial"].append(Goal(
+                points=np.array(arrays["view_points"][view]), normals=np.array(arrays["view_normals"][view]),
+                features=None if semantic is None else semantic[nearest], cloud="partial", **common))
+    return {cloud: g for cloud, g in goals.items() if g}, picked.objects
+
+
+def judge(method, goals: list, objects: dict, config: AblationConfig, out: Path) -> tuple[dict[str, Any], float]:
+    """(summary of all grasps, seconds per goal) of `method` on `goals`; read back when `out` holds them."""
+    from flash_training.eval.cases import EvalInput, GraspCase
+    from flash_training.eval.evaluate import evaluate_grasps
+    from flash_training.eval.runner import EvalConfig
+
+    metrics, timing = out / "metrics.json", out / "generation.json"
+    if metrics.is_file() and timing.is_file():
+        return json.loads(metrics.read_text())["summary"]["all"], json.loads(timing.read_text())["seconds_per_goal"]
+    cases, started = [], time.perf_counter()
+    for number, goal in enumerate(goals):
+        x = method.grasps(goal, config.grasps_per_goal, config.seed + number)
+        cases += [GraspCase(index=number * len(x) + k, hand=method.hand_name, object_key=goal.key, x=x[k],
+                            prompt=goal.prompt, target_part=goal.target_part, split=config.split,
+                            reference_x=goal.reference_x) for k in range(len(x))]
+    seconds = (time.perf_counter() - started) / len(goals)
+    result = evaluate_grasps(EvalInput(objects, cases), EvalConfig(protocols=config.protocols, workers=config.workers,
+                                                                   progress=config.progress),
+                             out=out, renders=config.renders, title=f"{method.name}, {goals[0].cloud} clouds")
+    timing.write_text(json.dumps({"seconds_per_goal": seconds}))
+    return result.summary["all"], seconds
+
+
+def judged_methods(plans: list[VariantPlan], config: AblationConfig, out: Path, hand) -> list[tuple[str, str, Any]]:
+    """(folder name, report label, a factory of the GraspMethod) of everything judged, in report order."""
+    from flash_core.flow.solver import SolverConfig
+    from flash_core.generator import GraspGenerator
+    from flash_training.baselines.optimiser import OptimiserMethod
+    from flash_training.baselines.retrieval import RetrievalBaseline
+    from flash_training.grasp_methods import NetworkMethod
+
+    solver = SolverConfig(method=config.solver, steps=config.solver_steps)
+
+    def network(name: str, polish: bool):
+        return lambda: NetworkMethod(GraspGenerator.from_checkpoint(out / "runs" / name / "model", solver=solver),
+                                     name, polish)
+
+    methods = [(p.name, p.label, network(p.name, False)) for p in plans if p.config is not None]
+    methods.insert(1, ("full_polish", "FLASH (full) + polish", network("full", True)))
+    methods.append(("retrieval", "nearest-neighbour retrieval",
+                    lambda: RetrievalBaseline(config.data, hand.name, split="train")))
+    methods.append(("optimiser", "geometry-only optimiser (given the mesh)",
+                    lambda: OptimiserMethod(hand, *builder_settings(config.data))))
+    return methods
+
+
+def builder_settings(data: str):
+    """(SynthesisConfig, ProcessingConfig) the data set was built with (the optimiser baseline runs as the builder
+    did); the current defaults where the manifest's no longer read as today's classes."""
+    from flash_training.data.processing import ProcessingConfig
+    from flash_training.data.storage import DatasetReader
+    from flash_training.data.synthesis import SynthesisConfig
+    from flash_training.train.config import config_from_dict
+
+    stored = DatasetReader(data).manifest["config"]
+    try:
+        return (config_from_dict(SynthesisConfig, stored["synthesis"]),
+                config_from_dict(ProcessingConfig, stored["processing"]))
+    except (KeyError, TypeError, ValueError):
+        return SynthesisConfig(), ProcessingConfig()
+
+
+def run_ablations(config: AblationConfig, log=print) -> Path:
+    """Train what is missing, judge what is not judged yet, write <out>/report.md; returns its path."""
+    from flash_core.hands import make_hand
+    from flash_training.ablation_report import write_report
+
+    out, data = Path(config.out), Path(config.data)
+    base = base_config(config)
+    plans = plan_variants(base, data, out)
+    for plan in plans:
+        if plan.config is not None:
+            train_variant(plan, out / "runs" / plan.name, log)
+    hand = make_hand(base.model.hand)
+    goals, objects = make_goals(config, hand.name)
+    results = []
+    for name, label, factory in judged_methods(plans, config, out, hand):
+        method, result = None, MethodResult(name, label)
+        for cloud in CLOUDS:
+            if cloud not in goals:
+                continue
+            if name == "optimiser" and cloud == "partial":
+                result.note = "given the mesh: its grasps do not depend on the cloud (partial = full)"
+                continue
+            folder = out / "eval" / name / cloud
+            if not (folder / "generation.json").is_file():
+                log(f"judging {label} on {cloud} clouds")
+            method = method or factory()
+            result.summaries[cloud], result.seconds_per_goal[cloud] = judge(method, goals[cloud], objects, config,
+                                                                            folder)
+        results.append(result)
+    return write_report(out, config, base, plans, results, {c: len(g) for c, g in goals.items()})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="FLASH-Drive data set folder")
+    parser.add_argument("--out", required=True, help="output folder (runs, evaluations, report.md)")
+    parser.add_argument("--budget-steps", type=int, required=True, help="training steps of every variant")
+    parser.add_argument("--config", help="YAML overrides of the full model's training config")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one training config value of the full model (repeatable)")
+    parser.add_argument("--split", default="unseen_object", help="split the goals come from")
+    parser.add_argument("--goals", type=int, default=24, help="goals (object + prompt) judged")
+    parser.add_argument("--grasps", type=int, default=4, help="grasps per goal and method")
+    parser.add_argument("--solver", default="euler", help="the networks' ODE solver")
+    parser.add_argument("--solver-steps", type=int, default=16)
+    parser.add_argument("--protocol", choices=("lift", "force", "both"), default="both")
+    parser.add_argument("--workers", type=int, default=1, help="simulation processes")
+    parser.add_argument("--renders", type=int, default=2, help="failed grasps drawn per method, cloud and protocol")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> None:
+    from flash_training.train.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    try:
+        config = AblationConfig(
+            data=args.data, out=args.out, budget_steps=args.budget_steps, train_config=args.config,
+            overrides=tuple(args.overrides), split=args.split, goals=args.goals, grasps_per_goal=args.grasps,
+            solver=args.solver, solver_steps=args.solver_steps,
+            protocols=("lift", "force") if args.protocol == "both" else (args.protocol,), workers=args.workers,
+            renders=args.renders, seed=args.seed, progress=not args.no_progress)
+        report = run_ablations(config)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        sys.exit(f"flash ablations: {exc}")
+    print(f"wrote {report}")
