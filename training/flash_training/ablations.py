@@ -33,6 +33,7 @@ protocols and measures them, with every stored grasp of the goal's object as the
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -237,15 +238,26 @@ def make_goals(config: AblationConfig, hand: str) -> tuple[dict[str, list], Any]
     return {cloud: g for cloud, g in goals.items() if g}, picked.objects
 
 
-def judge(method, goals: list, objects: dict, config: AblationConfig, out: Path) -> tuple[dict[str, Any], float]:
-    """(summary of all grasps, seconds per goal) of `method` on `goals`; read back when `out` holds them."""
+def judging_settings(config: AblationConfig) -> dict[str, Any]:
+    """What decides a judgement besides the method: a stored one is reused only when these match."""
+    keys = ("data", "split", "goals", "grasps_per_goal", "solver", "solver_steps", "protocols", "seed")
+    return json.loads(json.dumps({key: getattr(config, key) for key in keys}))  # as stored: tuples become lists
+
+
+def judge(method, goals: list, objects: dict, config: AblationConfig, out: Path, log) -> tuple[dict[str, Any], float]:
+    """(summary of all grasps, seconds per goal) of the GraspMethod `method()` returns on `goals`; read back
+    (without making the method) when `out` holds them, judged with the same settings."""
     from flash_training.eval.cases import EvalInput, GraspCase
     from flash_training.eval.evaluate import evaluate_grasps
     from flash_training.eval.runner import EvalConfig
 
     metrics, timing = out / "metrics.json", out / "generation.json"
     if metrics.is_file() and timing.is_file():
-        return json.loads(metrics.read_text())["summary"]["all"], json.loads(timing.read_text())["seconds_per_goal"]
+        stored = json.loads(timing.read_text())
+        if stored["settings"] == judging_settings(config):
+            return json.loads(metrics.read_text())["summary"]["all"], stored["seconds_per_goal"]
+    method = method()
+    log(f"judging {method.name} on {goals[0].cloud} clouds")
     cases, started = [], time.perf_counter()
     for number, goal in enumerate(goals):
         x = method.grasps(goal, config.grasps_per_goal, config.seed + number)
@@ -256,7 +268,7 @@ def judge(method, goals: list, objects: dict, config: AblationConfig, out: Path)
     result = evaluate_grasps(EvalInput(objects, cases), EvalConfig(protocols=config.protocols, workers=config.workers,
                                                                    progress=config.progress),
                              out=out, renders=config.renders, title=f"{method.name}, {goals[0].cloud} clouds")
-    timing.write_text(json.dumps({"seconds_per_goal": seconds}))
+    timing.write_text(json.dumps({"seconds_per_goal": seconds, "settings": judging_settings(config)}))
     return result.summary["all"], seconds
 
 
@@ -270,12 +282,12 @@ def judged_methods(plans: list[VariantPlan], config: AblationConfig, out: Path, 
 
     solver = SolverConfig(method=config.solver, steps=config.solver_steps)
 
-    def network(name: str, polish: bool):
+    def network(name: str, label: str, polish: bool):
         return lambda: NetworkMethod(GraspGenerator.from_checkpoint(out / "runs" / name / "model", solver=solver),
-                                     name, polish)
+                                     label, polish)
 
-    methods = [(p.name, p.label, network(p.name, False)) for p in plans if p.config is not None]
-    methods.insert(1, ("full_polish", "FLASH (full) + polish", network("full", True)))
+    methods = [(p.name, p.label, network(p.name, p.label, False)) for p in plans if p.config is not None]
+    methods.insert(1, ("full_polish", "FLASH (full) + polish", network("full", "FLASH (full) + polish", True)))
     methods.append(("retrieval", "nearest-neighbour retrieval",
                     lambda: RetrievalBaseline(config.data, hand.name, split="train")))
     methods.append(("optimiser", "geometry-only optimiser (given the mesh)",
@@ -314,19 +326,15 @@ def run_ablations(config: AblationConfig, log=print) -> Path:
     goals, objects = make_goals(config, hand.name)
     results = []
     for name, label, factory in judged_methods(plans, config, out, hand):
-        method, result = None, MethodResult(name, label)
+        method, result = functools.cache(factory), MethodResult(name, label)  # made once, when first needed
         for cloud in CLOUDS:
             if cloud not in goals:
                 continue
             if name == "optimiser" and cloud == "partial":
                 result.note = "given the mesh: its grasps do not depend on the cloud (partial = full)"
                 continue
-            folder = out / "eval" / name / cloud
-            if not (folder / "generation.json").is_file():
-                log(f"judging {label} on {cloud} clouds")
-            method = method or factory()
-            result.summaries[cloud], result.seconds_per_goal[cloud] = judge(method, goals[cloud], objects, config,
-                                                                            folder)
+            result.summaries[cloud], result.seconds_per_goal[cloud] = judge(
+                method, goals[cloud], objects, config, out / "eval" / name / cloud, log)
         results.append(result)
     return write_report(out, config, base, plans, results, {c: len(g) for c, g in goals.items()})
 
