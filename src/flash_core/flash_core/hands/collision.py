@@ -15,6 +15,11 @@ capsule: radius minus the distance to its segment).
 - `self_penetration(x)`: MuJoCo's own collision detection (`mj_collision`) between the collision geoms of the
   posed hand, with MuJoCo's filtering (parent and child, the MJCF's <exclude> pairs): the deepest contact. This
   is what a MuJoCo simulation of the grasp would see.
+- For the grasp optimiser, differentiable in x and cheap enough for every step: `surface_points(x)` (samples of the
+  outer collision surface plus every polytope corner), `object_penetration(x, sdf, points)` (object surface points
+  inside the pieces) and `self_penetration_sum(x)` (surface points inside the pieces of links that may touch).
+
+`hand_collision(hand)` builds it (once per hand model; the MJCF is compiled once per hand kind).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ PRIMITIVE_SEGMENTS = 32
 DEFAULT_TOLERANCE_M = 1e-4
 # Points of one piece deeper than this inside another piece of the same link are not on the hand's outer surface.
 _INNER_MARGIN_M = 2e-4
-_FEW_PLANES = 8
+_FEW_PLANES = 8  # pieces with at most this many face planes (boxes) are evaluated apart from convex hulls
 # (cell, piece) pairs evaluated at once: bounds the memory (pairs x face planes x 3).
 _PAIR_CHUNK = 32_768
 
@@ -115,6 +120,16 @@ def collision_pieces(model, link_names: list[str], segments: int = PRIMITIVE_SEG
     triangle_piece = np.concatenate([np.full(len(h.faces), s) for s, h in enumerate(hulls)])
     return CollisionPieces(np.asarray(links), tuple(names), centre, radius, normal, offset, is_round,
                            np.stack(segment), np.asarray(round_radius), triangles, triangle_piece)
+
+
+def collision_hulls(model, link_names: list[str]) -> dict[str, object]:
+    """Per link with collision geoms, the convex hull (trimesh, link frame) of its collision pieces."""
+    import trimesh
+
+    pieces = collision_pieces(model, link_names)
+    return {link_names[link]: trimesh.convex.convex_hull(
+        pieces.triangles[np.isin(pieces.triangle_piece, np.flatnonzero(pieces.link_index == link))].reshape(-1, 3))
+        for link in np.unique(pieces.link_index)}
 
 
 def links_that_may_touch(model, link_names: list[str]) -> np.ndarray:
@@ -292,8 +307,8 @@ class HandCollision:
         candidate pieces (B, S) bool, and an upper bound over each cell (a DepthBound). A capsule's depth is
         1-Lipschitz; a polytope's is the least of its face planes' depths, so each plane's depth, an affine
         function, bounds it over the cell by its largest value at a corner, and the least of these bounds holds.
-        Pieces whose ball the cell misses are skipped: they bound the depth by a negative number, below every
-        floor."""
+        Pieces whose bounding box the cell misses are skipped: they bound the depth by a negative number, below
+        every floor."""
         depth = torch.full((len(cells),), -torch.inf, dtype=cells.dtype, device=cells.device)
         upper = depth.clone()
         radius = cell_radius(cells)
@@ -302,8 +317,9 @@ class HandCollision:
             cell, piece = torch.nonzero(candidates[batch[chunk]], as_tuple=True)
             cell = chunk[cell]
             pose = poses[batch[cell], piece]  # (Q, 4, 4)
-            near = (centroid[cell] - self._apply(pose, self._centre[piece])).norm(dim=-1) < self._radius[piece] + \
-                radius[cell]
+            middle = ((centroid[cell] - pose[:, :3, 3])[:, None] @ pose[:, :3, :3]).squeeze(1)  # link frame
+            box, margin = self._box[piece], radius[cell, None]
+            near = ((middle > box[:, 0] - margin) & (middle < box[:, 1] + margin)).all(-1)
             cell, piece, pose = cell[near], piece[near], pose[near]
             local = (cells[cell] - pose[:, None, :3, 3]) @ pose[:, :3, :3]  # R^T (p - t) per corner: link frame
             piece_depth, _ = self._depth_in_pieces(piece, local.mean(1))
@@ -386,6 +402,27 @@ class HandCollision:
             batch, point, piece = batch[pair[row]], point[pair[row], i[row]], piece[row, j]
         return self._summed_depth(link_poses[:, self._link], points[batch, point], batch, piece, len(x), 0.0)
 
+    def _cells_near_pieces(self, poses: torch.Tensor, pieces: torch.Tensor, cells: torch.Tensor,
+                           owner: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (hand, cell) pairs whose cell (cells (P, 3, 3), of hand owner (P,), or of every hand when None)
+        reaches into the bounding box of one of the hand's `pieces` (B, S) bool: (hand (Q,), cells (Q, 3, 3))."""
+        centroid, reach = cells.mean(1), cell_radius(cells)
+        hands, picked = [], []
+        for b in torch.nonzero(pieces.any(1)).squeeze(1).tolist():
+            mine = torch.arange(len(cells), device=cells.device) if owner is None else torch.nonzero(owner == b)[:, 0]
+            s = torch.nonzero(pieces[b]).squeeze(1)
+            pose = poses[b, s]  # (S_b, 4, 4)
+            offset = centroid[mine, None] - pose[:, :3, 3]  # (P_b, S_b, 3)
+            local = torch.einsum("psi,sij->psj", offset, pose[:, :3, :3])  # R^T (p - t): each piece's link frame
+            box, margin = self._box[s], reach[mine, None, None]
+            near = ((local > box[:, 0] - margin) & (local < box[:, 1] + margin)).all(-1).any(-1)
+            picked.append(mine[near])
+            hands.append(torch.full_like(picked[-1], b))
+        if not picked:
+            return torch.zeros(0, dtype=torch.long, device=cells.device), cells[:0]
+        picked = torch.cat(picked)
+        return torch.cat(hands), cells[picked]
+
     # ------------------------------------------------------------------ measures
     @torch.no_grad()
     def penetration(self, x: torch.Tensor, sdf: MeshSDF, tolerance_m: float = DEFAULT_TOLERANCE_M,
@@ -406,17 +443,10 @@ class HandCollision:
         triangles = self._apply(poses[hand_b, self._triangle_piece[hand_t]][:, None], self._triangles[hand_t])
         hand_in = deepest_point(triangles, hand_b, b, mesh_sdf_depth(sdf), tolerance_m, stop_above_m)
 
-        object_triangles = sdf.vertices[sdf.faces].to(dtype=self.hand.dtype, device=self.hand.device)  # (F, 3, 3)
-        centroid, reach = object_triangles.mean(1), cell_radius(object_triangles)
-        cells_b, cells_f = [], []
-        for piece_b, piece_s in torch.nonzero(touches_surface).tolist():
-            near = torch.nonzero((centroid - centres[piece_b, piece_s]).norm(dim=-1) < radii[piece_s] + reach)
-            cells_f.append(near.squeeze(1))
-            cells_b.append(torch.full_like(cells_f[-1], piece_b))
-        faces = len(object_triangles)
-        key = torch.unique(torch.cat(cells_b) * faces + torch.cat(cells_f)) if cells_f else torch.zeros(0).long()
+        faces = sdf.vertices[sdf.faces].to(dtype=self.hand.dtype, device=self.hand.device)  # (F, 3, 3)
+        cells_b, cells = self._cells_near_pieces(poses, touches_surface, faces)
         object_in = deepest_point(
-            object_triangles[key % faces], key // faces, b,
+            cells, cells_b, b,
             lambda cells, batch, floor: self._hand_depth(poses, touches_surface, cells, batch, floor), tolerance_m,
             stop_above_m,
         )

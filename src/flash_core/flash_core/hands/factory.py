@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from flash_core.hands import mjcf, surface
+from flash_core.hands.collision import collision_hulls
 from flash_core.hands.hand_model import HandModel
 from flash_core.hands.spec import HandSpec, known_hands, load_spec
 
@@ -30,7 +31,10 @@ def _geometry(name: str, primitives: bool, num_surface_points: int, seed: int):
     hulls = mjcf.link_hulls(model, link_names)
     surface_points = surface.sample_surface(hulls, link_names, num_surface_points, seed)
     open_poses = _open_link_poses(chain, spec)
-    contacts, finger_index = surface.contact_candidates(hulls, link_names, open_poses, spec, seed)
+    # Contact candidates lie on the collision geometry, the surface that touches in a simulation: the LEAP's pads
+    # stand up to 3 mm proud of its collision boxes, so pads "touching" would leave the boxes a gap.
+    contacts, finger_index = surface.contact_candidates(collision_hulls(model, link_names), link_names, open_poses,
+                                                        spec, seed)
     spheres, radii, pairs = _spheres(spec, model, chain, link_names, hulls, seed)
     return spec, source.source, chain, surface_points, contacts, finger_index, spheres, radii, pairs
 
