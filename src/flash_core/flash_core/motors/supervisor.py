@@ -463,7 +463,16 @@ class MotorSupervisor:
     def _reboot(self, motor: str, request: _RebootRequest | None) -> None:
         try:
             self.bus.reboot(motor, retries=0)
-        except (MotorNotRespondingError, MotorRefusedError) as exc:
+        except MotorNotRespondingError as exc:
+            # A lost reply is no verdict (one transaction per cycle, a busy bus or host can drop one): the
+            # request goes back in the queue until its deadline.
+            if request is not None and time.monotonic() < request.deadline_s:
+                with self._lock:
+                    self._reboot_queue.append((motor, request))
+            elif request is not None:
+                request.failed[motor] = f"reboot not acknowledged: {exc}"
+            return
+        except MotorRefusedError as exc:
             if request is not None:
                 request.failed[motor] = f"reboot not acknowledged: {exc}"
             return
