@@ -44,6 +44,8 @@ _INNER_MARGIN_M = 2e-4
 _FEW_PLANES = 8  # pieces with at most this many face planes (boxes) are evaluated apart from convex hulls
 # (cell, piece) pairs evaluated at once: bounds the memory (pairs x face planes x 3).
 _PAIR_CHUNK = 32_768
+# (piece, point) pairs tested against the pieces' boxes at once.
+_POINT_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,8 @@ class HandCollision:
         for link in np.unique(pieces.link_index):
             link_box[link] = [box[pieces.link_index == link, 0].min(0), box[pieces.link_index == link, 1].max(0)]
         self._link_box = torch.as_tensor(link_box, **kw)  # (L, 2, 3) around all pieces of a link, link frame
+        corner = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], device=hand.device)
+        self._link_corners = torch.where(corner.bool(), self._link_box[:, None, 1], self._link_box[:, None, 0])
         self._link_points = _padded_groups(points.link_index, num_links, hand.device)  # (L, Na)
         self._link_points_local = torch.as_tensor(points.points, **kw)[self._link_points]  # (L, Na, 3)
         self._link_pieces = _padded_groups(pieces.link_index, num_links, hand.device)  # (L, Sb)
@@ -369,14 +373,30 @@ class HandCollision:
         collision pieces (counted from `clearance_m` outside), differentiable in x: DexGraspNet's E_pen, which
         catches a thin rim or edge pushed into a piece between the hand's own surface samples. `sdf` (any signed
         distance of the object, e.g. its grid, wrong by at most `sdf_error_m`) picks the pieces near its surface."""
-        poses = self._piece_poses(x)  # (B, S, 4, 4)
+        link_poses = self.hand.link_poses(x)  # (B, L, 4, 4)
+        poses = link_poses[:, self._link]  # (B, S, 4, 4)
         with torch.no_grad():
             centres = self._apply(poses, self._centre)  # (B, S, 3)
-            reach = self._radius + clearance_m + sdf_error_m
-            pair_b, pair_s = torch.nonzero(sdf(centres).abs() < reach, as_tuple=True)
-            gap = torch.cdist(centres[pair_b, pair_s][:, None], object_points[None])[:, 0]  # (pairs, N)
-            pair, point = torch.nonzero(gap < reach[pair_s][:, None] - sdf_error_m, as_tuple=True)
-        return self._summed_depth(poses, object_points[point], pair_b[pair], pair_s[pair], len(x), clearance_m)
+            near = sdf(centres).abs() < self._radius + clearance_m + sdf_error_m  # (B, S): pieces near the surface
+            near_link = torch.zeros(link_poses.shape[:2], device=x.device).index_add(1, self._link, near.float()) > 0
+            # The object points inside the box around each such link's pieces (in the link's frame; boxes, not
+            # balls: a thin plate's ball holds most of a mug), then each of those in each of the link's pieces.
+            link_b, link = torch.nonzero(near_link, as_tuple=True)
+            rows, point = [], []
+            for chunk in torch.arange(len(link_b), device=x.device).split(max(1, _POINT_CHUNK // len(object_points))):
+                pose, box = link_poses[link_b[chunk], link[chunk]], self._link_box[link[chunk]]
+                local = (object_points[None] - pose[:, None, :3, 3]) @ pose[:, :3, :3]  # (P, N, 3)
+                inside = ((local > box[:, None, 0] - clearance_m) & (local < box[:, None, 1] + clearance_m)).all(-1)
+                found = torch.nonzero(inside, as_tuple=True)
+                rows.append(chunk[found[0]])
+                point.append(found[1])
+            rows, point = (torch.cat(rows), torch.cat(point)) if rows else (link_b[:0], link_b[:0])
+            piece = self._link_pieces[link[rows]]  # (Q, Sb), -1 padded
+            row, j = torch.nonzero(piece >= 0, as_tuple=True)
+            pair_b, pair_s, point = link_b[rows[row]], piece[row, j], point[row]
+            keep = near[pair_b, pair_s]
+            pair_b, pair_s, point = pair_b[keep], pair_s[keep], point[keep]
+        return self._summed_depth(poses, object_points[point], pair_b, pair_s, len(x), clearance_m)
 
     def self_penetration_sum(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, 25) -> (B,) summed depth (m) of the outer collision surface points inside pieces of other links
@@ -388,9 +408,14 @@ class HandCollision:
             reach = self._link_radius[:, None] + self._link_radius[None]
             batch, link_a, link_b = torch.nonzero((torch.cdist(centres, centres) < reach) & self._may_touch,
                                                   as_tuple=True)
+            # Link pairs whose boxes overlap: link a's box corners in link b's frame, against link b's box.
+            relative = torch.linalg.solve(link_poses[batch, link_b], link_poses[batch, link_a])  # (T, 4, 4) b <- a
+            corners = self._link_corners[link_a] @ relative[:, :3, :3].transpose(1, 2) + relative[:, None, :3, 3]
+            box = self._link_box[link_b]  # (T, 2, 3)
+            overlap = ((corners.amax(1) > box[:, 0]) & (corners.amin(1) < box[:, 1])).all(-1)
+            batch, link_a, link_b, relative = batch[overlap], link_a[overlap], link_b[overlap], relative[overlap]
             # Points of link a (T, Na) in link b's frame, kept inside the box around all of link b's pieces.
             point = self._link_points[link_a]
-            relative = torch.linalg.solve(link_poses[batch, link_b], link_poses[batch, link_a])  # (T, 4, 4) b <- a
             own = self._link_points_local[link_a]  # (T, Na, 3) in link a's frame
             local = own @ relative[:, :3, :3].transpose(1, 2) + relative[:, None, :3, 3]  # (T, Na, 3)
             box = self._link_box[link_b][:, None]  # (T, 1, 2, 3)
