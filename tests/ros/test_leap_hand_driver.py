@@ -305,12 +305,17 @@ def test_serial_faults_are_reported_and_survived(client, double, driver):
     start = len(client.samples)
     double.set_silent(3)
     double.corrupt_next_replies(2)
-    assert client.spin_until(lambda: client.statuses and client.statuses[-1].motor_state[3] == "absent", 10.0)
-    status = client.statuses[-1]
-    assert not status.ok and "motor 3 (joint '3'): absent" in status.message
-    assert not status.responding[3] and status.stale[3] and list(status.responding).count(False) == 1
-    client.fresh(client.joint_states)  # still publishing
-    double.set_silent(3, False)
+    try:
+        # A corrupt group reply costs every motor in it a read: under load other motors may be flagged for a
+        # moment too, and must come back while motor 3 stays absent.
+        assert client.spin_until(lambda: client.statuses and client.statuses[-1].motor_state[3] == "absent"
+                                 and list(client.statuses[-1].responding).count(False) == 1, 10.0)
+        status = client.statuses[-1]
+        assert not status.ok and "motor 3 (joint '3'): absent" in status.message
+        assert not status.responding[3] and status.stale[3]
+        client.fresh(client.joint_states)  # still publishing
+    finally:
+        double.set_silent(3, False)  # the next tests share this driver and double
     # Non-responding motors are pinged every probe_interval_s (0.2 s here); the status comes back clean.
     assert client.spin_until(lambda: client.statuses[-1].ok, 10.0)
     assert client.statuses[-1].crc_errors >= 1 and client.statuses[-1].timeouts >= 1
