@@ -41,6 +41,7 @@ from flash_training.data.storage import DatasetWriter, GraspBatch, StoredObject
 from flash_training.data.synthesis import SynthesisConfig, synthesize_grasps
 from flash_training.data.text import ContactSummary, paraphrase_grasp
 from flash_training.data.views import ViewConfig, render_partial_views
+from flash_training.eval.protocols import ProtocolResult
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class BuildConfig:
     refine: OptimizerConfig = REFINE_CONFIG  # refinement of imported grasps
     retarget: RetargetConfig = field(default_factory=RetargetConfig)  # imported grasps onto another hand
     keep_rejected: bool = False  # store every rejected candidate (pose, reason, measures) in the unit statistics
+    # Simulated acceptance: accepted candidates are run through flash eval's protocol (b) (DexGraspBench's force
+    # closure, docs/eval.md), best first, until the quota holds; only grasps that hold are kept.
+    simulate: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Everything that decides the data (device and endpoint keys excluded), for the manifest."""
@@ -141,11 +145,7 @@ PRESETS: dict[str, BuildConfig] = {
         grasps_per_hand=2,
         candidates_per_hand=8,
         processing=ProcessingConfig(num_points=512, oversample=4, sdf_resolution=24),
-        synthesis=SynthesisConfig(
-            optimizer=OptimizerConfig(
-                steps=40, polish_steps=5, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2
-            )
-        ),
+        synthesis=SynthesisConfig(oversample=4),
         semantic=SemanticConfig(views=2, image_size=56),
         views=ViewConfig(views=2),
         splits=SplitConfig(unseen_category_fraction=0.0, unseen_object_fraction=0.0, seen_grasp_fraction=0.25),
@@ -159,11 +159,10 @@ PRESETS: dict[str, BuildConfig] = {
             SourceSpec("pybullet_random", limit=6),
         ),
         grasps_per_hand=20,
-        candidates_per_hand=56,
+        candidates_per_hand=16,
         shard_size=400,
-        synthesis=SynthesisConfig(
-            optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)
-        ),
+        synthesis=SynthesisConfig(oversample=16),
+        simulate=True,
     ),
     # About 45 min on 2 cores with `--ray 2` (docs/benchmarks.md): 250 objects in 63 categories (120 part-labelled
     # procedural objects, 70 YCB, 60 pybullet random), both hands, 20 grasps per hand with 4 wordings per text
@@ -175,11 +174,10 @@ PRESETS: dict[str, BuildConfig] = {
             SourceSpec("pybullet_random", limit=60),
         ),
         grasps_per_hand=20,
-        candidates_per_hand=56,
+        candidates_per_hand=16,
         shard_size=2000,
-        synthesis=SynthesisConfig(
-            optimizer=OptimizerConfig(steps=80, lr_translation_m=3e-3, lr_rotation=1.5e-2, lr_joints_rad=4.5e-2)
-        ),
+        synthesis=SynthesisConfig(oversample=16),
+        simulate=True,
         splits=SplitConfig(unseen_category_fraction=0.0, unseen_categories=DEFAULT_UNSEEN_CATEGORIES),
     ),
     # GPU machines: more objects, more candidates, longer optimisation, denser SDF grids.
@@ -192,7 +190,7 @@ PRESETS: dict[str, BuildConfig] = {
         grasps_per_hand=100,
         candidates_per_hand=256,
         processing=ProcessingConfig(sdf_resolution=64),
-        synthesis=SynthesisConfig(optimizer=OptimizerConfig(steps=400, polish_steps=50)),
+        synthesis=SynthesisConfig(oversample=16),
         shard_size=16384,
     ),
 }
@@ -479,8 +477,13 @@ class DatasetBuilder:
         reasons, parts = after.reasons, after.finger_parts
         # Prefer passing grasps with the least penetration, so the kept set is the cleanest available.
         passing = [i for i, r in enumerate(reasons) if r is None]
-        passing.sort(key=lambda i: float(after.max_penetration_m[i]))
-        keep = passing[:quota]
+        # Best first: the least friction needed to resist protocol (b)'s pushes, then the least penetration.
+        passing.sort(key=lambda i: (float(after.required_friction[i]), float(after.max_penetration_m[i])))
+        simulated: dict[int, ProtocolResult] = {}
+        if config.simulate:
+            keep, simulated = self._simulate(obj, hand_name, x, after, passing, quota)
+        else:
+            keep = passing[:quota]
         texts, llm_failures = [], 0
         for i in keep:
             summary = ContactSummary(
@@ -507,12 +510,14 @@ class DatasetBuilder:
             "passing": len(passing),
             "passing_before": int(before.accepted.sum()),
             "rejected": dict(Counter(r for r in reasons if r is not None)),
-            "surplus_passing_not_kept": len(passing) - len(keep),
+            "surplus_passing_not_kept": len(passing) - len(keep) - sum(not r.success for r in simulated.values()),
             "before": _assessment_stats(before),
             "after": _assessment_stats(after),
             "llm_failures": llm_failures,
             **(extra_stats or {}),
         }
+        if config.simulate:
+            stats["simulated"] = {str(i): {"held": r.success, "reason": r.reason} for i, r in simulated.items()}
         if config.keep_rejected:
             stats["rejected_candidates"] = [
                 {
@@ -535,6 +540,33 @@ class DatasetBuilder:
             text=texts,
         )
         self.writer.add_unit(batch, stats)
+
+
+    def _simulate(self, obj: ProcessedObject, hand_name: str, x: torch.Tensor, assessment: GraspAssessment,
+                  passing: list[int], quota: int | None) -> tuple[list[int], dict[int, ProtocolResult]]:
+        """Protocol (b) on the passing candidates in order until `quota` hold (all of them when None): the kept
+        candidates and every simulated one's result. Runs in this process, one scene per unit."""
+        from flash_training.eval.convex import convex_pieces
+        from flash_training.eval.protocols import run_force_closure
+        from flash_training.eval.runner import approach_directions, grasp_pose
+        from flash_training.eval.scene import GraspScene
+
+        if not passing:
+            return [], {}
+        mesh = obj.asset.mesh
+        scene = GraspScene(hand_name, mesh, convex_pieces(mesh))
+        approach = approach_directions({hand_name})[hand_name]
+        up = np.array([0.0, 0.0, 1.0])  # protocol (b) has no gravity: the up direction is not used
+        keep, results = [], {}
+        for i in passing:
+            if quota is not None and len(keep) >= quota:
+                break
+            pose = grasp_pose(x[i].detach().cpu().numpy().astype(np.float64), up, approach)
+            depths = (float(assessment.max_penetration_m[i]), float(assessment.self_penetration_m[i]))
+            results[i] = run_force_closure(scene, pose, depths_m=depths)
+            if results[i].success:
+                keep.append(i)
+        return keep, results
 
 
 def build_dataset(

@@ -6,7 +6,8 @@ report of a resumed build covers the whole data set, not just the last run.
 
 from __future__ import annotations
 
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,48 @@ def _histogram(path: Path, title: str, before: np.ndarray, after: np.ndarray, th
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _reason_kind(reason: str) -> str:
+    """A simulated failure in words without its numbers: "moved 6.1 cm under +x" -> "moved under +x"."""
+    reason = reason.split(" (")[0]
+    return re.sub(r" \d+(\.\d+)? (cm|deg|mm)", "", re.sub(r" > \d+(\.\d+)? mm", "", reason))
+
+
+def _simulation_lines(stats: dict) -> list[str]:
+    """The simulated acceptance stage (protocol (b) on accepted candidates, best first, until the quota holds):
+    per category the candidates simulated, held and the kept fraction; the failures by kind."""
+    simulated = {u: s for u, s in stats.items() if "simulated" in s}
+    if not simulated:
+        return []
+    per_category: dict[str, Counter] = defaultdict(Counter)
+    reasons: Counter = Counter()
+    for s in simulated.values():
+        results = s["simulated"].values()
+        counts = per_category[s["category"]]
+        counts["passing"] += s["passing"]
+        counts["simulated"] += len(results)
+        counts["held"] += sum(r["held"] for r in results)
+        reasons.update(_reason_kind(r["reason"]) for r in results if not r["held"])
+    total = sum(per_category.values(), Counter())
+    lines = [
+        "",
+        "## Simulated acceptance (protocol (b), docs/eval.md)",
+        "",
+        "Accepted candidates run through DexGraspBench's force-closure test, best first, until the unit's quota "
+        "holds; only those that hold are kept.",
+        "",
+        f"- simulated {total['simulated']} of {total['passing']} accepted candidates; held {total['held']} "
+        f"({100 * total['held'] / max(1, total['simulated']):.1f} %)",
+        "",
+        "| category | accepted | simulated | held | kept fraction |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {c} | {n['passing']} | {n['simulated']} | {n['held']} | "
+              f"{100 * n['held'] / max(1, n['simulated']):.0f} % |" for c, n in sorted(per_category.items())]
+    lines += ["", "| simulated failure | count |", "|---|---|"]
+    lines += [f"| {r} | {n} |" for r, n in reasons.most_common()] or ["| (none) | 0 |"]
+    return lines
 
 
 def write_report(root: str | Path) -> Path:
@@ -117,6 +160,7 @@ def write_report(root: str | Path) -> Path:
         "|---|---|",
     ]
     lines += [f"| {c} | {n} |" for c, n in sorted(categories.items())]
+    lines += _simulation_lines(stats)
     short = [(u, s) for u, s in stats.items() if s["kept"] < reader.manifest["config"]["grasps_per_hand"]]
     if short:
         lines += ["", "## Units below the grasp quota", ""]

@@ -164,40 +164,35 @@ def outer_surface_points(pieces: CollisionPieces, count: int, seed: int = 0) -> 
     same link are left out; the rest are shared among the links by outer area and spread by FPS within each."""
     import trimesh
 
-    per_link: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # link -> [(points, normals)] of area samples
+    per_link: dict[int, list[np.ndarray]] = {}  # link -> area samples of its pieces
     corners = []
     for s in range(len(pieces.names)):
         link = int(pieces.link_index[s])
         mesh = trimesh.Trimesh(*trimesh.util.append_faces(  # the piece's triangles as a mesh
             [pieces.triangles[pieces.triangle_piece == s].reshape(-1, 3)],
             [np.arange(3 * int((pieces.triangle_piece == s).sum())).reshape(-1, 3)]))
-        dense, face = trimesh.sample.sample_surface(mesh, 64 * max(1, count // len(pieces.names)), seed=seed + s)
+        dense, _ = trimesh.sample.sample_surface(mesh, 64 * max(1, count // len(pieces.names)), seed=seed + s)
         others = [o for o in range(len(pieces.names)) if o != s and pieces.link_index[o] == link]
 
         def outer(points: np.ndarray, others=others) -> np.ndarray:
             return np.all([piece_depth(pieces, o, points) < _INNER_MARGIN_M for o in others], axis=0) \
                 if others else np.ones(len(points), bool)
 
-        keep = outer(dense)
-        per_link.setdefault(link, []).append((dense[keep], mesh.face_normals[face[keep]]))
+        per_link.setdefault(link, []).append(dense[outer(dense)])
         if not pieces.round[s]:
             vertices = np.unique(mesh.vertices.round(12), axis=0)
             corners.append((vertices[outer(vertices)], link))
     links = sorted(per_link)
-    pools = {link: tuple(map(np.concatenate, zip(*per_link[link], strict=True))) for link in links}
-    counts = surface._allocate(np.array([len(pools[link][0]) for link in links], float), count)
-    points, normals, index = [], [], []
+    pools = {link: np.concatenate(per_link[link]) for link in links}
+    counts = surface._allocate(np.array([len(pools[link]) for link in links], float), count)
+    points, index = [], []
     for link, k in zip(links, counts, strict=True):
-        dense, dense_normals = pools[link]
-        pick = surface._fps(dense, min(int(k), len(dense)))
-        points.append(dense[pick])
-        normals.append(dense_normals[pick])
-        index.append(np.full(len(pick), link))
-    for vertices, link in corners:  # corners carry no single normal: the mean direction from the piece is unused
+        points.append(pools[link][surface._fps(pools[link], min(int(k), len(pools[link])))])
+        index.append(np.full(len(points[-1]), link))
+    for vertices, link in corners:
         points.append(vertices)
-        normals.append(np.zeros_like(vertices))
         index.append(np.full(len(vertices), link))
-    return surface.LinkPoints(np.concatenate(points), np.concatenate(index), np.concatenate(normals))
+    return surface.LinkPoints(np.concatenate(points), np.concatenate(index))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,178 @@
+"""Where a posed hand touches an object, on the hand's official collision geometry, and whether those contacts can
+hold the object against the force-closure test's pushes.
+
+- `ContactGeometry` (one per hand, `contact_geometry(hand)`): samples of the outer collision surface attached to
+  their links (what MuJoCo collides, `flash_core.hands.collision`), which links each joint moves, the joints of
+  each finger, and a MuJoCo model of the hand alone for exact self-contact queries.
+- `link_contacts(hand, x, sdf)`: per link, its point closest to the object, the distance and the object's outward
+  normal there.
+- `required_friction(...)`: the least friction coefficient with which the contacts can balance a unit push along
+  each of +-x, +-y, +-z at the object's centre of mass (force and torque, forces inside linearised friction cones):
+  the analytic counterpart of simulated protocol (b). DexGraspBench's analytic force-closure metrics use half the
+  simulator's friction for margin, so a grasp needing at most 0.3 (the simulator has 0.6) is accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from flash_core.hands import mjcf
+from flash_core.hands.attached import LinkAttachedPoints
+from flash_core.hands.collision import hand_collision, outer_surface_points
+from flash_core.hands.hand_model import HandModel
+
+PUSHES = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]], float)  # protocol (b)
+
+
+@dataclass(frozen=True)
+class ContactGeometry:
+    """What contact queries of one hand need (see the module docstring). L links, J joints, F fingers."""
+
+    surface: LinkAttachedPoints  # N points on the outer collision surface, in their links' frames
+    point_link: torch.Tensor  # (N,) link index of each point
+    moves: torch.Tensor  # (J, L) bool: joint j moves link l
+    finger_joints: tuple[torch.Tensor, ...]  # (F,) the joints of each finger (spec.finger_names order)
+    finger_links: torch.Tensor  # (F, L) bool: links moved by each finger's joints
+    model: object  # mujoco.MjModel of the hand alone (self-contact queries)
+    qpos_address: np.ndarray  # (J,) qpos index of each joint, FLASH order
+    body_link: np.ndarray  # (nbody,) link index of each MuJoCo body (-1: none)
+
+
+@functools.lru_cache(maxsize=8)
+def contact_geometry(hand: HandModel, num_points: int = 1024) -> ContactGeometry:
+    """Built once per hand model (about a second)."""
+    points = outer_surface_points(hand_collision(hand).pieces, num_points)
+    surface = LinkAttachedPoints(points.points, points.link_index, hand.dtype, hand.device)
+    # Which links each joint moves: perturb each joint at the pre-grasp pose and see which link frames change.
+    x = hand.open_pose(hand.dof + 1)
+    x[:, 9:] = hand.pregrasp_joints()
+    x[1:, 9:] += 0.05 * torch.eye(hand.dof, dtype=hand.dtype, device=hand.device)
+    with torch.no_grad():
+        poses = hand.link_poses(x)
+    moves = (poses[1:] - poses[:1]).abs().flatten(2).amax(-1) > 1e-6  # (J, L)
+    finger_joints = tuple(torch.nonzero(moves[:, hand.link_names.index(hand.spec.contact_fingers[f].links[-1])])
+                          .squeeze(1) for f in hand.finger_names)
+    finger_links = torch.stack([moves[j].any(0) for j in finger_joints])
+    model = mjcf.compile_model(mjcf.load_source(hand.spec, hand.source == "primitives").xml)
+    body_link = np.full(model.nbody, -1)
+    for link, name in enumerate(hand.link_names):
+        body_link[model.body(name).id] = link
+    return ContactGeometry(surface, torch.as_tensor(points.link_index, device=hand.device), moves, finger_joints,
+                           finger_links, model, np.array([model.joint(j).qposadr[0] for j in hand.model_joint_names]),
+                           body_link)
+
+
+def link_distances(hand: HandModel, x: torch.Tensor, sdf) -> torch.Tensor:
+    """x (B, 25) -> (B, L) signed distance of each link's collision surface to the object (its closest point;
+    +inf for links without collision geometry). `sdf` maps (B, N, 3) -> (B, N): a grid or the exact SDF."""
+    geometry = contact_geometry(hand)
+    distance = sdf(geometry.surface.move(hand.link_poses(x)))  # (B, N)
+    out = torch.full((len(x), len(hand.link_names)), torch.inf, dtype=distance.dtype, device=distance.device)
+    return out.scatter_reduce(1, geometry.point_link.expand(len(x), -1), distance, "amin")
+
+
+@dataclass(frozen=True)
+class LinkContacts:
+    """Per grasp and link (B, L): the link's collision-surface point closest to the object, its signed distance
+    (negative inside) and the object's outward unit normal there (numpy)."""
+
+    distance_m: np.ndarray  # (B, L), +inf for links without collision geometry
+    point: np.ndarray  # (B, L, 3)
+    normal: np.ndarray  # (B, L, 3)
+
+
+def link_contacts(hand: HandModel, x: torch.Tensor, sdf) -> LinkContacts:
+    geometry = contact_geometry(hand)
+    with torch.no_grad():
+        points = geometry.surface.move(hand.link_poses(x))  # (B, N, 3)
+    probe = points.detach().requires_grad_(True)
+    with torch.enable_grad():
+        distance = sdf(probe)
+        (gradient,) = torch.autograd.grad(distance.sum(), probe)
+    distance = distance.detach()
+    b, links = len(x), len(hand.link_names)
+    rows = torch.arange(b, device=distance.device)
+    best = torch.full((b, links), torch.inf, dtype=distance.dtype)
+    point = torch.zeros(b, links, 3, dtype=distance.dtype)
+    normal = torch.zeros(b, links, 3, dtype=distance.dtype)
+    for link in range(links):
+        columns = torch.nonzero(geometry.point_link == link).squeeze(1)
+        if len(columns):
+            value, k = distance[:, columns].min(1)
+            best[:, link], point[:, link] = value, points[rows, columns[k]]
+            normal[:, link] = torch.nn.functional.normalize(gradient[rows, columns[k]], dim=-1)
+    return LinkContacts(best.cpu().numpy(), point.cpu().numpy(), normal.cpu().numpy())
+
+
+def self_contact_links(hand: HandModel, q: np.ndarray, margin_m: float = 0.0) -> np.ndarray:
+    """q (B, J) -> (B, L) bool: links whose collision geoms come within `margin_m` of another link's (MuJoCo's
+    collision detection and filtering: parent-child and <exclude> pairs never touch)."""
+    import mujoco
+
+    geometry = contact_geometry(hand)
+    model = geometry.model
+    model.geom_margin[:] = margin_m
+    data = mujoco.MjData(model)
+    out = np.zeros((len(q), len(hand.link_names) + 1), bool)  # last column: bodies that are no link
+    for b, joints in enumerate(np.asarray(q, np.float64)):
+        data.qpos[:] = model.qpos0
+        data.qpos[geometry.qpos_address] = joints
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_collision(model, data)
+        if data.ncon:
+            out[b, geometry.body_link[model.geom_bodyid[data.contact.geom[:data.ncon].ravel()]]] = True
+    return out[:, :-1]
+
+
+def centre_of_mass(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(3,) centre of mass of the uniform solid a mesh bounds (its vertices' centroid when it is not closed): where
+    protocol (b) pushes."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    return np.asarray(mesh.center_mass if mesh.is_watertight and mesh.volume > 0 else mesh.vertices.mean(0))
+
+
+def _push_residual(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, friction: float,
+                   edges: int = 8, length_m: float = 0.05) -> float:
+    """Worst over the six unit pushes at `centre` of the least-squares residual of balancing it (force, and torque
+    in units of `length_m`) with contact forces inside `edges`-sided friction pyramids at points (K, 3) whose
+    object normals (outward) are normals (K, 3)."""
+    from scipy.optimize import nnls
+
+    angles = np.linspace(0.0, 2 * np.pi, edges, endpoint=False)
+    inward = -normals  # (K, 3)
+    helper = np.where(np.abs(inward[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    tangent = np.cross(inward, helper)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    other = np.cross(inward, tangent)
+    forces = inward[:, None] + friction * (np.cos(angles)[None, :, None] * tangent[:, None]
+                                           + np.sin(angles)[None, :, None] * other[:, None])  # (K, E, 3)
+    torques = np.cross(((points - centre) / length_m)[:, None], forces)  # (K, E, 3)
+    wrenches = np.concatenate([forces, torques], -1).reshape(-1, 6).T  # (6, K * E)
+    return max(nnls(wrenches, np.concatenate([-push, np.zeros(3)]))[1] for push in PUSHES)
+
+
+def required_friction(points: np.ndarray, normals: np.ndarray, touching: np.ndarray, centre: np.ndarray,
+                      most: float = 1.0, tolerance: float = 1e-3, steps: int = 7) -> np.ndarray:
+    """(B,) the least friction coefficient (to within most / 2^steps) with which the touching contacts (B, L) can
+    resist each of the six pushes of protocol (b); +inf when `most` does not suffice or fewer than two touch."""
+    out = np.full(len(points), np.inf)
+    usable = touching & (np.linalg.norm(np.nan_to_num(normals), axis=-1) > 0.5)  # the SDF's gradient can vanish
+    for b in range(len(points)):
+        k = np.flatnonzero(usable[b])
+        if len(k) < 2 or _push_residual(points[b, k], normals[b, k], centre, most) > tolerance:
+            continue
+        low, high = 0.0, most
+        for _ in range(steps):
+            middle = (low + high) / 2
+            if _push_residual(points[b, k], normals[b, k], centre, middle) > tolerance:
+                low = middle
+            else:
+                high = middle
+        out[b] = high
+    return out
