@@ -5,6 +5,7 @@
     flash train --out runs/default --resume          # continue after an interruption (or start if none yet)
     flash train --out runs/x --set optim.lr=1e-4 --set model.use_live_hand=false   # any config key
     torchrun --nproc_per_node 2 -m flash_core.cli train --out runs/ddp ...          # DDP over processes
+    flash train --out runs/default --resume --export-half src/flash_core/flash_core/model/default  # ship it
 
 The config is the defaults (the default model), then `--config FILE` (YAML), then `--set` overrides, then
 --data/--steps/--device/--threads. The run folder holds config.yaml, metrics.jsonl, TensorBoard logs (tb/),
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="device (default: auto)")
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    parser.add_argument("--export-half", metavar="DIR",
+                        help="then write the final model with float16 weights into DIR (half the size, for "
+                             "shipping: the packaged default model is written this way)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -53,5 +57,19 @@ def run(args: argparse.Namespace) -> None:
         result = train(config, args.out, resume=args.resume)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         sys.exit(f"flash train: {exc}")
-    if os.environ.get("RANK", "0") == "0":  # one line per run, not per torchrun process
-        print(f"trained to step {result.step}; model: {result.model_dir}")
+    if os.environ.get("RANK", "0") != "0":  # one line per run, not per torchrun process
+        return
+    print(f"trained to step {result.step}; model: {result.model_dir}")
+    if args.export_half:
+        print(f"float16 copy: {export_half(result.model_dir, args.export_half)}")
+
+
+def export_half(model_dir, out_dir):
+    """Re-save the checkpoint folder `model_dir` into `out_dir` with float16 weights (loading casts them back)."""
+    import torch
+
+    from flash_core.generator import GraspGenerator
+    from flash_core.model.checkpoint import save_checkpoint
+
+    generator = GraspGenerator.from_checkpoint(model_dir)
+    return save_checkpoint(generator.model, out_dir, generator.hand, weights_dtype=torch.float16)

@@ -62,8 +62,10 @@ def _stored_state(model: FlashModel) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_checkpoint(model: FlashModel, directory: str | Path, hand) -> Path:
-    """Write `model` (made for `hand`, a HandModel) into `directory`; returns the folder."""
+def save_checkpoint(model: FlashModel, directory: str | Path, hand, weights_dtype: torch.dtype | None = None) -> Path:
+    """Write `model` (made for `hand`, a HandModel) into `directory`; returns the folder. weights_dtype: store the
+    floating-point tensors in this precision (torch.float16 halves a model for shipping; loading casts them back
+    to the model's own dtype); None keeps them as they are."""
     from safetensors.torch import save_file
 
     if hand.name != model.config.hand:
@@ -76,7 +78,10 @@ def save_checkpoint(model: FlashModel, directory: str | Path, hand) -> Path:
         "backbone": model.text_source,
         "hand": {"name": hand.name, "joint_names": list(hand.joint_names), "pose_dim": hand.pose_dim},
     }
-    save_file(_stored_state(model), str(directory / WEIGHTS_FILE))
+    state = _stored_state(model)
+    if weights_dtype is not None:
+        state = {name: t.to(weights_dtype) if t.is_floating_point() else t for name, t in state.items()}
+    save_file(state, str(directory / WEIGHTS_FILE))
     if model.tokenizer_json is not None:
         (directory / TOKENIZER_FILE).write_text(model.tokenizer_json)
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
