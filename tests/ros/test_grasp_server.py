@@ -15,15 +15,19 @@ from tests.ros.conftest import spin_until
 pytestmark = pytest.mark.ros
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def save_tiny_checkpoint(folder):
+    """A real (tiny, untrained) LEAP checkpoint in `folder`; returns its path."""
     from flash_core.hands import make_hand
     from flash_core.model.checkpoint import save_checkpoint
     from tests.core.model.tiny_models import build_model, tiny_config
 
     hand = make_hand("leap", num_surface_points=256)
-    model = build_model(tiny_config(), hand)
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny", hand)
+    return save_checkpoint(build_model(tiny_config(), hand), folder / "tiny", hand)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
 @pytest.fixture(scope="module")
@@ -127,4 +131,28 @@ def test_missing_checkpoint_fails_at_start_with_a_clear_message(spawn, tmp_path)
     proc = spawn("-m", "flash_grasp_server.server_node", "--ros-args", "-p", f"checkpoint:={tmp_path / 'nope'}")
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    assert "nope" in output
+    assert "nope" in output and "Traceback" not in output, output
+
+
+def test_without_a_checkpoint_the_packaged_default_model_is_served(spawn, ros_context):
+    """Where no default model ships, the server says so in GraspGenerator's one line and exits."""
+    from flash_core.generator import GraspGenerator, default_checkpoint
+    from flash_interfaces.action import GenerateGrasp
+
+    proc = spawn("-m", "flash_grasp_server.server_node", "--ros-args", "-r", "__ns:=/default_model")
+    if default_checkpoint() is None:
+        with pytest.raises(FileNotFoundError) as missing:
+            GraspGenerator.from_checkpoint(None)
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        assert str(missing.value) in output and "Traceback" not in output, output
+        return
+    node = Node("default_model_client", context=ros_context)
+    try:
+        action = ActionClient(node, GenerateGrasp, "/default_model/generate_grasp")
+        assert spin_until(ros_context, node, action.server_is_ready, 60.0), proc.stdout.read()
+        result = _send(ros_context, node, action, GenerateGrasp.Goal(prompt="grasp it", num_grasps=1,
+                                                                     object_cloud=_mug_cloud("table")))
+        assert result.error_code == GenerateGrasp.Result.SUCCESS, result.message
+    finally:
+        node.destroy_node()

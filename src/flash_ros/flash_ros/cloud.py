@@ -1,13 +1,16 @@
 """sensor_msgs/PointCloud2 <-> numpy, without sensor_msgs_py (not on PyPI).
 
 Reads any layout (point_step, field offsets, endianness, organised or not) through a numpy structured
-dtype; drops non-finite points; fails with a message that names the problem.
+dtype, after flash_core.packed_points has checked it; drops non-finite points; fails with a message that names the
+problem.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
+
+from flash_core.packed_points import PackedField, PointLayoutError, check_packed_layout
 
 _NUMPY_TYPES = {
     PointField.INT8: "i1", PointField.UINT8: "u1", PointField.INT16: "i2", PointField.UINT16: "u2",
@@ -33,6 +36,12 @@ def _dtype(msg: PointCloud2) -> np.dtype:
         base = order + _NUMPY_TYPES[f.datatype]
         formats.append(base if f.count == 1 else (base, (f.count,)))
         offsets.append(f.offset)
+    layout = [PackedField(f.name, f.offset, np.dtype(_NUMPY_TYPES[f.datatype]).itemsize, f.count) for f in msg.fields]
+    try:
+        check_packed_layout(layout, point_step=msg.point_step, width=msg.width, height=msg.height,
+                            row_step=msg.row_step, data_bytes=len(msg.data), scalar_fields=("x", "y", "z"))
+    except PointLayoutError as exc:
+        raise CloudError(str(exc)) from exc
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": msg.point_step})
 
 
@@ -48,9 +57,6 @@ def read_points(msg: PointCloud2, extra_fields: tuple[str, ...] = ()) -> dict[st
     count = msg.width * msg.height
     if count == 0:
         raise NoPointsError("point cloud is empty (width * height == 0)")
-    expected = msg.row_step * msg.height if msg.height > 1 else count * msg.point_step
-    if len(msg.data) < expected or msg.point_step == 0:
-        raise CloudError(f"point cloud data holds {len(msg.data)} bytes, its header promises {expected}")
     dtype = _dtype(msg)
     if msg.height > 1 and msg.row_step != msg.width * msg.point_step:
         rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.row_step)
