@@ -7,7 +7,7 @@ exception included); a bad goal never takes the node down.
 Queue policy (goal_queue.GoalQueue): one goal runs at a time; up to max_waiting_goals more wait, first come first
 served, holding no executor thread, and further goals are rejected. Each goal is checked on arrival, so a bad goal
 fails at once instead of after the goals ahead of it; a waiting goal that is cancelled or whose budget runs out
-ends within a tick of the queue timer (50 ms). The time budget counts from acceptance, waiting included.
+ends within a tick of the queue timer (20 ms). The time budget counts from acceptance, waiting included.
 Results report the function evaluations used, also when cancelled or timed out. On SIGINT/SIGTERM (Ctrl-C) the
 running and waiting goals end with INTERNAL_ERROR "the server is shutting down" before ROS shuts down.
 
@@ -70,7 +70,7 @@ from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
 
 Result = GenerateGrasp.Result
 # How often waiting goals are checked for a cancel or an expired budget.
-QUEUE_TICK_S = 0.05
+QUEUE_TICK_S = 0.02
 # On SIGINT/SIGTERM: how long the goals get to end (one evaluation, or a non-interruptible encoding/ranking
 # stage), and then how long the executor gets to send their results before ROS shuts down.
 SHUTDOWN_GRACE_S, RESULT_SEND_S = 5.0, 0.3
