@@ -13,7 +13,7 @@ from rclpy.node import Node
 from flash_ros.cloud import make_cloud
 from tests.ros.conftest import spin_until
 from tests.ros.test_frames import CAMERA_LINK, CAMERA_OPTICAL, matrix, start_static_publisher
-from tests.ros.test_grasp_server import _send
+from tests.ros.test_grasp_server import _send, save_tiny_checkpoint
 
 pytestmark = pytest.mark.ros
 
@@ -22,12 +22,7 @@ BASE_FROM_CAMERA = matrix(CAMERA_LINK) @ matrix(CAMERA_OPTICAL)
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from flash_core.hands import make_hand
-    from flash_core.model.checkpoint import save_checkpoint
-    from tests.core.model.tiny_models import build_model, tiny_config
-
-    hand = make_hand("leap", num_surface_points=256)
-    return save_checkpoint(build_model(tiny_config(), hand), tmp_path_factory.mktemp("ckpt") / "tiny", hand)
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt"))
 
 
 def _ball_in_base() -> np.ndarray:

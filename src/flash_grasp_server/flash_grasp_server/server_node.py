@@ -286,8 +286,10 @@ class GraspServer(Node):
 
     def shut_down_gracefully(self) -> None:
         """End the running and waiting goals with results, then shut ROS down (for SIGINT/SIGTERM: rclpy's own
-        handler would shut the context down at once, and the running goal could no longer answer)."""
+        handler would shut the context down at once, and the running goal could no longer answer). A second
+        signal shuts down at once."""
         if self._stopping.is_set():
+            self.context.try_shutdown()
             return
         self._stopping.set()
         self.get_logger().info("shutting down: ending the goals first")
