@@ -25,12 +25,18 @@ class VoxelGrid:
 
 
 def voxel_downsample(points_m: np.ndarray, voxel_size_m: float) -> VoxelGrid:
-    """Group points (P, 3) by the cubic voxel of side `voxel_size_m` they fall in; voxels in lexicographic order."""
+    """Group points (P, 3) by the cubic voxel of side `voxel_size_m` they fall in; voxels in lexicographic order
+    of their cell."""
     if not voxel_size_m > 0:
         raise ValueError(f"voxel_size_m must be positive, got {voxel_size_m}")
-    keys = np.floor(points_m / voxel_size_m).astype(np.int64)  # (P, 3)
-    _, voxel_of_point, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    voxel_of_point = voxel_of_point.reshape(-1)
+    cells = np.floor(points_m / voxel_size_m).astype(np.int64)  # (P, 3)
+    cells -= cells.min(0)
+    span = cells.max(0) + 1
+    if np.prod(span.astype(np.float64)) >= 2.0**62:
+        raise ValueError(f"the cloud spans {span.tolist()} voxels of {voxel_size_m} m: too many to index")
+    # One int64 key per cell (row-major over the cells' box): a 1-D unique is ~10x faster than unique(axis=0).
+    keys = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]
+    _, voxel_of_point, counts = np.unique(keys, return_inverse=True, return_counts=True)
     sums = np.zeros((len(counts), 3))
     np.add.at(sums, voxel_of_point, points_m)
     return VoxelGrid(sums / counts[:, None], counts, voxel_of_point)

@@ -32,13 +32,14 @@ class PlaneFitConfig:
     distance_m: float = 0.008  # inlier band half-width: depth noise plus the table's own unevenness
     iterations: int = 200  # 3-point hypotheses tried
     max_tilt_deg: float = 20.0  # largest angle between the plane normal and +z
+    score_points: int = 4000  # hypotheses are scored on a random subset of this many points (cost ~ I x this)
     up: tuple[float, float, float] = (0.0, 0.0, 1.0)
 
     def __post_init__(self) -> None:
         if not self.distance_m > 0:
             raise ValueError(f"distance_m must be positive, got {self.distance_m}")
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.iterations < 1 or self.score_points < 1:
+            raise ValueError(f"iterations and score_points must be >= 1, got {self.iterations}, {self.score_points}")
         if not 0.0 <= self.max_tilt_deg < 90.0:
             raise ValueError(f"max_tilt_deg must lie in [0, 90), got {self.max_tilt_deg}")
 
@@ -70,7 +71,9 @@ def fit_plane_ransac(
         raise NoPlaneError(f"none of {config.iterations} RANSAC hypotheses is within {config.max_tilt_deg} deg of up")
     normals, anchors = normals[ok], samples[ok, 0]
     offsets = -np.sum(normals * anchors, axis=1)  # (I',)
-    counts = (np.abs(points @ normals.T + offsets) <= config.distance_m).sum(0)  # (I',)
+    scored = points[rng.choice(len(points), config.score_points, replace=False)] if len(points) > config.score_points \
+        else points
+    counts = (np.abs(scored @ normals.T + offsets) <= config.distance_m).sum(0)  # (I',)
     best = int(np.argmax(counts))
     inliers = np.abs(points @ normals[best] + offsets[best]) <= config.distance_m
     if inliers.sum() < max(min_inliers, 3):

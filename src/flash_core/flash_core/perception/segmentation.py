@@ -106,8 +106,8 @@ def segment_scene(points_m: np.ndarray, config: SegmentationConfig) -> Segmentat
     labels = np.full(len(points), OUTSIDE, np.int64)
     if inside.sum() < config.min_table_points:
         raise NoTableError(f"only {int(inside.sum())} of {len(points)} points lie in the workspace box "
-                           f"{list(config.workspace_min_m)} .. {list(config.workspace_max_m)} m (base frame): is the "
-                           f"cloud in the base frame, and the box right?")
+                           f"{list(config.workspace_min_m)} .. {list(config.workspace_max_m)} m (base frame): are the "
+                           f"cloud's frame, the camera's extrinsics and the box right?")
     cropped = points[inside]
     grid = voxel_downsample(cropped, config.voxel_size_m)
     rng = np.random.default_rng(config.seed)
