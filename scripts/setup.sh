@@ -119,6 +119,18 @@ else
   log "FLASH packages up to date"
 fi
 
+# --- System libraries the wheels load but do not ship: open3d needs libusb-1.0 (from apt). --------
+if ! python -c "import open3d" >/dev/null 2>&1; then
+  if ldconfig -p 2>/dev/null | grep -q "libusb-1.0.so.0"; then
+    die "open3d does not import: $(python -c 'import open3d' 2>&1 | tail -1)"
+  fi
+  sudo_cmd=(); [[ "$(id -u)" == 0 ]] || sudo_cmd=(sudo)
+  log "installing libusb-1.0-0 (apt), which open3d loads"
+  { "${sudo_cmd[@]}" apt-get install -y -qq libusb-1.0-0 >/dev/null 2>&1 \
+    || { "${sudo_cmd[@]}" apt-get update -qq >/dev/null && "${sudo_cmd[@]}" apt-get install -y -qq libusb-1.0-0 >/dev/null; }; } \
+    || die "open3d needs libusb-1.0: run 'sudo apt-get install libusb-1.0-0' and rerun this script"
+fi
+
 # --- Robot models (registry downloads, hash-checked). -------------------------------------------
 log "robot models"
 flash assets fetch
