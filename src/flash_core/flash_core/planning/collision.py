@@ -5,7 +5,8 @@ Pairs checked (the allowed-collision matrix, as a MoveIt SRDF would hold it):
 - hand vs arm: every LEAP body hull against every Gen3 link except the bracelet it is mounted on;
 - robot vs table: every body except the Gen3 base, which stands on the table;
 - robot vs object: every body. `allow_hand_object=True` switches off the hand-object pairs only: used for the
-  approach, closing and lift, where the fingers are meant to reach and touch the object.
+  approach, closing and lift, where the fingers are meant to reach and touch the object;
+- robot vs obstacles (the other objects' clouds): every body, always.
 The hand's own finger-finger pairs are not checked: the grasp's joint positions come from the grasp model.
 
 Robot-environment pairs carry a security margin (default 1 cm): discrete checks between waypoints otherwise
@@ -23,6 +24,7 @@ from flash_core.planning.scene import Scene
 
 TABLE = "table"
 OBJECT = "object"
+OBSTACLES = "obstacles"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class CollisionChecker:
         if cloud is not None:
             env_ids[OBJECT] = self.geometry.addGeometryObject(
                 pin.GeometryObject(OBJECT, 0, 0, pin.SE3.Identity(), cloud)
+            )
+        obstacles = scene.obstacle_geometry()
+        if obstacles is not None:
+            env_ids[OBSTACLES] = self.geometry.addGeometryObject(
+                pin.GeometryObject(OBSTACLES, 0, 0, pin.SE3.Identity(), obstacles)
             )
 
         names = [self.geometry.geometryObjects[i].name for i in robot_ids]
@@ -100,7 +107,7 @@ class CollisionChecker:
         return tuple(self._hand_object_pairs)
 
     def is_environment_pair(self, pair_index: int) -> bool:
-        return self.pair_names[pair_index][1] in (TABLE, OBJECT)
+        return self.pair_names[pair_index][1] in (TABLE, OBJECT, OBSTACLES)
 
     @property
     def n_pairs(self) -> int:

@@ -39,11 +39,11 @@ from flash_core.planning.pick import (
     PickResult,
     approach_direction,
     approach_hand_shape,
+    candidate_pregrasp_pose,
     check_hand_closing,
     hand_motion,
     pick_segments,
     plan_first_feasible,
-    pregrasp_pose,
     validate_segments,
 )
 from flash_core.planning.robot_model import RobotModel
@@ -75,7 +75,7 @@ class SceneBoxes:
 
 
 def scene_boxes(scene: Scene) -> dict[str, SceneBoxes]:
-    """The scene as boxes: "table" (one box) and "object" (the occupied leaves of the core's octree)."""
+    """The scene as boxes: "table" (one box), "object" and "obstacles" (the occupied leaves of the core's octrees)."""
     boxes = {}
     table = scene.table_geometry()
     if table is not None:
@@ -85,6 +85,10 @@ def scene_boxes(scene: Scene) -> dict[str, SceneBoxes]:
     if octree is not None:
         leaves = np.asarray(octree.toBoxes(), dtype=float)  # (K, 6): x, y, z, edge, occupancy, threshold
         boxes[OBJECT_ID] = SceneBoxes(np.repeat(leaves[:, 3:4], 3, axis=1), leaves[:, :3])
+    octree = scene.obstacle_geometry()
+    if octree is not None:
+        leaves = np.asarray(octree.toBoxes(), dtype=float)
+        boxes["obstacles"] = SceneBoxes(np.repeat(leaves[:, 3:4], 3, axis=1), leaves[:, :3])
     return boxes
 
 
@@ -176,7 +180,7 @@ class MoveItPyPlanner:
         self.config = config or PickConfig()
         self.moveit_config = moveit or MoveItConfig()
         self.robot = robot or RobotModel(self.config.robot)  # the independent validator's model
-        self._approach_axis = approach_direction(self.config.approach_axis_in_hand)
+        approach_direction(self.config.approach_axis_in_hand)  # fails here on a bad config, not per candidate
         urdf, srdf = self.moveit_config.urdf_path, self.moveit_config.srdf_path
         if not (urdf and srdf):
             from flash_core.planning.srdf import cached_moveit_description
@@ -191,8 +195,10 @@ class MoveItPyPlanner:
 
     # --- public -----------------------------------------------------------------------------------------
     def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
-                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None) -> PickResult:
-        scene = Scene(self.config.scene, object_points_m)
+                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None,
+                  obstacle_points_m: np.ndarray | None = None) -> PickResult:
+        scene = Scene(self.config.scene, object_points_m,
+                      np.zeros((0, 3)) if obstacle_points_m is None else obstacle_points_m)
         checker = CollisionChecker(self.robot, scene, self.config.collision)
         carry_checker = CollisionChecker(self.robot, scene.without_object(), self.config.collision)
         with_object, without_object = self._planning_scenes(scene)
@@ -257,7 +263,7 @@ class MoveItPyPlanner:
         if not checker.is_valid(start_q):
             raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(start_q)}")
         grasp = candidate.wrist_pose
-        pregrasp = pregrasp_pose(grasp, self._approach_axis, cfg.pregrasp_distance_m)
+        pregrasp = candidate_pregrasp_pose(candidate, cfg)
         lifted = grasp.copy()
         lifted[2, 3] += cfg.lift_m
 

@@ -52,15 +52,23 @@ from flash_core.planning.validate import ValidationConfig, validate_trajectory
 @dataclass(frozen=True)
 class GraspCandidate:
     """A grasp to execute: hand-root (LEAP `palm`) pose in the robot base frame (4, 4), the 16 LEAP joint
-    positions at the grasp, and optionally the hand shape held during the approach (default: open).
+    positions at the grasp, and optionally the hand shape held during the approach (default: open), the unit
+    approach direction in the base frame (3,) and the pre-grasp distance (defaults: PickConfig's).
     Joint positions are in planner order (`HAND_JOINT_NAMES`); use `from_named_joints` for other orders."""
 
     wrist_pose: np.ndarray
     hand_q: np.ndarray
     pregrasp_hand_q: np.ndarray | None = None
+    approach_direction_in_base: np.ndarray | None = None
+    pregrasp_distance_m: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wrist_pose", check_pose(self.wrist_pose, "grasp wrist_pose"))
+        if self.approach_direction_in_base is not None:
+            object.__setattr__(self, "approach_direction_in_base", approach_direction(self.approach_direction_in_base))
+        if self.pregrasp_distance_m is not None and not (np.isfinite(self.pregrasp_distance_m)
+                                                         and self.pregrasp_distance_m >= 0.0):
+            raise ValueError(f"pregrasp_distance_m must be finite and >= 0, got {self.pregrasp_distance_m}")
         for name in ("hand_q", "pregrasp_hand_q"):
             value = getattr(self, name)
             if value is None:
@@ -72,7 +80,9 @@ class GraspCandidate:
 
     @classmethod
     def from_named_joints(cls, wrist_pose: np.ndarray, joint_names: Sequence[str], positions: Sequence[float],
-                          pregrasp_positions: Sequence[float] | None = None) -> "GraspCandidate":
+                          pregrasp_positions: Sequence[float] | None = None,
+                          approach_direction_in_base: np.ndarray | None = None,
+                          pregrasp_distance_m: float | None = None) -> "GraspCandidate":
         """Reorder joints named in FLASH/official ("0".."15") or MJCF names into planner order."""
         order = hand_joint_order(joint_names)
         positions = np.asarray(positions, dtype=float)
@@ -84,7 +94,7 @@ class GraspCandidate:
             if pregrasp.shape != (16,):
                 raise ValueError(f"expected 16 pre-grasp joint positions, got shape {pregrasp.shape}")
             pregrasp = pregrasp[order]
-        return cls(wrist_pose, positions[order], pregrasp)
+        return cls(wrist_pose, positions[order], pregrasp, approach_direction_in_base, pregrasp_distance_m)
 
 
 @dataclass(frozen=True)
@@ -166,15 +176,27 @@ class MotionPlanner(Protocol):
     """Turns ranked grasp candidates into an executable pick (first feasible candidate wins)."""
 
     def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
-                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None) -> PickResult: ...
+                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None,
+                  obstacle_points_m: np.ndarray | None = None) -> PickResult: ...
 
 
-def approach_direction(axis_in_hand: Sequence[float]) -> np.ndarray:
-    """The approach axis in the hand-root frame as a unit (3,) vector."""
-    axis = np.asarray(axis_in_hand, dtype=float)
+def approach_direction(axis: Sequence[float]) -> np.ndarray:
+    """An approach axis as a unit (3,) vector."""
+    axis = np.asarray(axis, dtype=float)
     if axis.shape != (3,) or not np.isfinite(axis).all() or np.linalg.norm(axis) < 1e-9:
-        raise ValueError(f"approach_axis_in_hand must be a non-zero 3-vector, got {axis}")
+        raise ValueError(f"an approach direction must be a finite non-zero 3-vector, got {axis}")
     return axis / np.linalg.norm(axis)
+
+
+def candidate_pregrasp_pose(candidate: GraspCandidate, config: PickConfig) -> np.ndarray:
+    """(4, 4) pre-grasp pose: the grasp's own approach direction and distance, else PickConfig's."""
+    grasp_pose = candidate.wrist_pose
+    distance_m = config.pregrasp_distance_m if candidate.pregrasp_distance_m is None else candidate.pregrasp_distance_m
+    if candidate.approach_direction_in_base is None:
+        return pregrasp_pose(grasp_pose, approach_direction(config.approach_axis_in_hand), distance_m)
+    pose = np.array(grasp_pose, dtype=float)
+    pose[:3, 3] -= distance_m * candidate.approach_direction_in_base
+    return pose
 
 
 def pregrasp_pose(grasp_pose: np.ndarray, approach_axis_in_hand: np.ndarray, distance_m: float) -> np.ndarray:
@@ -277,12 +299,15 @@ class OmplPlanner:
     def __init__(self, config: PickConfig | None = None, robot: RobotModel | None = None):
         self.config = config or PickConfig()
         self.robot = robot or RobotModel(self.config.robot)
-        self._approach_axis = approach_direction(self.config.approach_axis_in_hand)
+        approach_direction(self.config.approach_axis_in_hand)  # fails here on a bad config, not per candidate
 
     # --- public -----------------------------------------------------------------------------------------
     def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
-                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None) -> PickResult:
-        scene = Scene(self.config.scene, object_points_m)
+                  start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None,
+                  obstacle_points_m: np.ndarray | None = None) -> PickResult:
+        """obstacle_points_m (M, 3): the other objects, base frame; never touched, in every stage."""
+        scene = Scene(self.config.scene, object_points_m,
+                      np.zeros((0, 3)) if obstacle_points_m is None else obstacle_points_m)
         checker = CollisionChecker(self.robot, scene, self.config.collision)
         carry_checker = CollisionChecker(self.robot, scene.without_object(), self.config.collision)
         return plan_first_feasible(
@@ -304,7 +329,7 @@ class OmplPlanner:
             raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(start_q)}")
         grasp_pose = candidate.wrist_pose
         self._reachable("grasp", grasp_pose, start_arm_q, candidate.hand_q, checker, allow_hand_object=True)
-        pregrasp = pregrasp_pose(grasp_pose, self._approach_axis, cfg.pregrasp_distance_m)
+        pregrasp = candidate_pregrasp_pose(candidate, cfg)
         approach_m = grasp_pose[:3, 3] - pregrasp[:3, 3]  # (3,) the straight approach in the base frame
         pregrasp_solutions = self._reachable("pre-grasp", pregrasp, start_arm_q, approach_hand_q, checker,
                                              allow_hand_object=False)

@@ -1,4 +1,5 @@
-"""The robot's surroundings for planning: a table top and the object's point cloud, in the robot base frame."""
+"""The robot's surroundings for planning, in the robot base frame: a table top, the target object's point cloud
+(the hand may touch it while grasping) and the other objects' clouds (obstacles throughout, never touched)."""
 
 from __future__ import annotations
 
@@ -27,23 +28,26 @@ class SceneConfig:
 
 @dataclass(frozen=True)
 class Scene:
-    """Obstacles: an optional table and an optional object cloud (N, 3) in metres, robot base frame.
+    """An optional table, the target object's cloud (N, 3) and the other objects' cloud (M, 3), metres, base frame.
 
-    An empty cloud (0, 3) means "no object" (e.g. planning a retreat after the object is attached).
+    An empty target cloud (0, 3) means "no object" (e.g. planning a retreat after the object is attached);
+    obstacles stay in every stage.
     """
 
     config: SceneConfig = field(default_factory=SceneConfig)
     object_points_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    obstacle_points_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def __post_init__(self) -> None:
-        points = np.asarray(self.object_points_m, dtype=float)
-        if points.ndim != 2 or points.shape[1] != 3:
-            raise ValueError(f"object cloud must have shape (N, 3), got {points.shape}")
-        if not np.isfinite(points).all():
-            raise ValueError("object cloud contains NaN or inf values")
+        for name, what in (("object_points_m", "object cloud"), ("obstacle_points_m", "obstacle cloud")):
+            points = np.asarray(getattr(self, name), dtype=float)
+            if points.ndim != 2 or points.shape[1] != 3:
+                raise ValueError(f"{what} must have shape (N, 3), got {points.shape}")
+            if not np.isfinite(points).all():
+                raise ValueError(f"{what} contains NaN or inf values")
+            object.__setattr__(self, name, points)
         if self.config.object_voxel_m <= 0:
             raise ValueError(f"object_voxel_m must be positive, got {self.config.object_voxel_m}")
-        object.__setattr__(self, "object_points_m", points)
 
     @property
     def has_object(self) -> bool:
@@ -62,12 +66,20 @@ class Scene:
         return coal.Box(table.size_xy_m[0], table.size_xy_m[1], table.thickness_m), pose
 
     def object_geometry(self):
-        """coal.OcTree of the object cloud (pose identity), or None when the cloud is empty."""
+        """coal.OcTree of the target object cloud (pose identity), or None when the cloud is empty."""
+        return self._octree(self.object_points_m)
+
+    def obstacle_geometry(self):
+        """coal.OcTree of the other objects' cloud (pose identity), or None when there are none."""
+        return self._octree(self.obstacle_points_m)
+
+    def _octree(self, points_m: np.ndarray):
         import coal
 
-        if not self.has_object:
+        if len(points_m) == 0:
             return None
-        return coal.makeOctree(np.ascontiguousarray(self.object_points_m), float(self.config.object_voxel_m))
+        return coal.makeOctree(np.ascontiguousarray(points_m), float(self.config.object_voxel_m))
 
     def without_object(self) -> "Scene":
-        return Scene(self.config, np.zeros((0, 3)))
+        """The scene once the target is in the hand: table and obstacles only."""
+        return Scene(self.config, np.zeros((0, 3)), self.obstacle_points_m)
