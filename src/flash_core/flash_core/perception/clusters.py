@@ -1,8 +1,12 @@
 """Voxel-grid downsampling and Euclidean clustering (connected components of the r-neighbourhood graph, as PCL's
-EuclideanClusterExtraction).
+EuclideanClusterExtraction: open3d's DBSCAN with min_points 1, where every point is a core point).
 
 Clustering runs on voxel centroids, not on the raw cloud: a depth camera gives ~1 mm spacing at arm's length, so a
 2 cm neighbourhood holds ~1000 raw points but a few dozen voxels. Each raw point then takes its voxel's label.
+
+The voxel grid stays in numpy because it must map every raw point to its voxel: open3d's
+`voxel_down_sample_and_trace` gives that map as one Python list per voxel, and building it and reading it back
+took ~0.44 s on a 640 x 480 scene against ~0.035 s here.
 """
 
 from __future__ import annotations
@@ -10,9 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
+import open3d as o3d
 
 NOISE = -1  # label of points in no cluster (a component smaller than the minimum size)
 
@@ -52,9 +54,8 @@ def euclidean_clusters(points_m: np.ndarray, distance_m: float, min_points: int 
     count = len(points_m)
     if count == 0:
         return np.zeros(0, np.int64)
-    pairs = cKDTree(points_m).query_pairs(distance_m, output_type="ndarray")  # (E, 2)
-    graph = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
-    _, component = connected_components(graph, directed=False)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points_m, np.float64)))
+    component = np.asarray(cloud.cluster_dbscan(distance_m, 1, print_progress=False), np.int64)  # (P,) 0, 1, ...
     weight = np.bincount(component, weights=np.ones(count) if weights is None else weights)
     order = np.argsort(-weight, kind="stable")  # biggest first
     rank = np.empty_like(order)

@@ -1,7 +1,9 @@
-"""The supporting plane of a tabletop scene by RANSAC, restricted to planes near horizontal.
+"""The supporting plane of a tabletop scene by RANSAC (open3d's `segment_plane`), restricted to planes near
+horizontal.
 
-Restricting the normal to a cone around "up" keeps a large object face (a box's side) from being taken for the
-table. The winning hypothesis is refined by a least-squares fit (SVD) to its inliers.
+open3d returns the cloud's largest plane, refined by least squares on its inliers. A large object face or a wall
+can outnumber the table, so a plane tilted more than `max_tilt_deg` from "up" is removed from the cloud and the
+search repeated, up to `max_planes` times.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import open3d as o3d
 
 
 @dataclass(frozen=True)
@@ -30,16 +33,16 @@ class Plane:
 @dataclass(frozen=True)
 class PlaneFitConfig:
     distance_m: float = 0.008  # inlier band half-width: depth noise plus the table's own unevenness
-    iterations: int = 200  # 3-point hypotheses tried
+    iterations: int = 200  # 3-point hypotheses tried per plane
     max_tilt_deg: float = 20.0  # largest angle between the plane normal and +z
-    score_points: int = 4000  # hypotheses are scored on a random subset of this many points (cost ~ I x this)
+    max_planes: int = 4  # planes tried, largest first: the tilted ones (walls, object faces) are skipped
     up: tuple[float, float, float] = (0.0, 0.0, 1.0)
 
     def __post_init__(self) -> None:
         if not self.distance_m > 0:
             raise ValueError(f"distance_m must be positive, got {self.distance_m}")
-        if self.iterations < 1 or self.score_points < 1:
-            raise ValueError(f"iterations and score_points must be >= 1, got {self.iterations}, {self.score_points}")
+        if self.iterations < 1 or self.max_planes < 1:
+            raise ValueError(f"iterations and max_planes must be >= 1, got {self.iterations}, {self.max_planes}")
         if not 0.0 <= self.max_tilt_deg < 90.0:
             raise ValueError(f"max_tilt_deg must lie in [0, 90), got {self.max_tilt_deg}")
 
@@ -51,46 +54,35 @@ class NoPlaneError(ValueError):
 def fit_plane_ransac(
     points_m: np.ndarray, config: PlaneFitConfig, rng: np.random.Generator, min_inliers: int = 3
 ) -> tuple[Plane, np.ndarray]:
-    """The near-horizontal plane (within config.max_tilt_deg of config.up) with the most points within
-    config.distance_m, refined by least squares. points_m (P, 3). Returns the plane and its inlier mask (P,).
-    Raises NoPlaneError when no such plane has at least `min_inliers` inliers."""
+    """The largest near-horizontal plane (within config.max_tilt_deg of config.up) among the config.max_planes
+    largest planes of points_m (P, 3), each with its points within config.distance_m. `rng` seeds open3d's RANSAC
+    (its generator is global). Returns the plane and its inlier mask (P,). Raises NoPlaneError when no such plane
+    has at least `min_inliers` inliers."""
     points = np.asarray(points_m, np.float64)
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"points_m must be (P, 3), got {points.shape}")
-    if len(points) < 3:
-        raise NoPlaneError(f"a plane needs at least 3 points, the cloud has {len(points)}")
+    min_inliers = max(min_inliers, 3)
     up = np.asarray(config.up, np.float64) / np.linalg.norm(config.up)
-    samples = points[rng.integers(0, len(points), size=(config.iterations, 3))]  # (I, 3, 3)
-    normals = np.cross(samples[:, 1] - samples[:, 0], samples[:, 2] - samples[:, 0])  # (I, 3)
-    length = np.linalg.norm(normals, axis=1)
-    ok = length > 1e-12
-    normals[ok] /= length[ok, None]
-    normals *= np.where(normals @ up < 0, -1.0, 1.0)[:, None]
-    ok &= normals @ up >= np.cos(np.radians(config.max_tilt_deg))
-    if not ok.any():
-        raise NoPlaneError(f"none of {config.iterations} RANSAC hypotheses is within {config.max_tilt_deg} deg of up")
-    normals, anchors = normals[ok], samples[ok, 0]
-    offsets = -np.sum(normals * anchors, axis=1)  # (I',)
-    scored = points[rng.choice(len(points), config.score_points, replace=False)] if len(points) > config.score_points \
-        else points
-    counts = (np.abs(scored @ normals.T + offsets) <= config.distance_m).sum(0)  # (I',)
-    best = int(np.argmax(counts))
-    inliers = np.abs(points @ normals[best] + offsets[best]) <= config.distance_m
-    if inliers.sum() < max(min_inliers, 3):
-        raise NoPlaneError(f"the best near-horizontal plane has {int(inliers.sum())} inliers, fewer than {min_inliers}")
-    plane = _least_squares_plane(points[inliers], up)
-    # The refined plane may gain or lose a few points at the band's edge; keep it only while it stays level.
-    if plane.normal @ up < np.cos(np.radians(config.max_tilt_deg)):
-        plane = Plane(normals[best], float(offsets[best]))
-    return plane, np.abs(plane.signed_distance_m(points)) <= config.distance_m
-
-
-def _least_squares_plane(points_m: np.ndarray, up: np.ndarray) -> Plane:
-    centroid = points_m.mean(0)
-    normal = np.linalg.svd(points_m - centroid, full_matrices=False)[2][-1]  # least-variance direction
-    if normal @ up < 0:
-        normal = -normal
-    return Plane(normal, float(-normal @ centroid))
+    min_cos = np.cos(np.radians(config.max_tilt_deg))
+    o3d.utility.random.seed(int(rng.integers(2**31)))
+    remaining = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    tilted_deg = []
+    for _ in range(config.max_planes):
+        if len(remaining.points) < min_inliers:
+            break
+        model, inlier_indices = remaining.segment_plane(config.distance_m, 3, config.iterations)
+        if len(inlier_indices) < min_inliers:
+            break
+        length = np.linalg.norm(model[:3])
+        sign = 1.0 if model[:3] @ up >= 0 else -1.0
+        normal, offset = sign * model[:3] / length, sign * model[3] / length
+        if normal @ up >= min_cos:
+            plane = Plane(normal, float(offset))
+            return plane, np.abs(plane.signed_distance_m(points)) <= config.distance_m
+        tilted_deg.append(round(float(np.degrees(np.arccos(np.clip(normal @ up, -1.0, 1.0)))), 1))
+        remaining = remaining.select_by_index(inlier_indices, invert=True)
+    raise NoPlaneError(f"no plane within {config.max_tilt_deg} deg of up with at least {min_inliers} inliers among "
+                       f"{len(points)} points (planes tilted by {tilted_deg} deg skipped)")
 
 
 def plane_patch(plane: Plane, points_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
