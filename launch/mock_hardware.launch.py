@@ -1,5 +1,5 @@
 """FLASH without hardware: ros2_kortex on ros2_control mock hardware, the LEAP driver on its in-memory
-bus, the grasp server and the pick node. Same nodes and topics as real_robot.launch.py.
+bus, perception, the grasp server and the pick node. Same nodes and topics as real_robot.launch.py.
 
     ros2 launch flash_bringup mock_hardware.launch.py checkpoint:=/path/to/flash_checkpoint
 """

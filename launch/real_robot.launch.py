@@ -1,7 +1,7 @@
-"""FLASH on the real robot: Kinova Gen3 (ros2_kortex), LEAP hand, grasp server and pick node.
+"""FLASH on the real robot: Kinova Gen3 (ros2_kortex), LEAP hand, perception, grasp server and pick node.
 
     ros2 launch flash_bringup real_robot.launch.py robot_ip:=192.168.1.10 \
-        checkpoint:=/path/to/flash_checkpoint hand_port:=/dev/ttyUSB0
+        checkpoint:=/path/to/flash_checkpoint hand_port:=/dev/ttyUSB0 cloud_topic:=/camera/depth/points
 
 Needs ROS 2 Jazzy with ros2_kortex (`ros-jazzy-kortex-bringup`); `ros2 launch` is not on PyPI.
 Set use_fake_hardware:=true to run the arm on ros2_control's mock hardware and the hand on the
@@ -25,6 +25,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("checkpoint", description="FLASH checkpoint folder"),
         DeclareLaunchArgument("hand_port", default_value="/dev/ttyUSB0", description="LEAP hand serial port"),
         DeclareLaunchArgument("launch_rviz", default_value="true"),
+        DeclareLaunchArgument("cloud_topic", default_value="points",
+                              description="the depth camera's sensor_msgs/PointCloud2 (any frame in tf)"),
     ]
     config = lambda name: PathJoinSubstitution([FindPackageShare("flash_bringup"), "config", name])  # noqa: E731
     fake = LaunchConfiguration("use_fake_hardware")
@@ -50,6 +52,11 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[config("leap_hand_driver.yaml"),
                     {"port": LaunchConfiguration("hand_port"), "use_fake_hardware": fake}],
     )
+    # Publishes the target object's cloud on the topic the grasp server reads (object_topic in both files).
+    perception = Node(
+        package="flash_perception", executable="perception", name="flash_perception", output="screen",
+        parameters=[config("perception.yaml"), {"cloud_topic": LaunchConfiguration("cloud_topic")}],
+    )
     grasp_server = Node(
         package="flash_grasp_server", executable="grasp_server", name="flash_grasp_server", output="screen",
         parameters=[config("grasp_server.yaml"), {"checkpoint": LaunchConfiguration("checkpoint")}],
@@ -63,4 +70,4 @@ def generate_launch_description() -> LaunchDescription:
         package="flash_ros", executable="static_frames", name="static_frames", output="screen",
         parameters=[config("static_frames.yaml")],
     )
-    return LaunchDescription(args + [arm, hand, frames, grasp_server, pick])
+    return LaunchDescription(args + [arm, hand, frames, perception, grasp_server, pick])

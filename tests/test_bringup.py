@@ -51,12 +51,27 @@ def test_launch_file_names_only_what_exists(launch_file):
         assert kw["package"] in packages, f"{launch_file.name}: unknown package {kw['package']}"
         assert kw["executable"] in packages[kw["package"]], f"{kw['package']} has no {kw['executable']}"
         # The node's parameter file must key the node by the name it is launched with.
-        for name in re.findall(r'config\("([^"]+)"\)', ast.unparse(node)):
+        for name in re.findall(r"config\('([^']+)'\)", ast.unparse(node)):  # ast.unparse quotes with '
             params = yaml.safe_load((ROOT / "config" / name).read_text())
             assert any(key.split("/")[-1] == kw["name"] for key in params), f"{name} has no key for {kw['name']}"
-    for share in re.findall(r'FindPackageShare\("(\w+)"\), "launch", "([\w.]+)"', ast.unparse(tree)):
+    for share in re.findall(r"FindPackageShare\('(\w+)'\), 'launch', '([\w.]+)'", ast.unparse(tree)):
         package, included = share
         if package == "flash_bringup":
             assert (ROOT / "launch" / included).is_file()
         else:
             assert included in EXTERNAL_PACKAGES.get(package, []), f"unexpected include {share}"
+
+
+def _node_parameters(config_file: str, node_name: str) -> dict:
+    params = yaml.safe_load((ROOT / "config" / config_file).read_text())
+    return next(v["ros__parameters"] for key, v in params.items() if key.split("/")[-1] == node_name)
+
+
+def test_real_robot_feeds_the_grasp_server_from_perception():
+    tree = ast.parse((ROOT / "launch" / "real_robot.launch.py").read_text())
+    launched = {_literal_kwargs(node)["name"]: ast.unparse(node) for node in _calls(tree, "Node")}
+    assert {"flash_perception", "flash_grasp_server"} <= launched.keys()
+    assert "config('perception.yaml')" in launched["flash_perception"]
+    # The target cloud the perception node publishes is the one the grasp server subscribes to.
+    published = _node_parameters("perception.yaml", "flash_perception")["object_topic"]
+    assert published == _node_parameters("grasp_server.yaml", "flash_grasp_server")["object_topic"]
