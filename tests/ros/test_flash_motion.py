@@ -1,4 +1,4 @@
-"""flash_motion: a grasp message in, a planned pick sent to FollowJointTrajectory servers in another process
+"""flash_motion: a Pick goal in, a planned pick sent to FollowJointTrajectory servers in another process
 over DDS (flash_motion's fake controller standing in for ros2_kortex and the LEAP driver)."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -23,9 +22,9 @@ HOME = [0.0, 0.26179939, 3.14159265, -2.26892803, 0.0, 0.95993109, 1.57079633]
 GRASP_Q = [0.0, 0.8, 0.6, 0.4, 0.0, 0.8, 0.6, 0.4, 0.0, 0.8, 0.6, 0.4, 1.2, 0.5, 0.3, 0.3]
 
 
-def _start_controller(spawn):
+def _start_controller(spawn, time_scale=0.0):
     proc = spawn("-m", "flash_motion.fake_controller", "--ros-args",
-                 "-p", f"action_names:=['{ARM_ACTION}', '{HAND_ACTION}']", "-p", "time_scale:=0.0",
+                 "-p", f"action_names:=['{ARM_ACTION}', '{HAND_ACTION}']", "-p", f"time_scale:={time_scale}",
                  "-r", "joint_states:=/test_flash_motion/controller_states")
     assert proc.stdout.readline().strip() == "ready", "fake controller did not start"
     lines: queue.Queue = queue.Queue()
@@ -54,13 +53,15 @@ def _cloud():
     return make_cloud((np.array([0.5, 0.0, 0.06]) + points * [0.03, 0.03, 0.06]).astype(np.float32), "base_link")
 
 
-def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=()):
-    """Start the pick node (extra `parameters` overrides), feed it states, cloud (default `_cloud()`) and grasp;
-    return its status lines up to the outcome."""
+def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=(), obstacles=None, cancel_at=None):
+    """Start the pick node (extra `parameters` overrides), feed it joint states and the object cloud (default
+    `_cloud()`, on its topic), send a Pick goal for `grasp` (obstacle cloud in the goal when given) and return
+    the feedback stages followed by "succeeded: <reason>" / "failed: <reason>"; the result is in `_run.result`.
+    cancel_at: a stage at whose feedback the goal is cancelled."""
+    from rclpy.action import ActionClient
     from sensor_msgs.msg import JointState, PointCloud2
-    from std_msgs.msg import String
 
-    from flash_interfaces.msg import Grasp
+    from flash_interfaces.action import Pick
     from flash_motion.pick_node import PickNode
 
     cloud = _cloud() if cloud is None else cloud
@@ -68,24 +69,40 @@ def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=()):
         Parameter("arm_action", value=ARM_ACTION), Parameter("hand_action", value=HAND_ACTION), *parameters])
     feeder = Node("test_flash_motion_feeder", context=ros_context)
     status: list[str] = []
-    feeder.create_subscription(String, "pick_status", lambda m: status.append(m.data), 10)
     states = feeder.create_publisher(JointState, "joint_states", 10)
     clouds = feeder.create_publisher(PointCloud2, "object_cloud", 1)
-    grasps = feeder.create_publisher(Grasp, "pick_grasp", 1)
+    client = ActionClient(feeder, Pick, "pick")
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(pick)
     executor.add_node(feeder)
+    handles = []
+
+    def on_feedback(msg) -> None:
+        status.append(msg.feedback.stage)
+        if msg.feedback.stage == cancel_at and handles:
+            handles[0].cancel_goal_async()
+
     try:
         for _ in range(40):  # let discovery settle and the node take the state and cloud
             states.publish(JointState(name=[f"joint_{i}" for i in range(1, 8)], position=HOME))
             clouds.publish(cloud)
             executor.spin_once(timeout_sec=0.05)
-        grasps.publish(grasp)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not any(s.startswith(("succeeded", "failed")) for s in status):
-            executor.spin_once(timeout_sec=0.05)
+        assert client.wait_for_server(timeout_sec=5.0), "no pick action server"
+        goal = Pick.Goal(grasps=[grasp])
+        if obstacles is not None:
+            goal.obstacle_cloud = obstacles
+        sent = client.send_goal_async(goal, feedback_callback=on_feedback)
+        executor.spin_until_future_complete(sent, timeout_sec=10.0)
+        handles.append(sent.result())
+        assert handles[0].accepted
+        result = handles[0].get_result_async()
+        executor.spin_until_future_complete(result, timeout_sec=timeout_s)
+        assert result.done(), f"no Pick result within {timeout_s} s; feedback {status}"
+        _run.result = result.result().result
+        status.append(f"{'succeeded' if _run.result.success else 'failed'}: {_run.result.reason}")
         return status
     finally:
+        client.destroy()
         for node in (pick, feeder):
             executor.remove_node(node)
             node.destroy_node()

@@ -73,12 +73,12 @@ def test_cloud_is_converted_and_unknown_frames_are_reported(spawn, ros_context):
             return True
 
         assert spin_until(ros_context, pick, known, 15.0), "the camera transform did not arrive"
-        pick._on_cloud(_cloud_in_camera())
-        np.testing.assert_allclose(pick._cloud, read_points(_cloud())["xyz"], atol=1e-5)
+        pick._on_cloud("object", _cloud_in_camera())
+        np.testing.assert_allclose(pick._clouds["object"], read_points(_cloud())["xyz"], atol=1e-5)
 
         nowhere = make_cloud(np.ones((10, 3), dtype=np.float32), "nowhere")
-        pick._on_cloud(nowhere)  # reported and dropped: the last good cloud stays
-        np.testing.assert_allclose(pick._cloud, read_points(_cloud())["xyz"], atol=1e-5)
+        pick._on_cloud("object", nowhere)  # reported and dropped: the last good cloud stays
+        np.testing.assert_allclose(pick._clouds["object"], read_points(_cloud())["xyz"], atol=1e-5)
         pick._on_joint_states(JointState(name=[f"joint_{i}" for i in range(1, 8)], position=HOME))
         with pytest.raises(FrameError, match="'nowhere'"):
             pick.plan_pick([_grasp(frame="nowhere")])

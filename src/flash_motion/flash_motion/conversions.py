@@ -23,8 +23,13 @@ def grasp_to_candidate(grasp, base_from_grasp_frame: np.ndarray) -> GraspCandida
     if grasp.hand_name and grasp.hand_name != "leap":
         raise ValueError(f"grasp '{grasp.id}' is for hand '{grasp.hand_name}'; this robot carries a LEAP hand")
     wrist_in_base = base_from_grasp_frame @ pose_to_matrix(grasp.wrist_pose.pose)
+    direction = np.array([grasp.approach_direction.x, grasp.approach_direction.y, grasp.approach_direction.z])
+    # A zero direction or distance (the message defaults) leaves the planner's default approach.
+    approach_in_base = base_from_grasp_frame[:3, :3] @ direction if np.any(direction != 0.0) else None
+    distance_m = float(grasp.pregrasp_distance_m) if grasp.pregrasp_distance_m != 0.0 else None
     return GraspCandidate.from_named_joints(wrist_in_base, list(grasp.joint_names),
-                                            list(grasp.joint_positions), list(grasp.pregrasp_joint_positions))
+                                            list(grasp.joint_positions), list(grasp.pregrasp_joint_positions),
+                                            approach_in_base, distance_m)
 
 
 def trajectory_to_msg(trajectory: JointTrajectory, joint_names: list[str] | None = None) -> JointTrajectoryMsg:

@@ -1,11 +1,16 @@
-"""The `flash_motion` pick node: a grasp in, a planned and executed pick out.
+"""The `flash_motion` pick node: the `pick` action (flash_interfaces/Pick) plans and executes a pick.
 
-Subscribes: `object_cloud` (sensor_msgs/PointCloud2), `joint_states` (arm joints joint_1..7 and, if the hand
-driver publishes there too, the hand joints), `pick_grasp` (flash_interfaces/Grasp: plan + execute that grasp).
+Action server `pick`: goal = ranked grasps (first feasible wins) and the scene (target cloud, obstacle cloud;
+empty clouds mean the latest received on the topics below); feedback = the stage ("planning", then each
+segment); result = success, reason, the executed grasp's index and the seconds spent per stage. Cancel stops
+the arm and hand where they are: the running FollowJointTrajectory goal (or the Kortex action) is cancelled and
+no later segment is sent. One goal at a time: a goal arriving while one runs is rejected.
+Subscribes: `object_cloud`, `obstacle_cloud` (sensor_msgs/PointCloud2, e.g. flash_perception's), `joint_states`
+(arm joints joint_1..7 and, if the hand driver publishes there too, the hand joints).
 Clouds and grasps may be in any frame TF knows (flash_ros.frames): they are converted to `base_frame` at their
-header stamp; one in an unknown frame is reported on `pick_status` and dropped, and the node keeps serving.
-Python callers can pass a ranked list (`plan_pick(grasps)`, e.g. a GenerateGrasp result) and `execute(plan)`.
-Publishes: `pick_status` (std_msgs/String), one line per stage and the outcome.
+header stamp; a goal in an unknown frame is aborted with the reason, and the node keeps serving.
+Hand joints are named and ordered as the hand spec names them ("0".."15" for LEAP) everywhere on the ROS side;
+only the planner (its kinematic model's order) reorders, at its boundary (GraspCandidate.from_named_joints).
 Sends: arm segments to `arm_action` (ros2_kortex: /joint_trajectory_controller/follow_joint_trajectory) or, with
 `executor:=kortex_api`, to Kinova's API in a worker process (flash_motion.kortex_executor; `kortex.*` parameters);
 hand segments to `hand_action` (leap_hand_driver's follow_joint_trajectory); one segment at a time.
@@ -17,28 +22,28 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import numpy as np
 from action_msgs.msg import GoalStatus
 from control_msgs.action import FollowJointTrajectory
-from rclpy.action import ActionClient
+from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState, PointCloud2
-from std_msgs.msg import String
 
 from flash_core.geometry.rigid import transform_points
+from flash_core.hands.spec import load_spec
 from flash_core.planning import ARM_JOINT_NAMES, PickConfig, PickPlan, PickResult, make_planner
 from flash_core.planning.description import hand_joint_order
-from flash_interfaces.msg import Grasp
+from flash_interfaces.action import Pick
 from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
 from flash_motion.kortex_executor import KortexConfig, KortexError, KortexExecutor
 from flash_ros import run_node
 from flash_ros.cloud import read_points
 from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
 
-LEAP_DRIVER_JOINT_NAMES = [str(i) for i in range(16)]  # leap_hand_driver's names (official LEAP numbering)
 EXECUTORS = ("follow_joint_trajectory", "kortex_api")
 
 
@@ -54,7 +59,7 @@ class PickNode(Node):
             self.declare_parameter(f"kortex.{name}", "" if name == "python" else getattr(kortex, name))
         self.declare_parameter("arm_action", "/joint_trajectory_controller/follow_joint_trajectory")
         self.declare_parameter("hand_action", "/leap_hand/follow_joint_trajectory")
-        self.declare_parameter("hand_joint_names", LEAP_DRIVER_JOINT_NAMES)
+        self.declare_parameter("hand_joint_names", list(load_spec("leap").joint_names))
         self.declare_parameter("pregrasp_distance_m", defaults.pregrasp_distance_m)
         self.declare_parameter("lift_m", defaults.lift_m)
         self.declare_parameter("hand_move_duration_s", defaults.hand_move_duration_s)
@@ -76,15 +81,17 @@ class PickNode(Node):
         group = ReentrantCallbackGroup()
         self.arm_client = ActionClient(self, FollowJointTrajectory, param("arm_action"), callback_group=group)
         self.hand_client = ActionClient(self, FollowJointTrajectory, param("hand_action"), callback_group=group)
-        self._status = self.create_publisher(String, "pick_status", 10)
-        self.create_subscription(PointCloud2, "object_cloud", self._on_cloud, 1, callback_group=group)
+        self.create_subscription(PointCloud2, "object_cloud", lambda m: self._on_cloud("object", m), 1,
+                                 callback_group=group)
+        self.create_subscription(PointCloud2, "obstacle_cloud", lambda m: self._on_cloud("obstacles", m), 1,
+                                 callback_group=group)
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 10, callback_group=group)
-        self.create_subscription(Grasp, "pick_grasp", self._on_grasp, 1, callback_group=group)
 
         self._lock = threading.Lock()
-        self._cloud: np.ndarray | None = None
+        self._clouds: dict[str, np.ndarray] = {}  # "object" / "obstacles" -> (N, 3) base frame
         self._joints: dict[str, float] = {}
         self._busy = False
+        self._stop_segment = None  # cancels the running segment (set while one runs)
         # Arm segments go to Kinova's API in a worker process instead of FollowJointTrajectory; the hand
         # always goes to its driver's FollowJointTrajectory.
         self._kortex: KortexExecutor | None = None
@@ -93,11 +100,15 @@ class PickNode(Node):
                 python=param("kortex.python") or sys.executable, ip=param("kortex.ip"), port=int(param("kortex.port")),
                 username=param("kortex.username"), password=param("kortex.password"),
                 use_optimal_blending=bool(param("kortex.use_optimal_blending"))))
-            self._kortex.start()  # last in __init__: fails here, naming the reason, not at the first pick
+            self._kortex.start()  # fails here, naming the reason, not at the first pick
+        self._server = ActionServer(self, Pick, "pick", execute_callback=self._execute,
+                                    goal_callback=self._on_goal, cancel_callback=self._on_cancel,
+                                    callback_group=group)
         arm = f"kortex_api at {param('kortex.ip')}" if self._kortex else param("arm_action")
         self.get_logger().info(f"flash_motion ready: arm {arm}, hand {param('hand_action')}")
 
     def destroy_node(self) -> None:
+        self._server.destroy()
         if self._kortex is not None:
             self._kortex.close()
         super().destroy_node()
@@ -112,45 +123,93 @@ class PickNode(Node):
         return self._frames.lookup(self.base_frame, header.frame_id, stamp_to_seconds(header.stamp),
                                    self._transform_timeout_s)
 
-    def _on_cloud(self, msg: PointCloud2) -> None:
+    def cloud_in_base(self, msg: PointCloud2) -> np.ndarray:
+        """(N, 3) points of a cloud in the base frame; raises FrameError or ValueError."""
+        return transform_points(self.base_from(msg.header), read_points(msg)["xyz"].astype(float))
+
+    def _on_cloud(self, kind: str, msg: PointCloud2) -> None:
         try:
-            base_from_cloud = self.base_from(msg.header)
-        except FrameError as exc:
-            self.report(f"ignoring object cloud: {exc}")
+            points = self.cloud_in_base(msg)
+        except (FrameError, ValueError) as exc:
+            self.get_logger().warning(f"ignoring {kind} cloud: {exc}")
             return
-        points = transform_points(base_from_cloud, read_points(msg)["xyz"].astype(float))
         with self._lock:
-            self._cloud = points
+            self._clouds[kind] = points
 
     def _on_joint_states(self, msg: JointState) -> None:
         with self._lock:
             self._joints.update(zip(msg.name, msg.position))
 
-    def _on_grasp(self, grasp: Grasp) -> None:
+    # --- the pick action ---
+    def _on_goal(self, goal: Pick.Goal) -> GoalResponse:
         with self._lock:
             if self._busy:
-                self.report(f"busy: grasp '{grasp.id}' ignored")
-                return
+                self.get_logger().warning("pick goal rejected: another pick is running")
+                return GoalResponse.REJECT
             self._busy = True
+        return GoalResponse.ACCEPT
+
+    def _on_cancel(self, _goal_handle) -> CancelResponse:
+        stop = self._stop_segment
+        if stop is not None:
+            stop()
+        return CancelResponse.ACCEPT
+
+    async def _execute(self, goal_handle) -> Pick.Result:
         try:
-            result = self.plan_pick([grasp])
+            return await self._pick(goal_handle)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    async def _pick(self, goal_handle) -> Pick.Result:
+        goal: Pick.Goal = goal_handle.request
+        result = Pick.Result(success=False, grasp_index=-1)
+
+        def finish(reason: str, *, succeeded: bool = False) -> Pick.Result:
+            result.success, result.reason = succeeded, reason
+            if succeeded:
+                goal_handle.succeed()
+            elif goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+            self.get_logger().info(f"pick {'succeeded' if succeeded else 'failed'}: {reason}")
+            return result
+
+        goal_handle.publish_feedback(Pick.Feedback(stage="planning"))
+        began = time.perf_counter()
+        try:
+            object_points = self._goal_cloud(goal.object_cloud, "object")
+            obstacle_points = self._goal_cloud(goal.obstacle_cloud, "obstacles")
+            planned = self.plan_pick(list(goal.grasps), object_points, obstacle_points)
         except (ValueError, RuntimeError, FrameError) as exc:  # bad input, unknown frame or planner failure
-            result, reason = None, str(exc)
-        else:
-            reason = f"no feasible plan: {result.rejected}"
-        if result is None or not result.success:
-            self.report(f"failed: {reason}")
-            self._set_idle()
-            return
-        self.execute(result.plan).add_done_callback(lambda _: self._set_idle())
+            return finish(str(exc))
+        result.stage_names.append("planning")
+        result.stage_times_s.append(time.perf_counter() - began)
+        if not planned.success:
+            return finish(f"no feasible plan: {planned.rejected}")
+        result.grasp_index = planned.plan.candidate_index
+        for segment in [s for s in planned.plan.segments if s.trajectory.duration_s > 0.0]:
+            if goal_handle.is_cancel_requested:
+                return finish(f"canceled before {segment.name}")
+            goal_handle.publish_feedback(Pick.Feedback(stage=segment.name))
+            began = time.perf_counter()
+            error = await self._run_segment(segment)
+            result.stage_names.append(segment.name)
+            result.stage_times_s.append(time.perf_counter() - began)
+            if goal_handle.is_cancel_requested:
+                return finish(f"canceled during {segment.name}: arm and hand stopped")
+            if error:
+                return finish(f"{segment.name}: {error}")
+        return finish("pick executed", succeeded=True)
 
-    def _set_idle(self) -> None:
-        with self._lock:
-            self._busy = False
-
-    def report(self, text: str) -> None:
-        self.get_logger().info(text)
-        self._status.publish(String(data=text))
+    def _goal_cloud(self, msg: PointCloud2, kind: str) -> np.ndarray:
+        """A goal's cloud in the base frame; an empty message means the latest received (none: no points)."""
+        if not msg.fields:
+            with self._lock:
+                return self._clouds.get(kind, np.zeros((0, 3)))
+        return self.cloud_in_base(msg)
 
     # --- planning and execution ---
     def current_state(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -165,75 +224,81 @@ class PickNode(Node):
             return arm, np.array([joints[n] for n in self.hand_joint_names])[self._hand_order]
         return arm, None
 
-    def plan_pick(self, grasps: list[Grasp]) -> PickResult:
-        """Plan for ranked grasps (first feasible wins) with the latest cloud and joint states."""
-        with self._lock:
-            cloud = self._cloud
-        if cloud is None:
-            raise ValueError("no object_cloud received yet")
+    def plan_pick(self, grasps, object_points_m: np.ndarray | None = None,
+                  obstacle_points_m: np.ndarray | None = None) -> PickResult:
+        """Plan for ranked flash_interfaces/Grasp messages (first feasible wins) with the latest joint states;
+        clouds (N, 3) in the base frame default to the latest received."""
+        if object_points_m is None:
+            object_points_m = self._goal_cloud(PointCloud2(), "object")
+        if obstacle_points_m is None:
+            obstacle_points_m = self._goal_cloud(PointCloud2(), "obstacles")
+        if len(object_points_m) == 0:
+            raise ValueError("no object cloud: none in the goal and none received on object_cloud")
         arm_q, hand_q = self.current_state()
         if hand_q is None:
             self.get_logger().warning("hand joints not in joint_states: assuming the hand is open")
         candidates = [grasp_to_candidate(g, self.base_from(g.wrist_pose.header)) for g in grasps]
-        self.report(f"planning {len(candidates)} candidate(s) against {len(cloud)} object points")
-        return self.planner.plan_pick(candidates, cloud, arm_q, hand_q)
+        self.get_logger().info(f"planning {len(candidates)} candidate(s) against {len(object_points_m)} object "
+                               f"and {len(obstacle_points_m)} obstacle points")
+        return self.planner.plan_pick(candidates, object_points_m, arm_q, hand_q, obstacle_points_m=obstacle_points_m)
+
+    async def _run_segment(self, segment) -> str:
+        """Execute one segment; '' on success, else the reason. Sets self._stop_segment while it runs."""
+        is_arm = segment.trajectory.joint_names == tuple(ARM_JOINT_NAMES)
+        if is_arm and self._kortex is not None:
+            return await self._run_on_kortex(segment)
+        if is_arm:
+            client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
+        else:
+            client, msg = self.hand_client, hand_trajectory_for_driver(segment.trajectory, self.hand_joint_names)
+        if not client.wait_for_server(timeout_sec=2.0):
+            return f"no FollowJointTrajectory server on {client._action_name}"
+        self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
+        handle = await client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
+        if not handle.accepted:
+            return "goal rejected by the controller"
+        self._stop_segment = handle.cancel_goal_async
+        try:
+            response = await handle.get_result_async()
+        finally:
+            self._stop_segment = None
+        if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
+            return (f"controller ended with status {response.status}, error {response.result.error_code} "
+                    f"'{response.result.error_string}'")
+        return ""
+
+    async def _run_on_kortex(self, segment) -> str:
+        """The Kortex call blocks until the arm ends the segment: it runs in its own thread."""
+        done = Future()
+
+        def run() -> None:
+            try:
+                self._kortex.execute(segment.trajectory)
+                done.set_result("")
+            except KortexError as exc:
+                done.set_result(str(exc))
+
+        self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s) through kortex_api")
+        self._stop_segment = self._kortex.stop
+        threading.Thread(target=run, daemon=True).start()
+        try:
+            return await done
+        finally:
+            self._stop_segment = None
 
     def execute(self, plan: PickPlan) -> Future:
-        """Send the plan's segments one after the other; the future ends with (success, message)."""
+        """Python callers: run a plan's segments outside the action; the future ends with (success, message)."""
         done = Future()
-        segments = [s for s in plan.segments if s.trajectory.duration_s > 0.0]
 
-        def fail(text: str) -> None:
-            self.report(f"failed: {text}")
-            done.set_result((False, text))
+        async def run() -> None:
+            for segment in [s for s in plan.segments if s.trajectory.duration_s > 0.0]:
+                error = await self._run_segment(segment)
+                if error:
+                    done.set_result((False, f"{segment.name}: {error}"))
+                    return
+            done.set_result((True, "pick executed"))
 
-        def send(index: int) -> None:
-            if index == len(segments):
-                self.report("succeeded: pick executed")
-                done.set_result((True, "pick executed"))
-                return
-            segment = segments[index]
-            is_arm = segment.trajectory.joint_names == tuple(ARM_JOINT_NAMES)
-            if is_arm and self._kortex is not None:
-                self.report(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s) through kortex_api")
-                threading.Thread(target=run_on_kortex, args=(index,), daemon=True).start()
-                return
-            if is_arm:
-                client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
-            else:
-                client, msg = self.hand_client, hand_trajectory_for_driver(segment.trajectory,
-                                                                           self.hand_joint_names)
-            if not client.wait_for_server(timeout_sec=2.0):
-                fail(f"{segment.name}: no FollowJointTrajectory server on {client._action_name}")
-                return
-            self.report(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
-            future = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
-            future.add_done_callback(lambda f: accepted(index, f))
-
-        def run_on_kortex(index: int) -> None:  # blocks until the arm ends the segment: its own thread
-            try:
-                self._kortex.execute(segments[index].trajectory)
-            except KortexError as exc:
-                fail(f"{segments[index].name}: {exc}")
-                return
-            send(index + 1)
-
-        def accepted(index: int, future) -> None:
-            handle = future.result()
-            if not handle.accepted:
-                fail(f"{segments[index].name}: goal rejected by the controller")
-                return
-            handle.get_result_async().add_done_callback(lambda f: finished(index, f))
-
-        def finished(index: int, future) -> None:
-            response = future.result()
-            if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
-                fail(f"{segments[index].name}: controller returned error {response.result.error_code} "
-                     f"'{response.result.error_string}'")
-                return
-            send(index + 1)
-
-        send(0)
+        self.executor.create_task(run())
         return done
 
 
