@@ -16,7 +16,8 @@ from flash_training.data.storage import DatasetReader, unit_key
 from flash_core.hands import make_hand
 from flash_core.hands.collision import hand_collision
 
-CONFIG = replace(PRESETS["tiny"], shard_size=1)  # every unit its own shard: an interruption keeps finished units
+# Every unit its own shard (an interruption keeps finished units), and the simulated acceptance stage on.
+CONFIG = replace(PRESETS["tiny"], shard_size=1, simulate=True)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,20 @@ def test_kept_grasps_meet_the_quality_bar_by_an_independent_measure(built):
             assert (depth < 0.002 + 1e-4).all(), (entry["object_id"], hand_name, depth)
             touching = (reader.finger_part[rows] >= 0).sum(1)
             assert (touching >= CONFIG.acceptance.min_contact_fingers).all()
+
+
+def test_simulated_stage_keeps_only_grasps_that_held(built):
+    out, _, _ = built
+    reader = DatasetReader(out)
+    stats = reader.unit_stats()
+    for unit, s in stats.items():
+        if "simulated" not in s:  # the broken mesh's unit: nothing to simulate
+            continue
+        held = sum(r["held"] for r in s["simulated"].values())
+        assert s["kept"] == min(held, CONFIG.grasps_per_hand), unit
+        assert all(r["held"] or r["reason"] for r in s["simulated"].values())  # every failure says why
+    report = (out / "report.md").read_text()
+    assert "## Simulated acceptance" in report and "| object split |" in report
 
 
 def test_dataset_serves_the_build(built):

@@ -40,20 +40,22 @@ def _reason_kind(reason: str) -> str:
     return re.sub(r" \d+(\.\d+)? (cm|deg|mm)", "", re.sub(r" > \d+(\.\d+)? mm", "", reason))
 
 
-def _simulation_lines(stats: dict) -> list[str]:
+def _simulation_lines(stats: dict, object_split: dict[str, str]) -> list[str]:
     """The simulated acceptance stage (protocol (b) on accepted candidates, best first, until the quota holds):
-    per category the candidates simulated, held and the kept fraction; the failures by kind."""
+    per object split and per category the candidates simulated, held and the kept fraction; the failures by kind.
+    object_split: object id -> its split (train, unseen_object, unseen_category)."""
     simulated = {u: s for u, s in stats.items() if "simulated" in s}
     if not simulated:
         return []
     per_category: dict[str, Counter] = defaultdict(Counter)
+    per_split: dict[str, Counter] = defaultdict(Counter)
     reasons: Counter = Counter()
-    for s in simulated.values():
+    for unit, s in simulated.items():
         results = s["simulated"].values()
-        counts = per_category[s["category"]]
-        counts["passing"] += s["passing"]
-        counts["simulated"] += len(results)
-        counts["held"] += sum(r["held"] for r in results)
+        for counts in (per_category[s["category"]], per_split[object_split.get(unit.split("|")[0], "?")]):
+            counts["passing"] += s["passing"]
+            counts["simulated"] += len(results)
+            counts["held"] += sum(r["held"] for r in results)
         reasons.update(_reason_kind(r["reason"]) for r in results if not r["held"])
     total = sum(per_category.values(), Counter())
     lines = [
@@ -65,6 +67,13 @@ def _simulation_lines(stats: dict) -> list[str]:
         "",
         f"- simulated {total['simulated']} of {total['passing']} accepted candidates; held {total['held']} "
         f"({100 * total['held'] / max(1, total['simulated']):.1f} %)",
+        "",
+        "| object split | accepted | simulated | held | kept fraction |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {k} | {n['passing']} | {n['simulated']} | {n['held']} | "
+              f"{100 * n['held'] / max(1, n['simulated']):.0f} % |" for k, n in sorted(per_split.items())]
+    lines += [
         "",
         "| category | accepted | simulated | held | kept fraction |",
         "|---|---|---|---|---|",
@@ -160,7 +169,7 @@ def write_report(root: str | Path) -> Path:
         "|---|---|",
     ]
     lines += [f"| {c} | {n} |" for c, n in sorted(categories.items())]
-    lines += _simulation_lines(stats)
+    lines += _simulation_lines(stats, {o["object_id"]: o["split"] for o in reader.objects})
     short = [(u, s) for u, s in stats.items() if s["kept"] < reader.manifest["config"]["grasps_per_hand"]]
     if short:
         lines += ["", "## Units below the grasp quota", ""]
