@@ -15,11 +15,12 @@
 3. Grasps (`flash_training.grasp_methods`): by default the FLASH network, `GraspGenerator` with the packaged default
    model or `--checkpoint`, from the prompt and the cloud alone (`--polish`: a few gradient steps against the
    cloud afterwards). While no default model ships, the demo says so and uses the optimiser. `--method optimiser`:
-   FLASH-Drive's geometry-only optimisation aimed at the named part, given the mesh.
+   FLASH-Drive's geometry-only synthesis aimed at the named part, given the mesh.
 4. Judged (`flash_training.eval.evaluate_grasps`): the data set's acceptance test (`flash_training.assess`:
    penetration of the hand's official collision geometry < 2 mm, at least three fingers including the thumb within
-   3.5 mm, self-collision < 2 mm, contacts that resist protocol (b)'s pushes with half its friction; the part each finger touches) and the simulator: protocol (b), DexGraspBench's
-   force-closure test, and (a), the FLASH paper's lift (docs/eval.md).
+   3.5 mm, self-collision < 2 mm, contacts that resist protocol (b)'s pushes with half its friction; the part each
+   finger touches) and the simulator: protocol (b), DexGraspBench's force-closure test, and (a), the FLASH paper's
+   lift (docs/eval.md).
 5. A table, renders of the best grasps on the object (grasps.png) and grasps.json in --out (`demo_output`).
 An object it does not know, a mesh file or checkpoint it cannot use ends the command with one line saying why.
 """
