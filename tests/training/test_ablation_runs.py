@@ -108,3 +108,24 @@ def test_the_tables_build_end_to_end_and_a_rerun_redoes_only_what_is_missing(dri
     assert redone == {out / "eval" / "no_text" / "partial" / "metrics.json"}
     again = json.loads((out / "results.json").read_text())["methods"]
     assert [m["summaries"] for m in again] == [m["summaries"] for m in results["methods"]]  # same weights, same seed
+
+
+def test_a_finished_train_run_is_judged_as_the_full_model_without_training_again(drive, tmp_path, monkeypatch):
+    run = tmp_path / "default"
+    main(["train", "--config", str(TINY_CONFIG), "--data", str(drive), "--out", str(run), "--steps", "2",
+          "--no-progress"])
+    import flash_training.train.trainer as trainer
+
+    trained = []
+    monkeypatch.setattr(trainer, "train", lambda config, run_dir, resume: trained.append(run_dir.name))
+    out = tmp_path / "report"
+    main(["ablations", "--data", str(drive), "--out", str(out), "--full-run", str(run), "--variants", "full",
+          "--goals", "1", "--grasps", "1", "--solver-steps", "2", "--protocol", "force", "--renders", "0",
+          "--no-progress"])
+    assert trained == []  # the given run is the full model; no other variant was selected
+    results = json.loads((out / "results.json").read_text())
+    assert [v["name"] for v in results["variants"] if v["run"]] == ["full"]
+    assert {v["reason"] for v in results["variants"] if not v["run"]} >= {"not selected (--variants)"}
+    assert [m["name"] for m in results["methods"]] == ["full", "full_polish", "retrieval", "optimiser"]
+    assert results["variants"][0]["train_seconds"] > 0  # read from the run's logged step rates
+    assert "2 steps of batch 8" in (out / "report.md").read_text()  # the run's own config is the base

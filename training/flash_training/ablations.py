@@ -2,6 +2,9 @@
 
     flash ablations --data data/flash-drive-default --out runs/ablations --budget-steps 1200 --workers 2
     flash ablations ... (the same command again)    # finished variants are skipped, an interrupted one resumes
+    flash ablations --data DIR --out runs/default-report --full-run runs/default --variants full no_live_hand
+        # the full model is a finished `flash train` run (its config and steps are every variant's); only the
+        # variants named are trained (the full model and the baselines are always judged)
 
 Every variant is `flash train` (`flash_training.train.train`) on the same data with the same budget, seed and
 config, the full model's (the defaults, `--config FILE`, `--set key=value`) with one switch changed:
@@ -47,6 +50,7 @@ UNREFINED_FILE = "x_unrefined.npy"
 TIME_FILE = "ablation_time.json"
 MAX_REFERENCES = 64  # ground-truth grasps per goal for the Chamfer metric
 CLOUDS = ("full", "partial")
+VARIANTS = ("full", "no_live_hand", "scratch_text", "semantics", "no_text", "unrefined")
 
 
 @dataclass(frozen=True)
@@ -66,10 +70,15 @@ class AblationConfig:
     renders: int = 2  # failed grasps drawn per method, cloud and protocol
     seed: int = 0
     progress: bool = True
+    variants: tuple[str, ...] = VARIANTS  # the variants trained and judged ("full" always is)
+    full_run: str | None = None  # a finished `flash train` run as the full model: its config and steps are the base
 
     def __post_init__(self) -> None:
         if min(self.budget_steps, self.goals, self.grasps_per_goal, self.solver_steps, self.workers) < 1:
             raise ValueError("budget steps, goals, grasps per goal, solver steps and workers must be >= 1")
+        unknown = set(self.variants) - set(VARIANTS)
+        if unknown:
+            raise ValueError(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
 
 
 @dataclass
@@ -98,7 +107,16 @@ def base_config(config: AblationConfig):
     """The full model's TrainConfig: defaults, YAML, overrides; the data, budget and seed of the ablation, and no
     periodic `flash eval` (every variant is judged here, at the end)."""
     from flash_training.train.config import load_config
+    from flash_training.train.trainer import CONFIG_FILE
 
+    if config.full_run is not None:
+        path = Path(config.full_run) / CONFIG_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"--full-run {config.full_run} holds no {CONFIG_FILE}: not a `flash train` run")
+        train = load_config(path, list(config.overrides))
+        train.data.root = config.data
+        train.loop.eval_every, train.loop.progress = 0, config.progress
+        return train
     train = load_config(config.train_config, list(config.overrides))
     train.data.root = config.data
     train.loop.steps, train.loop.eval_every, train.loop.progress = config.budget_steps, 0, config.progress
@@ -205,6 +223,22 @@ def train_variant(plan: VariantPlan, run_dir: Path, log) -> None:
     plan.train_seconds = spent
 
 
+def given_run_seconds(run_dir: Path) -> float | None:
+    """Seconds a finished `flash train` run spent in training steps (from its logged step rates; validation and
+    checkpoint writing not counted), None when it logged none."""
+    from flash_training.train.trainer import FINAL_MODEL, METRICS_FILE
+
+    if not (run_dir / FINAL_MODEL).is_dir():
+        raise FileNotFoundError(f"--full-run {run_dir} has no {FINAL_MODEL}/: train it to the end first")
+    metrics = run_dir / METRICS_FILE
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
+    train = [r for r in rows if r.get("split") == "train" and r.get("train/steps_per_s", 0) > 0]
+    if not train:
+        return None
+    steps = np.diff([0] + [r["step"] for r in train])
+    return float(sum(n / r["train/steps_per_s"] for n, r in zip(steps, train, strict=True)))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # goals and judging
 
@@ -283,8 +317,8 @@ def judged_methods(plans: list[VariantPlan], config: AblationConfig, out: Path, 
     solver = SolverConfig(method=config.solver, steps=config.solver_steps)
 
     def network(name: str, label: str, polish: bool):
-        return lambda: NetworkMethod(GraspGenerator.from_checkpoint(out / "runs" / name / "model", solver=solver),
-                                     label, polish)
+        run = Path(config.full_run) if name == "full" and config.full_run is not None else out / "runs" / name
+        return lambda: NetworkMethod(GraspGenerator.from_checkpoint(run / "model", solver=solver), label, polish)
 
     methods = [(p.name, p.label, network(p.name, p.label, False)) for p in plans if p.config is not None]
     methods.insert(1, ("full_polish", "FLASH (full) + polish", network("full", "FLASH (full) + polish", True)))
@@ -320,8 +354,15 @@ def run_ablations(config: AblationConfig, log=print) -> Path:
     base = base_config(config)
     plans = plan_variants(base, data, out)
     for plan in plans:
-        if plan.config is not None:
-            train_variant(plan, out / "runs" / plan.name, log)
+        if plan.config is not None and plan.name != "full" and plan.name not in config.variants:
+            plan.config, plan.reason = None, "not selected (--variants)"
+    for plan in plans:
+        if plan.config is None:
+            continue
+        if plan.name == "full" and config.full_run is not None:
+            plan.train_seconds = given_run_seconds(Path(config.full_run))
+            continue
+        train_variant(plan, out / "runs" / plan.name, log)
     hand = make_hand(base.model.hand)
     goals, objects = make_goals(config, hand.name)
     results = []
@@ -346,7 +387,11 @@ def run_ablations(config: AblationConfig, log=print) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="FLASH-Drive data set folder")
     parser.add_argument("--out", required=True, help="output folder (runs, evaluations, report.md)")
-    parser.add_argument("--budget-steps", type=int, required=True, help="training steps of every variant")
+    parser.add_argument("--budget-steps", type=int, help="training steps of every variant (required without "
+                        "--full-run; with it, the run's own steps)")
+    parser.add_argument("--full-run", help="a finished `flash train` run to judge as the full model")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="variants to train and judge (default: all; the full model is always judged)")
     parser.add_argument("--config", help="YAML overrides of the full model's training config")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one training config value of the full model (repeatable)")
@@ -362,17 +407,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+def full_run_steps(run_dir: str) -> int:
+    from flash_training.train.config import load_config
+    from flash_training.train.trainer import CONFIG_FILE
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"--full-run {run_dir} holds no {CONFIG_FILE}: not a `flash train` run")
+    return load_config(path).loop.steps
+
+
 def run(args: argparse.Namespace) -> None:
     from flash_training.train.allocator import keep_freed_memory
 
     keep_freed_memory()
     try:
+        if args.budget_steps is None and args.full_run is None:
+            raise ValueError("give --budget-steps (or --full-run, whose steps every variant then gets)")
+        budget = args.budget_steps if args.budget_steps is not None else full_run_steps(args.full_run)
         config = AblationConfig(
-            data=args.data, out=args.out, budget_steps=args.budget_steps, train_config=args.config,
+            data=args.data, out=args.out, budget_steps=budget, train_config=args.config,
             overrides=tuple(args.overrides), split=args.split, goals=args.goals, grasps_per_goal=args.grasps,
             solver=args.solver, solver_steps=args.solver_steps,
             protocols=("lift", "force") if args.protocol == "both" else (args.protocol,), workers=args.workers,
-            renders=args.renders, seed=args.seed, progress=not args.no_progress)
+            renders=args.renders, seed=args.seed, progress=not args.no_progress, variants=tuple(args.variants),
+            full_run=args.full_run)
         report = run_ablations(config)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         sys.exit(f"flash ablations: {exc}")
