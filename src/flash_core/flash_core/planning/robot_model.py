@@ -168,6 +168,38 @@ class RobotModel:
             raise KeyError(f"unknown frame '{name}'; known frames: {known}")
         return int(self.model.getFrameId(name))
 
+    @cached_property
+    def hand_reach_ball_m(self) -> tuple[np.ndarray, float]:
+        """(centre (3,), radius) of a ball holding every hand-root position the arm can reach.
+
+        The centre lies on joint 1's axis level with joint 2; the radius adds joint 2's offset from that axis
+        and the fixed distances between successive joint origins up to the hand root (triangle inequality).
+        A pose outside the ball has no IK solution, so it is rejected without trying (microseconds).
+        """
+        import pinocchio as pin
+
+        model, data = self.model, self.model.createData()
+        q = pin.neutral(model)
+        pin.framesForwardKinematics(model, data, q)
+        pin.computeJointJacobians(model, data, q)
+        first = self.model.getJointId(self.arm_joint_names[0])
+        second = self.model.getJointId(self.arm_joint_names[1])
+        axis = pin.getJointJacobian(model, data, first, pin.WORLD)[3:, first - 1]  # joint 1's world axis
+        origin, second_origin = data.oMi[first].translation, data.oMi[second].translation
+        centre = origin + np.dot(second_origin - origin, axis) * axis
+        frame = model.frames[self.frame_id(self.hand_root_frame)]
+        radius = np.linalg.norm(second_origin - centre) + np.linalg.norm(frame.placement.translation)
+        joint = frame.parentJoint
+        while joint != second:
+            radius += np.linalg.norm(model.jointPlacements[joint].translation)
+            joint = model.parents[joint]
+        return np.array(centre), float(radius)
+
+    def hand_root_out_of_reach(self, pose: np.ndarray) -> bool:
+        """True when the hand-root pose (4, 4) lies outside `hand_reach_ball_m` (no arm configuration reaches it)."""
+        centre, radius = self.hand_reach_ball_m
+        return bool(np.linalg.norm(np.asarray(pose)[:3, 3] - centre) > radius)
+
     # --- configurations ----------------------------------------------------------------------------------
     def full_q(self, arm_q: np.ndarray, hand_q: np.ndarray | None = None) -> np.ndarray:
         """(23,) from arm (7,) and hand (16,) positions (hand defaults to open, all zero)."""
