@@ -44,3 +44,19 @@ def test_goal_in_collision_is_reported(robot):
     assert not valid(into_table)
     with pytest.raises(JointPathError, match="goal configuration is in collision"):
         plan_joint_path(valid, HOME_ARM_Q_RAD, into_table, *_bounds(robot, HOME_ARM_Q_RAD))
+
+
+def test_clear_straight_line_is_returned_without_a_search(robot):
+    checker = CollisionChecker(robot, Scene(SceneConfig(table=TableConfig())))
+    calls = []
+
+    def valid(q):
+        calls.append(q)
+        return checker.is_valid(robot.full_q(q))
+
+    goal = HOME_ARM_Q_RAD + np.array([0.3, 0.1, 0.0, 0.2, 0.0, -0.1, 0.4])
+    path = plan_joint_path(valid, HOME_ARM_Q_RAD, goal, *_bounds(robot, HOME_ARM_Q_RAD))
+    np.testing.assert_allclose(path, [HOME_ARM_Q_RAD, goal])
+    # every state on the line was checked at the motion resolution (~0.03 rad here), nothing else
+    steps = np.linalg.norm(np.diff(np.array(calls[2:] + [goal]), axis=0), axis=1)
+    assert len(calls) > 2 and steps.max() < 0.031
