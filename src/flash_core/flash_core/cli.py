@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("flash_training.train.command", "train a FLASH model on a FLASH-Drive data set"),
     "ablations": ("flash_training.ablations", "train and judge the paper's ablations and baselines on one data set"),
     "eval": ("flash_training.eval.command", "judge grasps in MuJoCo: lift and force-closure success, metrics"),
+    "export-grasps": ("flash_training.export_grasps", "write grasps as Isaac ROS isaac_grasp YAML"),
     "assets": ("flash_core.assets.command", "fetch and locate robot models"),
     "leap-double": ("flash_core.motors.double_command", "simulated LEAP hand motors on a pseudo-terminal"),
     "mesh": ("flash_core.geometry.command", "inspect, repair and precompute SDF grids of object meshes"),
