@@ -1,4 +1,9 @@
-"""Straight-line Cartesian motions of the hand root as small IK steps, each seeded from the previous one."""
+"""Straight-line Cartesian motions of the hand root: one damped Newton pass along the line.
+
+Each 1 mm waypoint continues from the previous one with Jacobian steps on the SE(3) error (log6) until it is
+within the IK tolerances; the forward kinematics that checks a waypoint also gives the error towards the next,
+so a waypoint usually costs one Jacobian and one 6x6 solve, not a full IK solve from scratch.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from flash_core.planning.ik import IKConfig, solve_ik_from, unwrap_near
+from flash_core.planning.ik import IKConfig
 from flash_core.planning.robot_model import RobotModel
 
 
@@ -25,24 +30,45 @@ class CartesianPathError(RuntimeError):
 def straight_line(robot: RobotModel, start_arm_q: np.ndarray, hand_q: np.ndarray, translation_m: np.ndarray,
                   is_valid: Callable[[np.ndarray], bool], config: CartesianConfig | None = None,
                   ik: IKConfig | None = None) -> np.ndarray:
-    """Arm waypoints (K, 7) moving the hand root by translation_m (3,) in the base frame, orientation fixed."""
+    """Arm waypoints (K, 7) moving the hand root by translation_m (3,) in the base frame, orientation fixed.
+
+    Continuous joints are never wrapped, so the waypoints are a continuous joint path.
+    """
+    import pinocchio as pin
+
     config, ik = config or CartesianConfig(), ik or IKConfig()
     translation_m = np.asarray(translation_m, dtype=float)
-    start = robot.frame_pose(robot.full_q(start_arm_q, hand_q), robot.hand_root_frame)
+    model, data = robot.model, robot.model.createData()
     frame_id = robot.frame_id(robot.hand_root_frame)
+    n = robot.n_arm
+    q = robot.full_q(start_arm_q, hand_q)
+    pin.framesForwardKinematics(model, data, q)
+    start = data.oMf[frame_id].copy()
+    limited = ~robot.continuous
+    lower, upper = robot.lower_rad[:n][limited], robot.upper_rad[:n][limited]
+    damping = ik.damping * np.eye(6)
     n_steps = max(1, int(np.ceil(np.linalg.norm(translation_m) / config.step_m)))
-    waypoints = [np.asarray(start_arm_q, dtype=float)]
+    waypoints = [q[:n].copy()]
     for k in range(1, n_steps + 1):
-        target = start.copy()
-        target[:3, 3] += translation_m * (k / n_steps)
-        q = solve_ik_from(robot, target, frame_id, waypoints[-1], hand_q, ik)
-        if q is None:
-            raise CartesianPathError(f"IK failed {k * config.step_m * 1000:.0f} mm along the line")
-        q = unwrap_near(q, waypoints[-1], robot.continuous)
-        if np.abs(q - waypoints[-1]).max() > config.max_joint_jump_rad:
-            raise CartesianPathError(f"joint jump at {k * config.step_m * 1000:.0f} mm along the line "
-                                     "(branch flip or singularity)")
-        if not is_valid(robot.full_q(q, hand_q)):
-            raise CartesianPathError(f"collision {k * config.step_m * 1000:.0f} mm along the line")
-        waypoints.append(q)
+        where = f"{k * config.step_m * 1000:.0f} mm along the line"
+        target = pin.SE3(start.rotation, start.translation + translation_m * (k / n_steps))
+        for _ in range(ik.max_iterations):
+            current_to_goal = data.oMf[frame_id].actInv(target)
+            error = pin.log6(current_to_goal).vector  # (6,) [linear, angular] in the frame
+            if (np.linalg.norm(error[:3]) < ik.position_tolerance_m
+                    and np.linalg.norm(error[3:]) < ik.rotation_tolerance_rad):
+                break
+            jac = pin.Jlog6(current_to_goal) @ pin.computeFrameJacobian(model, data, q, frame_id, pin.LOCAL)[:, :n]
+            q[:n] += jac.T @ np.linalg.solve(jac @ jac.T + damping, error)
+            pin.framesForwardKinematics(model, data, q)
+        else:
+            raise CartesianPathError(f"IK failed {where}")
+        arm = q[:n].copy()
+        if np.any(arm[limited] < lower) or np.any(arm[limited] > upper):
+            raise CartesianPathError(f"joint limit reached {where}")
+        if np.abs(arm - waypoints[-1]).max() > config.max_joint_jump_rad:
+            raise CartesianPathError(f"joint jump at {where} (branch flip or singularity)")
+        if not is_valid(q):
+            raise CartesianPathError(f"collision {where}")
+        waypoints.append(arm)
     return np.stack(waypoints)
