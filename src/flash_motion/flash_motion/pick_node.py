@@ -92,6 +92,7 @@ class PickNode(Node):
         self._joints: dict[str, float] = {}
         self._busy = False
         self._stop_segment = None  # cancels the running segment (set while one runs)
+        self._server: ActionServer | None = None  # last: __init__ may fail before (kortex_api start)
         # Arm segments go to Kinova's API in a worker process instead of FollowJointTrajectory; the hand
         # always goes to its driver's FollowJointTrajectory.
         self._kortex: KortexExecutor | None = None
@@ -108,7 +109,8 @@ class PickNode(Node):
         self.get_logger().info(f"flash_motion ready: arm {arm}, hand {param('hand_action')}")
 
     def destroy_node(self) -> None:
-        self._server.destroy()
+        if self._server is not None:
+            self._server.destroy()
         if self._kortex is not None:
             self._kortex.close()
         super().destroy_node()
@@ -195,11 +197,12 @@ class PickNode(Node):
                 return finish(f"canceled before {segment.name}")
             goal_handle.publish_feedback(Pick.Feedback(stage=segment.name))
             began = time.perf_counter()
-            error = await self._run_segment(segment)
+            error = await self._run_segment(segment, lambda: goal_handle.is_cancel_requested)
             result.stage_names.append(segment.name)
             result.stage_times_s.append(time.perf_counter() - began)
             if goal_handle.is_cancel_requested:
-                return finish(f"canceled during {segment.name}: arm and hand stopped")
+                detail = f" ({error})" if error else ""
+                return finish(f"canceled during {segment.name}: arm and hand stopped{detail}")
             if error:
                 return finish(f"{segment.name}: {error}")
         return finish("pick executed", succeeded=True)
@@ -242,11 +245,12 @@ class PickNode(Node):
                                f"and {len(obstacle_points_m)} obstacle points")
         return self.planner.plan_pick(candidates, object_points_m, arm_q, hand_q, obstacle_points_m=obstacle_points_m)
 
-    async def _run_segment(self, segment) -> str:
-        """Execute one segment; '' on success, else the reason. Sets self._stop_segment while it runs."""
+    async def _run_segment(self, segment, is_cancelled=lambda: False) -> str:
+        """Execute one segment; '' on success, else the reason. Sets self._stop_segment while it runs, and
+        calls it at once when a cancel came in before the controller accepted the segment."""
         is_arm = segment.trajectory.joint_names == tuple(ARM_JOINT_NAMES)
         if is_arm and self._kortex is not None:
-            return await self._run_on_kortex(segment)
+            return await self._run_on_kortex(segment, is_cancelled)
         if is_arm:
             client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
         else:
@@ -258,6 +262,8 @@ class PickNode(Node):
         if not handle.accepted:
             return "goal rejected by the controller"
         self._stop_segment = handle.cancel_goal_async
+        if is_cancelled():
+            handle.cancel_goal_async()
         try:
             response = await handle.get_result_async()
         finally:
@@ -267,24 +273,30 @@ class PickNode(Node):
                     f"'{response.result.error_string}'")
         return ""
 
-    async def _run_on_kortex(self, segment) -> str:
-        """The Kortex call blocks until the arm ends the segment: it runs in its own thread."""
-        done = Future()
+    async def _run_on_kortex(self, segment, is_cancelled) -> str:
+        """The Kortex call blocks until the arm ends the segment: it runs in its own thread, which wakes the
+        executor through a guard condition (the thread-safe way in) to complete the awaited future."""
+        done, outcome = Future(), []
+        wake = self.create_guard_condition(lambda: done.set_result(outcome[0]))
 
         def run() -> None:
             try:
                 self._kortex.execute(segment.trajectory)
-                done.set_result("")
+                outcome.append("")
             except KortexError as exc:
-                done.set_result(str(exc))
+                outcome.append(str(exc))
+            wake.trigger()
 
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s) through kortex_api")
         self._stop_segment = self._kortex.stop
         threading.Thread(target=run, daemon=True).start()
+        if is_cancelled():
+            self._kortex.stop()
         try:
             return await done
         finally:
             self._stop_segment = None
+            self.destroy_guard_condition(wake)
 
     def execute(self, plan: PickPlan) -> Future:
         """Python callers: run a plan's segments outside the action; the future ends with (success, message)."""
