@@ -18,6 +18,7 @@ skip work without weakening the check:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +53,7 @@ class ValidationReport:
             self.problems.append(message)
 
 
+@functools.lru_cache(maxsize=4)
 def robot_geometry_spheres(robot: RobotModel) -> tuple[np.ndarray, np.ndarray]:
     """Bounding spheres of the robot's collision bodies: centres (G, 3) in their parent joint's frame, radii (G,)."""
     centres, radii = [], []
@@ -59,9 +61,12 @@ def robot_geometry_spheres(robot: RobotModel) -> tuple[np.ndarray, np.ndarray]:
         obj.geometry.computeLocalAABB()
         centres.append(obj.placement.act(np.asarray(obj.geometry.aabb_center, dtype=float)))
         radii.append(float(obj.geometry.aabb_radius))
-    return np.array(centres), np.array(radii)
+    centres, radii = np.array(centres), np.array(radii)
+    centres.flags.writeable = radii.flags.writeable = False  # cached: shared by every caller
+    return centres, radii
 
 
+@functools.lru_cache(maxsize=4)
 def joint_reach_m(robot: RobotModel) -> np.ndarray:
     """(nq,) for each joint, a bound on the distance from its origin of any collision point it moves."""
     model = robot.model
@@ -74,6 +79,7 @@ def joint_reach_m(robot: RobotModel) -> np.ndarray:
             reach[index] = max(reach[index], distance)
             distance += float(np.linalg.norm(model.jointPlacements[joint].translation))
             joint = model.parents[joint]
+    reach.flags.writeable = False  # cached: shared by every caller
     return reach
 
 
@@ -208,22 +214,24 @@ def validate_trajectory(trajectory: JointTrajectory, checker: CollisionChecker, 
     pair_filter = _PairFilter(checker, margins)
     active = np.ones(checker.n_pairs, dtype=bool)
 
-    def check(k: int, pairs: np.ndarray) -> bool:
-        """True when state k is clear on the given pairs; records the contact otherwise."""
+    def check(first: int, end: int, pairs: np.ndarray) -> bool:
+        """Check states first..end-1 on the given pairs; False once five contacts are recorded."""
         for p in np.flatnonzero(pairs != active):
             (gdata.activateCollisionPair if pairs[p] else gdata.deactivateCollisionPair)(int(p))
         active[:] = pairs
-        q[index] = states[k]
-        if not pin.computeCollisions(model, data, geometry, gdata, q, True):
-            return True
-        pin.computeCollisions(model, data, geometry, gdata, q, False)
-        hits = [checker.pair_names[p] for p, result in enumerate(gdata.collisionResults)
-                if active[p] and result.isCollision()]
-        report.fail(f"t={times[k]:.3f} s: contact between {hits}")
-        return False
+        for k in range(first, end):
+            q[index] = states[k]
+            if not pin.computeCollisions(model, data, geometry, gdata, q, True):
+                continue
+            pin.computeCollisions(model, data, geometry, gdata, q, False)
+            hits = [checker.pair_names[p] for p, result in enumerate(gdata.collisionResults)
+                    if active[p] and result.isCollision()]
+            report.fail(f"t={times[k]:.3f} s: contact between {hits}")
+            if len(report.problems) >= 5:
+                return False
+        return True
 
-    q[index] = states[0]
-    if not check(0, fixed & ~allowed):  # pairs no joint of the trajectory moves: once
+    if not check(0, 1, fixed & ~allowed):  # pairs no joint of the trajectory moves: once
         return report
     start = 0
     while start < len(states):
@@ -231,9 +239,7 @@ def validate_trajectory(trajectory: JointTrajectory, checker: CollisionChecker, 
         q[index] = states[start]
         possible = pair_filter.possible(q, moving_geometry, motion[end - 1] - motion[start])
         pairs = possible & ~fixed & ~allowed
-        if pairs.any():
-            for k in range(start, end):
-                if not check(k, pairs) and len(report.problems) >= 5:
-                    return report
+        if pairs.any() and not check(start, end, pairs):
+            return report
         start = end
     return report
