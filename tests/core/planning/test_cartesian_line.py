@@ -27,7 +27,7 @@ def test_line_out_of_reach_and_into_collision_fail_clearly(robot):
     start_z = robot.frame_pose(robot.full_q(HOME_ARM_Q_RAD, hand), robot.hand_root_frame)[2, 3]
 
     def above_floor(q):
-        return robot.frame_pose(q, robot.hand_root_frame)[2, 3] > start_z - 0.02
+        return robot.frame_pose(q, robot.hand_root_frame)[2, 3] > start_z - 0.022
 
-    with pytest.raises(CartesianPathError, match="collision 21 mm along the line"):
+    with pytest.raises(CartesianPathError, match="collision 25 mm along the line"):
         straight_line(robot, HOME_ARM_Q_RAD, hand, np.array([0.0, 0.0, -0.05]), above_floor)
