@@ -41,6 +41,25 @@ def test_polyline_respects_limits_and_stays_on_the_path():
         assert np.abs(traj.velocities[k]).max() < 1e-6
 
 
+def test_straight_segment_is_no_slower_than_toppra():
+    """The closed-form rest-to-rest profile against toppra's time-optimal parameterisation of the same line."""
+    import toppra as ta
+
+    rng = np.random.default_rng(7)
+    for scale in (0.02, 0.3, 2.0):  # triangular (top speed never reached) to long cruises
+        delta = rng.uniform(-1.0, 1.0, 7) * scale
+        ours = time_parameterise_polyline(NAMES, np.stack([np.zeros(7), delta]), VMAX, AMAX)
+        path = ta.SplineInterpolator([0.0, 1.0], np.stack([np.zeros(7), delta]), bc_type="natural")
+        constraints = [ta.constraint.JointVelocityConstraint(np.stack([-VMAX, VMAX], axis=1)),
+                       ta.constraint.JointAccelerationConstraint(np.stack([-AMAX, AMAX], axis=1))]
+        reference = ta.algorithm.TOPPRA(constraints, path, gridpoints=np.linspace(0.0, 1.0, 101),
+                                        parametrizer="ParametrizeConstAccel").compute_trajectory(0.0, 0.0)
+        assert ours.duration_s <= float(reference.duration) * 1.001
+        assert ours.duration_s >= float(reference.duration) * 0.98  # no faster than the limits allow
+        vel_ratio, acc_ratio = _finite_difference_ratios(ours)
+        assert vel_ratio.max() <= 1.0 + 1e-6 and acc_ratio.max() <= 1.0 + 1e-6
+
+
 def test_spline_through_dense_waypoints_respects_limits():
     s = np.linspace(0.0, 1.0, 101)[:, None]
     waypoints = np.hstack([np.sin(2 * s), 0.3 * s, s**2, -s, 0.2 * np.cos(3 * s), s, 0.1 * s])

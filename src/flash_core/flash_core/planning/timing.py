@@ -1,8 +1,9 @@
 """Time parameterisation within joint velocity/acceleration limits (toppra), sampled at a fixed period.
 
 Joint-space plans (OMPL polylines) are parameterised one straight segment at a time, stopping at every vertex:
-the executed path is then exactly the polyline that was collision-checked, and toppra's limits hold exactly
-(a straight segment has zero path curvature, so constant path acceleration between grid points is exact).
+the executed path is then exactly the polyline that was collision-checked. On a straight segment the
+time-optimal profile under per-joint velocity/acceleration boxes is closed-form (accelerate at the tightest
+joint's limit, coast at the tightest speed, brake), which is what toppra converges to; it is computed directly.
 Dense Cartesian paths (1 mm IK steps) are parameterised as one spline; toppra enforces limits only at its grid
 points, so the sampled result is measured and re-timed with tighter limits until it complies.
 """
@@ -55,11 +56,29 @@ def _sample(trajectory, period_s: float) -> tuple[np.ndarray, ...]:
     return times, trajectory(times), trajectory(times, 1), trajectory(times, 2)
 
 
+def _rest_to_rest_profile(delta: np.ndarray, vmax: np.ndarray, amax: np.ndarray, period_s: float):
+    """Time-optimal s(t) in [0, 1] along q = start + s * delta (D,): times (T,), s, ds/dt, d2s/dt2 (T,)."""
+    moving = np.abs(delta) > 0.0
+    speed = float(np.min(vmax[moving] / np.abs(delta[moving])))  # path speed limit (1/s)
+    accel = float(np.min(amax[moving] / np.abs(delta[moving])))  # path acceleration limit (1/s^2)
+    ramp_s = min(speed / accel, np.sqrt(1.0 / accel))  # triangular when top speed is not reached
+    peak = accel * ramp_s
+    cruise_s = (1.0 - peak * ramp_s) / peak
+    duration = 2.0 * ramp_s + cruise_s
+    times = np.linspace(0.0, duration, max(2, int(np.ceil(duration / period_s)) + 1))
+    braking = np.maximum(times - ramp_s - cruise_s, 0.0)
+    accelerating = np.minimum(times, ramp_s)
+    coasting = np.clip(times - ramp_s, 0.0, cruise_s)
+    s = 0.5 * accel * accelerating**2 + peak * coasting + peak * braking - 0.5 * accel * braking**2
+    ds = accel * accelerating - accel * braking
+    dds = np.where(times < ramp_s, accel, np.where(times > ramp_s + cruise_s, -accel, 0.0))
+    return times, np.clip(s, 0.0, 1.0), ds, dds
+
+
 def time_parameterise_polyline(joint_names: tuple[str, ...], waypoints: np.ndarray, vmax: np.ndarray,
                                amax: np.ndarray, config: TimingConfig | None = None) -> JointTrajectory:
     """waypoints (K, D) joined by straight segments, each from rest to rest."""
     config = config or TimingConfig()
-    ta = _toppra_quiet()
     waypoints = np.asarray(waypoints, dtype=float)
     vmax = np.asarray(vmax, dtype=float) * config.velocity_scale
     amax = np.asarray(amax, dtype=float) * config.acceleration_scale
@@ -67,11 +86,11 @@ def time_parameterise_polyline(joint_names: tuple[str, ...], waypoints: np.ndarr
     for start, end in zip(waypoints[:-1], waypoints[1:]):
         if np.abs(end - start).max() < 1e-9:
             continue
-        path = ta.SplineInterpolator([0.0, 1.0], np.stack([start, end]), bc_type="natural")  # linear
-        times, pos, vel, acc = _sample(_parameterise(path, vmax, amax, np.linspace(0.0, 1.0, 3)),
-                                       config.sample_period_s)
+        times, s, ds, dds = _rest_to_rest_profile(end - start, vmax, amax, config.sample_period_s)
+        delta = end - start
+        pos = start + s[:, None] * delta
         pos[0], pos[-1] = start, end  # exact vertices, so segments meet bit-for-bit
-        parts.append(JointTrajectory(joint_names, pos, vel, acc, times))
+        parts.append(JointTrajectory(joint_names, pos, ds[:, None] * delta, dds[:, None] * delta, times))
     if not parts:
         return stationary(joint_names, waypoints[0])
     return JointTrajectory.concatenate(parts)
