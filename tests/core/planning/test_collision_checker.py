@@ -81,3 +81,22 @@ def test_empty_cloud_means_no_object(robot):
 def test_bad_cloud_is_rejected(cloud):
     with pytest.raises(ValueError, match="object cloud"):
         Scene(SceneConfig(), cloud)
+
+
+def test_never_colliding_pairs_are_skipped_and_stay_apart(robot):
+    """The SRDF's "Never" pairs are left out, and on the checker's own hulls they stay apart at random states."""
+    import pinocchio as pin
+
+    never = robot.never_colliding_link_pairs
+    skipping = CollisionChecker(robot, Scene(SceneConfig()))
+    full = CollisionChecker(robot, Scene(SceneConfig()), CollisionConfig(skip_never_colliding=False))
+    skipped = [k for k, names in enumerate(full.pair_names) if frozenset(names) in never]
+    assert len(skipped) > 30 and not any(frozenset(names) in never for names in skipping.pair_names)
+    assert full.n_pairs - skipping.n_pairs == len(skipped)
+    gdata = full.geometry.createData()
+    for k in set(range(full.n_pairs)) - set(skipped):
+        gdata.deactivateCollisionPair(k)
+    data = robot.model.createData()
+    rng = np.random.default_rng(3)
+    states = rng.uniform(robot.lower_rad, robot.upper_rad, (2000, len(robot.lower_rad)))
+    assert not any(pin.computeCollisions(robot.model, data, full.geometry, gdata, q, True) for q in states)

@@ -3,6 +3,8 @@
 Pairs checked (the allowed-collision matrix, as a MoveIt SRDF would hold it):
 - arm self: every pair of Gen3 links that are not parent and child (21 pairs);
 - hand vs arm: every LEAP body hull against every Gen3 link except the bracelet it is mounted on;
+  self pairs the SRDF marks "Never" (never within 2 cm in the generator's random states, the pairs MoveIt
+  skips) are left out when `skip_never_colliding` is set (default), so planner, validator and MoveIt agree;
 - robot vs table: every body except the Gen3 base, which stands on the table;
 - robot vs object: every body. `allow_hand_object=True` switches off the hand-object pairs only: used for the
   approach, closing and lift, where the fingers are meant to reach and touch the object;
@@ -31,6 +33,7 @@ OBSTACLES = "obstacles"
 class CollisionConfig:
     environment_margin_m: float = 0.01
     self_margin_m: float = 0.0
+    skip_never_colliding: bool = True
 
 
 class CollisionChecker:
@@ -63,15 +66,16 @@ class CollisionChecker:
         arm = [i for i in robot_ids if not robot.is_hand_link(names[i])]
         hand = [i for i in robot_ids if robot.is_hand_link(names[i])]
         chain = {name: k for k, name in enumerate(robot.arm_link_names)}  # links in kinematic order
+        never = robot.never_colliding_link_pairs if self.config.skip_never_colliding else frozenset()
         pairs: list[tuple[int, int, float]] = []
         for a_pos, a in enumerate(arm):
             for b in arm[a_pos + 1:]:
-                if abs(chain[names[a]] - chain[names[b]]) > 1:
+                if abs(chain[names[a]] - chain[names[b]]) > 1 and frozenset((names[a], names[b])) not in never:
                     pairs.append((a, b, self.config.self_margin_m))
         mount_link = robot.arm_link_names[-1]
         for h in hand:
             for a in arm:
-                if names[a] != mount_link:
+                if names[a] != mount_link and frozenset((names[a], names[h])) not in never:
                     pairs.append((a, h, self.config.self_margin_m))
         base_link = robot.arm_link_names[0]
         self._hand_object_pairs: list[int] = []

@@ -195,6 +195,13 @@ class RobotModel:
             joint = model.parents[joint]
         return np.array(centre), float(radius)
 
+    @cached_property
+    def never_colliding_link_pairs(self) -> frozenset[frozenset[str]]:
+        """Link pairs the SRDF generator found never within 2 cm over its random states (reason "Never")."""
+        from flash_core.planning.srdf import never_colliding_link_pairs
+
+        return never_colliding_link_pairs(self.config.assembly)
+
     def hand_root_out_of_reach(self, pose: np.ndarray) -> bool:
         """True when the hand-root pose (4, 4) lies outside `hand_reach_ball_m` (no arm configuration reaches it)."""
         centre, radius = self.hand_reach_ball_m

@@ -293,8 +293,7 @@ def cached_moveit_description(assembly: AssemblyConfig | None = None,
     """{"mjcf", "urdf", "srdf"} paths for this hand mount in the FLASH cache. The URDF is rewritten each call
     (cheap; its mesh paths point into this machine's cache); the SRDF is computed once per mount and config."""
     assembly, config = assembly or AssemblyConfig(), config or CollisionMatrixConfig()
-    key = hashlib.sha256(repr((assembly, config)).encode()).hexdigest()[:16]
-    files = write_robot_description(cache_dir("moveit", key), assembly)
+    files = write_robot_description(_description_dir(assembly, config), assembly)
     srdf = files["urdf"].with_suffix(".srdf")
     if not srdf.is_file():
         partial = srdf.with_suffix(f".{os.getpid()}.tmp")
@@ -302,3 +301,19 @@ def cached_moveit_description(assembly: AssemblyConfig | None = None,
         partial.replace(srdf)  # atomic: a concurrent reader never sees half a file
     files["srdf"] = srdf
     return files
+
+
+def _description_dir(assembly: AssemblyConfig, config: CollisionMatrixConfig) -> Path:
+    return cache_dir("moveit", hashlib.sha256(repr((assembly, config)).encode()).hexdigest()[:16])
+
+
+def never_colliding_link_pairs(assembly: AssemblyConfig | None = None,
+                               config: CollisionMatrixConfig | None = None) -> frozenset[frozenset[str]]:
+    """Link pairs the SRDF marks "Never" for this hand mount: the collision pairs MoveIt skips, shared with the
+    OMPL planner's checker and the validator. Generated once per mount and config (seconds), then read back
+    from the cache without rewriting the description."""
+    assembly, config = assembly or AssemblyConfig(), config or CollisionMatrixConfig()
+    srdf = _description_dir(assembly, config) / f"{ROBOT_NAME}.srdf"
+    if not srdf.is_file():
+        srdf = cached_moveit_description(assembly, config)["srdf"]
+    return frozenset(frozenset((p.link1, p.link2)) for p in read_disabled_pairs(srdf) if p.reason == "Never")

@@ -31,7 +31,7 @@ from flash_core.planning.trajectory import JointTrajectory
 @dataclass(frozen=True)
 class ValidationConfig:
     max_point_step_m: float = 0.002  # no robot point moves more than this between checked states
-    prefilter_window_m: float = 0.02  # point motion per bounding-volume pre-test window
+    prefilter_window_m: float = 0.04  # point motion per bounding-volume pre-test window
     environment_margin_m: float = 0.0  # robot-environment pairs must stay this far apart
     limit_tolerance: float = 0.02  # relative: finite differences of sampled splines carry small errors
 
