@@ -23,8 +23,8 @@ import yaml
 
 from flash_core.planning import CollisionChecker, Scene, SceneConfig, solve_ik
 from flash_core.planning.cartesian import straight_line
+from flash_core.planning.description import ARM_ACCELERATION_LIMITS_RAD_S2, ARM_VELOCITY_LIMITS_RAD_S
 from flash_core.planning.joint_path import plan_joint_path
-from flash_core.planning.robot_model import ARM_ACCELERATION_LIMITS_RAD_S2, ARM_VELOCITY_LIMITS_RAD_S
 from flash_core.planning.timing import TimingConfig, time_parameterise_polyline, time_parameterise_spline
 
 PACKAGE = Path(__file__).resolve().parents[3] / "src/gen3_leap_moveit_config"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from flash_core.planning import HOME_ARM_Q_RAD, CollisionChecker, PickConfig, Scene, write_robot_description
-from flash_core.planning.robot_model import ARM_ACCELERATION_LIMITS_RAD_S2, ARM_VELOCITY_LIMITS_RAD_S
+from flash_core.planning.description import ARM_ACCELERATION_LIMITS_RAD_S2, ARM_VELOCITY_LIMITS_RAD_S
 from flash_core.planning.srdf import TIP_LINK
 from flash_core.planning.timing import minimum_jerk
 

@@ -12,8 +12,8 @@ from flash_core.planning import (
     OmplPlanner,
     PickConfig,
 )
-from flash_core.planning.robot_model import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
-from flash_core.planning.robot_model import ARM_VELOCITY_LIMITS_RAD_S as VMAX
+from flash_core.planning.description import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
+from flash_core.planning.description import ARM_VELOCITY_LIMITS_RAD_S as VMAX
 from flash_core.utils.require import MissingDependencyError
 
 OBJECT = box_cloud((0.5, 0.0, 0.06), (0.03, 0.03, 0.06), n=1500)

