@@ -11,7 +11,7 @@ whole pick is planned for that single candidate from the home configuration. Fai
 statistics: a ranked list costs the sum over the candidates tried.
 
 Stage times come from timing the planner's stage functions (IK, joint paths, Cartesian lines, hand closing,
-toppra, validation) where `flash_core.planning.pick` calls them; "other" is the rest of plan_pick (scene and
+toppra, validation) where `flash_core.planning.ompl_backend` calls them; "other" is the rest of plan_pick (scene and
 collision-checker set-up, bookkeeping). Unreachable candidates (grasps 1.0-1.5 m from the base) are timed in
 ranked lists of 20: the time per candidate beyond the first, i.e. without the once-per-call scene set-up.
 """
@@ -30,12 +30,12 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, OmplPlanner, pick, solve_ik
+from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, OmplPlanner, ompl_backend, solve_ik
 from flash_core.planning.collision import CollisionChecker
 from flash_core.planning.scene import Scene
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_planning.json"
-# Functions pick.py calls, by stage (OmplPlanner._reachable calls solve_ik; _joint_path calls plan_joint_path).
+# Functions ompl_backend calls, by stage (OmplPlanner._reachable calls solve_ik; _joint_path calls plan_joint_path).
 STAGES = {"ik": "solve_ik", "joint_paths": "plan_joint_path", "cartesian": "straight_line",
           "hand_closing": "check_hand_closing", "toppra": ("time_parameterise_polyline", "time_parameterise_spline"),
           "validation": "validate_segments"}
@@ -55,13 +55,13 @@ class StageClock:
         originals = {}
         for stage, names in STAGES.items():
             for name in (names,) if isinstance(names, str) else names:
-                originals[name] = getattr(pick, name)
-                setattr(pick, name, self._timed(stage, originals[name]))
+                originals[name] = getattr(ompl_backend, name)
+                setattr(ompl_backend, name, self._timed(stage, originals[name]))
         try:
             yield self
         finally:
             for name, function in originals.items():
-                setattr(pick, name, function)
+                setattr(ompl_backend, name, function)
 
     def _timed(self, stage, function):
         def timed(*args, **kwargs):

@@ -11,7 +11,8 @@ from scipy.spatial.transform import Rotation
 
 from flash_core.planning import MotionPlanner, MoveItConfig, MoveItPyPlanner, OmplPlanner, Scene, SceneConfig
 from flash_core.planning.moveit_backend import joint_trajectory_from_msg, scene_boxes
-from flash_core.planning.pick import approach_direction, pregrasp_pose
+from flash_core.planning.pick import approach_direction
+from flash_core.planning.pick_stages import pregrasp_pose
 from flash_core.planning.scene import TableConfig
 from flash_core.utils.require import MissingDependencyError
 

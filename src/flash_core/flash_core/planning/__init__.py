@@ -29,15 +29,8 @@ from flash_core.planning.description import (
 )
 from flash_core.planning.ik import IKConfig, solve_ik
 from flash_core.planning.moveit_backend import MoveItConfig, MoveItPyPlanner
-from flash_core.planning.pick import (
-    GraspCandidate,
-    MotionPlanner,
-    OmplPlanner,
-    PickConfig,
-    PickPlan,
-    PickResult,
-    PlanSegment,
-)
+from flash_core.planning.ompl_backend import OmplPlanner
+from flash_core.planning.pick import GraspCandidate, MotionPlanner, PickConfig, PickPlan, PickResult, PlanSegment
 from flash_core.planning.robot_model import HOME_ARM_Q_RAD, RobotModel, RobotModelConfig
 from flash_core.planning.scene import Scene, SceneConfig, TableConfig
 from flash_core.planning.trajectory import JointTrajectory

@@ -11,7 +11,7 @@ def make_planner(name: str, config: PickConfig | None = None) -> MotionPlanner:
     """"ompl": OmplPlanner (PyPI packages, runs anywhere); "moveit": MoveItPyPlanner (ROS 2 Jazzy + MoveIt 2,
     fails with a clear MissingDependencyError elsewhere)."""
     if name == "ompl":
-        from flash_core.planning.pick import OmplPlanner
+        from flash_core.planning.ompl_backend import OmplPlanner
 
         return OmplPlanner(config)
     if name == "moveit":

@@ -38,6 +38,8 @@ from flash_core.planning.pick import (
     PickPlan,
     PickResult,
     approach_direction,
+)
+from flash_core.planning.pick_stages import (
     approach_hand_shape,
     candidate_pregrasp_pose,
     check_hand_closing,
