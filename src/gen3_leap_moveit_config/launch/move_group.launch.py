@@ -23,7 +23,7 @@ PACKAGE = "gen3_leap_moveit_config"
 
 
 def _move_group(context):
-    from flash_core.planning.moveit_backend import moveit_parameters
+    from flash_motion.moveit_backend import moveit_parameters
 
     # Relative paths are the user's (cwd), not this package's: make them absolute before loading.
     urdf, srdf = (LaunchConfiguration(name).perform(context) for name in ("urdf", "srdf"))

@@ -1,7 +1,9 @@
-"""The MoveIt backend's parts that run without ROS: its clear error here, the planning-scene boxes, the
-trajectory conversion (joint order, continuous joints, missing derivatives), and the stage geometry it
-shares with OmplPlanner."""
+"""The MoveIt backend (flash_motion.moveit_backend), its parts that run without ROS: its clear error here, the
+core's import without it, the planning-scene boxes, the trajectory conversion (joint order, continuous joints,
+missing derivatives), and the stage geometry it shares with OmplPlanner."""
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,12 +11,12 @@ import pytest
 from planning_reference import box_cloud
 from scipy.spatial.transform import Rotation
 
-from flash_core.planning import MotionPlanner, MoveItConfig, MoveItPyPlanner, OmplPlanner, Scene, SceneConfig
-from flash_core.planning.moveit_backend import joint_trajectory_from_msg, scene_boxes
+from flash_core.planning import MotionPlanner, OmplPlanner, Scene, SceneConfig
 from flash_core.planning.pick import approach_direction
 from flash_core.planning.pick_stages import pregrasp_pose
 from flash_core.planning.scene import TableConfig
 from flash_core.utils.require import MissingDependencyError
+from flash_motion.moveit_backend import MoveItConfig, MoveItPyPlanner, joint_trajectory_from_msg, scene_boxes
 
 
 def test_moveit_planner_says_what_it_needs():
@@ -24,6 +26,27 @@ def test_moveit_planner_says_what_it_needs():
         MoveItPyPlanner(moveit=MoveItConfig(urdf_path="/nonexistent.urdf"))
     # Both backends are MotionPlanners: the pick node can hold either.
     assert issubclass(OmplPlanner, MotionPlanner) and issubclass(MoveItPyPlanner, MotionPlanner)
+
+
+def test_core_imports_without_ros_and_finds_the_backend_in_flash_motion_only_when_asked():
+    # A fresh interpreter where ROS, MoveIt and flash_motion cannot be imported (a None entry in sys.modules
+    # makes every import of that name fail): the core must still import, and asking for "moveit" must say
+    # what is missing rather than fail at import time.
+    code = """
+import sys
+blocked = ("rclpy", "moveit", "moveit_configs_utils", "moveit_msgs", "geometry_msgs", "shape_msgs", "flash_motion")
+sys.modules.update(dict.fromkeys(blocked, None))
+import flash_core.planning
+from flash_core.utils.require import MissingDependencyError
+try:
+    flash_core.planning.make_planner("moveit")
+except MissingDependencyError as exc:
+    print(exc)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "The MoveIt planner (planner 'moveit') needs the Python module 'flash_motion.moveit_backend'" in \
+        result.stdout and "pip install -e src/flash_motion" in result.stdout
 
 
 def test_scene_boxes_cover_the_cloud_and_the_table():

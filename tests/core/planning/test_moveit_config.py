@@ -140,7 +140,7 @@ def test_pipelines_and_plan_requests_resolve(urdf):
     moveit_py = _yaml("moveit_py.yaml")
     pipelines = moveit_py["planning_pipelines"]["pipeline_names"]
     assert all((CONFIG / f"{p}_planning.yaml").is_file() for p in pipelines)
-    from flash_core.planning.moveit_backend import MoveItConfig
+    from flash_motion.moveit_backend import MoveItConfig
 
     for namespace, planner in ((MoveItConfig().free_motion_params, "RRTConnectkConfigDefault"),
                                (MoveItConfig().straight_line_params, "LIN")):
@@ -149,7 +149,7 @@ def test_pipelines_and_plan_requests_resolve(urdf):
 
 
 def test_package_installs_every_file_the_backend_loads():
-    from flash_core.planning import moveit_backend
+    from flash_motion import moveit_backend
 
     source = Path(moveit_backend.__file__).read_text()
     loaded = set(re.findall(r'file_path="(config/[\w.]+)"', source))

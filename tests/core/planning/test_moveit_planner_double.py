@@ -7,9 +7,10 @@ import pytest
 from moveit_double import MoveItConfigsBuilder, MoveItPy, PlanningComponent, install
 from planning_reference import box_cloud
 
-from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, MoveItConfig, MoveItPyPlanner, PickConfig
+from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, PickConfig
 from flash_core.planning.ik import unwrap_near
 from flash_core.planning.pick import SEGMENT_LAYOUT
+from flash_motion.moveit_backend import MoveItConfig, MoveItPyPlanner
 
 # A box a little to the left of the one in test_pick_sequence, grasped from above with a power grasp.
 OBJECT = box_cloud((0.5, 0.08, 0.06), (0.03, 0.03, 0.06), n=1200, seed=3)

@@ -8,9 +8,9 @@ from flash_core.planning import (
     HOME_ARM_Q_RAD,
     GraspCandidate,
     MotionPlanner,
-    MoveItPyPlanner,
     OmplPlanner,
     PickConfig,
+    make_planner,
 )
 from flash_core.planning.description import ARM_ACCELERATION_LIMITS_RAD_S2 as AMAX
 from flash_core.planning.description import ARM_VELOCITY_LIMITS_RAD_S as VMAX
@@ -136,8 +136,9 @@ def test_bad_inputs_fail_clearly(planner):
 
 
 def test_moveit_backend_says_it_is_unavailable():
+    # make_planner finds the backend in flash_motion; the backend names moveit_py as the missing piece.
     with pytest.raises(MissingDependencyError, match="moveit_py is not available on this machine"):
-        MoveItPyPlanner()
+        make_planner("moveit")
 
 
 def test_grasps_in_flash_joint_order_are_reordered(robot):

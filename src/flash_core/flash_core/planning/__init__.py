@@ -4,7 +4,7 @@ independent validation and pick sequences for ranked grasp candidates. No ROS im
     from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, OmplPlanner
 
     planner = OmplPlanner()                                  # loads the models once (~1 s)
-    # or MoveItPyPlanner() on ROS 2 Jazzy + MoveIt 2 (moveit_py): the same interface and result types
+    # or make_planner("moveit"): flash_motion's MoveItPyPlanner on ROS 2 Jazzy + MoveIt 2 (moveit_py), same types
     candidates = [GraspCandidate.from_named_joints(T_base_palm, ["0", ..., "15"], q) for T_base_palm, q in ranked]
     result = planner.plan_pick(candidates, object_points_base_m, HOME_ARM_Q_RAD)
     if result.success:
@@ -28,7 +28,6 @@ from flash_core.planning.description import (
     write_robot_description,
 )
 from flash_core.planning.ik import IKConfig, solve_ik
-from flash_core.planning.moveit_backend import MoveItConfig, MoveItPyPlanner
 from flash_core.planning.ompl_backend import OmplPlanner
 from flash_core.planning.pick import GraspCandidate, MotionPlanner, PickConfig, PickPlan, PickResult, PlanSegment
 from flash_core.planning.robot_model import HOME_ARM_Q_RAD, RobotModel, RobotModelConfig
@@ -39,7 +38,7 @@ from flash_core.planning.validate import ValidationConfig, ValidationReport, val
 __all__ = [
     "ARM_JOINT_NAMES", "HAND_JOINT_NAMES", "HOME_ARM_Q_RAD", "PLANNER_NAMES", "AssemblyConfig", "CollisionChecker",
     "CollisionConfig", "GraspCandidate", "HandMount", "IKConfig", "JointTrajectory", "MotionPlanner",
-    "MoveItConfig", "MoveItPyPlanner", "OmplPlanner", "PickConfig", "PickPlan", "PickResult", "PlanSegment",
+    "OmplPlanner", "PickConfig", "PickPlan", "PickResult", "PlanSegment",
     "RobotModel", "RobotModelConfig", "Scene", "SceneConfig", "TableConfig", "ValidationConfig", "ValidationReport",
     "assembly_spec", "make_planner", "solve_ik", "validate_trajectory", "write_robot_description",
 ]

@@ -16,7 +16,7 @@ a candidate failing any step is rejected with the reason.
 
 This module holds the types every backend shares (candidates, config, plans, results, the segment layout);
 `pick_stages` the stage geometry, the candidate loop and the validation; `ompl_backend.OmplPlanner` and
-`moveit_backend.MoveItPyPlanner` the two backends.
+`flash_motion.moveit_backend.MoveItPyPlanner` (ROS-bound, so outside this package) the two backends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The pick sequence on MoveIt 2 through moveit_py (ROS 2 Jazzy + MoveIt 2; not installable from PyPI).
 
-Same stages, candidate loop, segment layout and independent validation as `OmplPlanner` (pick.py); MoveIt
+It lives in flash_motion, not in the ROS-free flash_core.planning, because it plans through ROS (moveit_py
+and MoveIt messages); `flash_core.planning.make_planner("moveit")` imports it from here when asked.
+Same stages, candidate loop, segment layout and independent validation as `OmplPlanner` (pick_stages.py); MoveIt
 plans the arm motions:
   to_pregrasp  OMPL (RRTConnect) to a pose goal of `leap_palm`; MoveIt samples the IK (KDL);
   approach     Pilz LIN from the pre-grasp to the grasp pose;
