@@ -8,7 +8,10 @@ Pairs checked (the allowed-collision matrix, as a MoveIt SRDF would hold it):
 - robot vs table: every body except the Gen3 base, which stands on the table;
 - robot vs object: every body. `allow_hand_object=True` switches off the hand-object pairs only: used for the
   approach, closing and lift, where the fingers are meant to reach and touch the object;
-- robot vs obstacles (the other objects' clouds): every body, always.
+- robot vs obstacles (the other objects' clouds): every body, always;
+- attached object (the target's cloud fixed in the hand-root frame once grasped) vs obstacles, and vs the table
+  unless `attached_touches_table` (the lift, which takes it off the table). Its contact with the robot is not
+  checked: the hand holds it.
 The hand's own finger-finger pairs are not checked: the grasp's joint positions come from the grasp model.
 
 Robot-environment pairs carry a security margin (default 1 cm): discrete checks between waypoints otherwise
@@ -27,6 +30,7 @@ from flash_core.planning.scene import Scene
 TABLE = "table"
 OBJECT = "object"
 OBSTACLES = "obstacles"
+ATTACHED = "attached_object"
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,9 @@ class CollisionConfig:
 class CollisionChecker:
     """`is_valid(q)` for full configurations q (23,) = [arm 7, hand 16] in a fixed scene."""
 
-    def __init__(self, robot: RobotModel, scene: Scene, config: CollisionConfig | None = None):
+    def __init__(self, robot: RobotModel, scene: Scene, config: CollisionConfig | None = None, *,
+                 attached_points_in_hand_m: np.ndarray | None = None, attached_touches_table: bool = False):
+        """attached_points_in_hand_m (K, 3): the grasped object's cloud in the hand-root frame, or None."""
         import pinocchio as pin
 
         self.robot, self.scene = robot, scene
@@ -86,6 +92,15 @@ class CollisionChecker:
                 if env_name == OBJECT and r in hand:
                     self._hand_object_pairs.append(len(pairs))
                 pairs.append((r, e, self.config.environment_margin_m))
+        if attached_points_in_hand_m is not None and len(attached_points_in_hand_m):
+            hand_root = robot.frame_id(robot.hand_root_frame)
+            frame = robot.model.frames[hand_root]
+            attached = self.geometry.addGeometryObject(pin.GeometryObject(
+                ATTACHED, frame.parentJoint, hand_root, frame.placement,
+                Scene(scene.config, np.asarray(attached_points_in_hand_m)).object_geometry()))
+            for env_name, e in env_ids.items():
+                if env_name == OBSTACLES or (env_name == TABLE and not attached_touches_table):
+                    pairs.append((attached, e, self.config.environment_margin_m))
         for a, b, _ in pairs:
             self.geometry.addCollisionPair(pin.CollisionPair(int(a), int(b)))
         self.pair_names = [(self.geometry.geometryObjects[a].name, self.geometry.geometryObjects[b].name)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ from flash_core.planning.pick import (
 from flash_core.planning.pick_stages import (
     approach_hand_shape,
     candidate_pregrasp_pose,
+    carried_object_checkers,
     check_hand_closing,
     check_reach,
     hand_motion,
@@ -31,7 +33,7 @@ from flash_core.planning.pick_stages import (
     validate_segments,
 )
 from flash_core.planning.robot_model import RobotModel
-from flash_core.planning.scene import Scene
+from flash_core.planning.scene import Scene, table_from_plane
 from flash_core.planning.timing import time_parameterise_polyline, time_parameterise_spline
 
 
@@ -46,20 +48,24 @@ class OmplPlanner:
     # --- public -----------------------------------------------------------------------------------------
     def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
                   start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None,
-                  obstacle_points_m: np.ndarray | None = None) -> PickResult:
-        """obstacle_points_m (M, 3): the other objects, base frame; never touched, in every stage."""
-        scene = Scene(self.config.scene, object_points_m,
+                  obstacle_points_m: np.ndarray | None = None,
+                  table_plane_pose: np.ndarray | None = None) -> PickResult:
+        """obstacle_points_m (M, 3): the other objects, base frame; never touched, in every stage.
+        table_plane_pose (4, 4): the measured table plane (`scene.table_from_plane`) instead of the config's."""
+        scene_config = self.config.scene
+        if table_plane_pose is not None:
+            scene_config = replace(scene_config, table=table_from_plane(table_plane_pose, scene_config.table))
+        scene = Scene(scene_config, object_points_m,
                       np.zeros((0, 3)) if obstacle_points_m is None else obstacle_points_m)
         checker = CollisionChecker(self.robot, scene, self.config.collision)
-        carry_checker = CollisionChecker(self.robot, scene.without_object(), self.config.collision)
         return plan_first_feasible(
             self.robot, candidates, start_arm_q, start_hand_q,
-            lambda candidate, arm_q, hand_q: self._plan_candidate(candidate, checker, carry_checker, arm_q, hand_q),
+            lambda candidate, arm_q, hand_q: self._plan_candidate(candidate, scene, checker, arm_q, hand_q),
         )
 
     # --- stages -----------------------------------------------------------------------------------------
-    def _plan_candidate(self, candidate: GraspCandidate, checker: CollisionChecker,
-                        carry_checker: CollisionChecker, start_arm_q: np.ndarray,
+    def _plan_candidate(self, candidate: GraspCandidate, scene: Scene, checker: CollisionChecker,
+                        start_arm_q: np.ndarray,
                         start_hand_q: np.ndarray) -> PickPlan:
         robot, cfg = self.robot, self.config
         check_reach(robot, candidate, cfg)
@@ -72,6 +78,8 @@ class OmplPlanner:
             raise CandidateRejected(f"start configuration in collision: {checker.colliding_pairs(start_q)}")
         grasp_pose = candidate.wrist_pose
         self._reachable("grasp", grasp_pose, start_arm_q, candidate.hand_q, checker, allow_hand_object=True)
+        lift_checker, carry_checker = carried_object_checkers(robot, scene, candidate, cfg)
+        lifting = lambda q: lift_checker.is_valid(q, allow_hand_object=True)  # noqa: E731
         pregrasp = candidate_pregrasp_pose(candidate, cfg)
         approach_m = grasp_pose[:3, 3] - pregrasp[:3, 3]  # (3,) the straight approach in the base frame
         pregrasp_solutions = self._reachable("pre-grasp", pregrasp, start_arm_q, approach_hand_q, checker,
@@ -84,7 +92,7 @@ class OmplPlanner:
                 grasp_q = approach[-1]
                 check_hand_closing(checker, grasp_q, approach_hand_q, candidate.hand_q, cfg.hand_close_checks)
                 lift = straight_line(robot, grasp_q, candidate.hand_q, np.array([0.0, 0.0, cfg.lift_m]),
-                                     contact, cfg.cartesian, cfg.ik)
+                                     lifting, cfg.cartesian, cfg.ik)
                 break
             except (CartesianPathError, CandidateRejected) as exc:
                 last_error = exc
@@ -95,6 +103,10 @@ class OmplPlanner:
         retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
         retreat_q = unwrap_near(retreat_q, lift[-1], robot.continuous)  # the same pose, the shorter way round
         carry = lambda q: carry_checker.is_valid(q)  # noqa: E731
+        retreat_goal = robot.full_q(retreat_q, candidate.hand_q)
+        if not carry(retreat_goal):
+            raise CandidateRejected("retreat goal in collision carrying the object: "
+                                    f"{carry_checker.colliding_pairs(retreat_goal)[:3]}")
         retreat = self._joint_path(lambda q: carry(robot.full_q(q, candidate.hand_q)), lift[-1], retreat_q)
 
         arm_names = robot.arm_joint_names
@@ -108,7 +120,7 @@ class OmplPlanner:
             "retreat": time_parameterise_polyline(arm_names, retreat, vmax, amax, timing),
         }
         segments = pick_segments(robot, trajectories, approach_hand_q, candidate.hand_q)
-        validate_segments(segments, checker, carry_checker, cfg.validation)
+        validate_segments(segments, checker, carry_checker, cfg.validation, lift_checker)
         return PickPlan(-1, grasp_q, segments, 0.0)
 
     def _reachable(self, stage: str, pose: np.ndarray, reference_arm_q: np.ndarray, hand_q: np.ndarray,

@@ -9,9 +9,10 @@ For each candidate (best first) until one is feasible:
   6. retreat      OMPL joint path to the retreat configuration (default: where the arm started).
 
 Allowed contacts (documented choice): the hand may touch the object in approach, close_hand and lift, where
-the fingers are meant to reach it; the arm links may never touch it; nothing may touch the table. The retreat
-is planned without the object cloud, since the object then travels in the hand (its own collisions with the
-world are not modelled). Every segment is time-parameterised and then re-checked by `validate_trajectory`;
+the fingers are meant to reach it; the arm links may never touch it; nothing may touch the table. From the
+grasp on the object is attached: its cloud, fixed in the hand-root frame at the grasp pose, is kept off the
+obstacles in the lift and off the obstacles and the table in the retreat (planned without the object left
+behind in the scene). Every segment is time-parameterised and then re-checked by `validate_trajectory`;
 a candidate failing any step is rejected with the reason.
 
 This module holds the types every backend shares (candidates, config, plans, results, the segment layout);
@@ -166,7 +167,8 @@ class MotionPlanner(Protocol):
 
     def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
                   start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None,
-                  obstacle_points_m: np.ndarray | None = None) -> PickResult: ...
+                  obstacle_points_m: np.ndarray | None = None,
+                  table_plane_pose: np.ndarray | None = None) -> PickResult: ...
 
 
 def approach_direction(axis: Sequence[float]) -> np.ndarray:

@@ -22,6 +22,7 @@ from flash_core.planning.pick import (
     approach_direction,
 )
 from flash_core.planning.robot_model import RobotModel
+from flash_core.planning.scene import Scene
 from flash_core.planning.timing import TimingConfig, minimum_jerk, stationary
 from flash_core.planning.trajectory import JointTrajectory
 from flash_core.planning.validate import ValidationConfig, validate_trajectory
@@ -101,15 +102,31 @@ def pick_segments(robot: RobotModel, trajectories: dict[str, JointTrajectory], a
     return segments
 
 
+def carried_object_checkers(robot: RobotModel, scene: Scene, candidate: GraspCandidate,
+                            config: PickConfig) -> tuple[CollisionChecker, CollisionChecker]:
+    """Checkers for the stages that carry the object, its cloud fixed in the hand-root frame at the grasp pose:
+    the lift (the object still in the scene for the arm, hand contact allowed; the carried copy may touch the
+    table it leaves, never an obstacle) and the retreat (the object only in the hand, kept off table and
+    obstacles)."""
+    pose = candidate.wrist_pose
+    points_in_hand_m = (scene.object_points_m - pose[:3, 3]) @ pose[:3, :3]  # (N, 3) R^T (p - t)
+    lift = CollisionChecker(robot, scene, config.collision, attached_points_in_hand_m=points_in_hand_m,
+                            attached_touches_table=True)
+    retreat = CollisionChecker(robot, scene.without_object(), config.collision,
+                               attached_points_in_hand_m=points_in_hand_m)
+    return lift, retreat
+
+
 def validate_segments(segments: list[PlanSegment], checker: CollisionChecker, carry_checker: CollisionChecker,
-                      validation: ValidationConfig) -> None:
-    """Independent re-check of every segment (limits, dense collisions); the retreat carries the object, so
-    it is checked without it. Raises CandidateRejected naming the first failing segment."""
+                      validation: ValidationConfig, lift_checker: CollisionChecker | None = None) -> None:
+    """Independent re-check of every segment (limits, dense collisions); the lift (with `lift_checker` when
+    given) and the retreat carry the object. Raises CandidateRejected naming the first failing segment."""
     robot = checker.robot
+    checkers = {"lift": lift_checker or checker, "retreat": carry_checker}
     for segment in segments:
         is_arm = segment.trajectory.joint_names == robot.arm_joint_names
         report = validate_trajectory(
-            segment.trajectory, carry_checker if segment.name == "retreat" else checker, segment.held_q,
+            segment.trajectory, checkers.get(segment.name, checker), segment.held_q,
             allow_hand_object=segment.allow_hand_object,
             vmax=ARM_VELOCITY_LIMITS_RAD_S if is_arm else None, amax=ARM_ACCELERATION_LIMITS_RAD_S2 if is_arm else None,
             config=validation,

@@ -3,19 +3,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class TableConfig:
-    """A box whose top face is at `top_z_m` (robot base frame). The Gen3 base stands on it."""
+    """A box whose top face centre is at (center_xy_m, top_z_m) (robot base frame), the face tilted to the unit
+    normal `normal_in_base` (default: level). The Gen3 base stands on it."""
 
     top_z_m: float = 0.0
     center_xy_m: tuple[float, float] = (0.5, 0.0)
     size_xy_m: tuple[float, float] = (1.6, 1.6)
     thickness_m: float = 0.05
+    normal_in_base: tuple[float, float, float] = (0.0, 0.0, 1.0)
+
+
+def table_from_plane(plane_pose: np.ndarray, table: TableConfig | None = None) -> TableConfig:
+    """The table whose top face lies in a measured plane: plane_pose (4, 4) in the base frame has a point of the
+    plane as origin and the plane normal as z axis (flash_perception's `table_plane` pose). Size, thickness and
+    centre xy come from `table` (default TableConfig); a normal pointing down is flipped."""
+    pose = np.asarray(plane_pose, dtype=float)
+    if pose.shape != (4, 4) or not np.isfinite(pose).all():
+        raise ValueError(f"table plane pose must be a finite (4, 4) matrix, got shape {pose.shape}")
+    normal = pose[:3, 2] / max(np.linalg.norm(pose[:3, 2]), 1e-12)
+    normal = -normal if normal[2] < 0 else normal
+    if normal[2] < 0.5:  # more than 60 degrees from level: not a table the arm stands on
+        raise ValueError(f"table plane normal {normal.round(3).tolist()} is more than 60 degrees from vertical")
+    table = table or TableConfig()
+    point = pose[:3, 3]
+    offset_xy = np.asarray(table.center_xy_m) - point[:2]
+    top_z_m = point[2] - float(normal[:2] @ offset_xy) / normal[2]  # the plane's height at the table centre
+    return replace(table, top_z_m=float(top_z_m), normal_in_base=tuple(float(v) for v in normal))
 
 
 @dataclass(frozen=True)
@@ -60,9 +80,15 @@ class Scene:
         table = self.config.table
         if table is None:
             return None
+        normal = np.asarray(table.normal_in_base, dtype=float)
+        normal = normal / np.linalg.norm(normal)
         pose = np.eye(4)
-        pose[:2, 3] = table.center_xy_m
-        pose[2, 3] = table.top_z_m - table.thickness_m / 2
+        # Rotation taking z to the normal (Rodrigues about z x normal); the normal is never opposite to z here.
+        axis, cos = np.cross((0.0, 0.0, 1.0), normal), normal[2]
+        skew = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+        pose[:3, :3] = np.eye(3) + skew + skew @ skew / (1.0 + cos)
+        pose[:3, 3] = (*table.center_xy_m, table.top_z_m)
+        pose[:3, 3] -= normal * table.thickness_m / 2
         return coal.Box(table.size_xy_m[0], table.size_xy_m[1], table.thickness_m), pose
 
     def object_geometry(self):

@@ -106,6 +106,8 @@ def _environment_boxes(checker: CollisionChecker) -> dict[int, tuple[np.ndarray,
     boxes = {}
     for g in range(checker.robot.collision_model.ngeoms, checker.geometry.ngeoms):
         obj = checker.geometry.geometryObjects[g]
+        if obj.parentJoint != 0:
+            continue  # an attached object moves with the robot: no fixed box
         shape = obj.geometry
         if isinstance(shape, coal.OcTree):
             cells = np.array(shape.toBoxes()).reshape(-1, 6)  # (x, y, z, size, occupancy, threshold)
@@ -136,7 +138,9 @@ class _PairFilter:
         n_robot = robot.collision_model.ngeoms
         boxes = _environment_boxes(checker)
         self.self_pairs = np.flatnonzero(self.second < n_robot)
-        self.box_pairs = np.array([k for k in range(len(pairs)) if self.second[k] in boxes], dtype=int)
+        # Pairs of a non-robot body (the attached object) with the environment: never pre-filtered.
+        self.box_pairs = np.array([k for k in range(len(pairs)) if self.second[k] in boxes and self.first[k] < n_robot],
+                                  dtype=int)
         self.low = np.array([boxes[self.second[k]][0] for k in self.box_pairs]).reshape(-1, 3)
         self.high = np.array([boxes[self.second[k]][1] for k in self.box_pairs]).reshape(-1, 3)
         self.margins = margins
