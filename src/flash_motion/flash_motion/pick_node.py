@@ -64,6 +64,9 @@ class PickNode(Node):
         self.declare_parameter("lift_m", defaults.lift_m)
         self.declare_parameter("hand_move_duration_s", defaults.hand_move_duration_s)
         self.declare_parameter("transform_timeout_s", 1.0)
+        # How long a segment waits for its controller's action server to be discovered (DDS discovery of a
+        # controller that just started, or on a loaded machine, takes seconds).
+        self.declare_parameter("controller_timeout_s", 5.0)
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
         executor = param("executor")
@@ -255,7 +258,7 @@ class PickNode(Node):
             client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
         else:
             client, msg = self.hand_client, hand_trajectory_for_driver(segment.trajectory, self.hand_joint_names)
-        if not client.wait_for_server(timeout_sec=2.0):
+        if not client.wait_for_server(timeout_sec=self.get_parameter("controller_timeout_s").value):
             return f"no FollowJointTrajectory server on {client._action_name}"
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
         handle = await client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
