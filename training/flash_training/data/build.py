@@ -150,8 +150,8 @@ PRESETS: dict[str, BuildConfig] = {
         views=ViewConfig(views=2),
         splits=SplitConfig(unseen_category_fraction=0.0, unseen_object_fraction=0.0, seen_grasp_fraction=0.25),
     ),
-    # < 30 min on a 2-core CPU: 36 part-labelled procedural objects + 8 YCB + 6 pybullet random objects,
-    # 20 grasps per hand.
+    # 36 part-labelled procedural objects + 8 YCB + 6 pybullet random objects, up to 16 grasps per hand that
+    # hold in simulation: 19 min 39 s for LEAP alone with `--ray 2` on 2 shared cores (docs/benchmarks.md).
     "mini": BuildConfig(
         sources=(
             SourceSpec("procedural", {"count_per_category": 3}),
@@ -164,9 +164,10 @@ PRESETS: dict[str, BuildConfig] = {
         synthesis=SynthesisConfig(oversample=16),
         simulate=True,
     ),
-    # About 45 min on 2 cores with `--ray 2` (docs/benchmarks.md): 250 objects in 63 categories (120 part-labelled
-    # procedural objects, 70 YCB, 60 pybullet random), both hands, 20 grasps per hand with 4 wordings per text
-    # level, 8 partial views per object; splits with 29 unseen-category and ~30 unseen objects.
+    # 250 objects in 60 categories (120 part-labelled procedural objects, 70 YCB, 60 pybullet random), both
+    # hands, up to 16 grasps per hand that hold in simulation, 4 wordings per text level, 8 partial views per
+    # object; splits with 29 unseen-category and ~30 unseen objects. Measured: 1 h 03 min for LEAP alone with
+    # `--candidates 8 --ray 2` on 2 shared cores (docs/benchmarks.md); both hands at 16 candidates take ~4x that.
     "default": BuildConfig(
         sources=(
             SourceSpec("procedural", {"count_per_category": 10}),

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=("tiny", "mini", "default", "full"),
         default="default",
-        help="size and quality preset (default: 'default', about 45 min on 2 cores with --ray 2)",
+        help="size and quality preset (default: 'default'; build times in docs/benchmarks.md)",
     )
     build.add_argument("--out", required=True, help="output folder")
     build.add_argument("--resume", action="store_true", help="continue an interrupted build in --out")
