@@ -1,0 +1,172 @@
+"""Grasp server goal latency: GenerateGrasp goal sent -> result received, over real DDS, with the default model.
+
+    .venv/bin/python benchmarks/bench_grasp_server.py [--goals 10] [--warmup 2] [--num-grasps 16]
+
+For each solver setting, a fresh `flash_grasp_server` node (its own process, no `checkpoint` parameter, so it
+serves the packaged default model in flash_core/model/default) is started with config/grasp_server.yaml and
+the setting's `solver_method` / `solver_steps`; this process waits until the action server is ready, then sends
+goals one at a time (each after the previous result) asking for K grasps of a procedural mug: 2048 surface
+points with normals from flash_training's ProceduralSource + process_object, placed at (0.5, 0.1, 0.05) m in
+the cloud's own frame. Warm-up goals are not counted. The clock runs from send_goal_async to the result's
+arrival in this process, so it includes goal acceptance, validation, encoding, sampling, ranking and DDS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "bench_grasp_server.json"
+CONFIG = ROOT / "config" / "grasp_server.yaml"
+OBJECT_CENTRE_M = (0.5, 0.1, 0.05)
+
+# (solver_method, solver_steps); None: the values in config/grasp_server.yaml (the server's defaults).
+SETTINGS: list[tuple[str, int] | None] = [None, ("euler", 16), ("euler", 8)]
+
+
+def mug_cloud(num_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(num_points, 3) surface points (m, around OBJECT_CENTRE_M) and unit normals of procedural mug_000."""
+    from flash_training.data.objects.procedural import ProceduralSource
+    from flash_training.data.processing import ProcessingConfig, process_object
+
+    processed = process_object(ProceduralSource().load("mug_000"), ProcessingConfig(num_points=num_points))
+    return processed.points + np.asarray(OBJECT_CENTRE_M, np.float32), processed.normals
+
+
+def run_setting(setting, index: int, goal, args, context, console) -> dict:
+    from rclpy.action import ActionClient
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from flash_interfaces.action import GenerateGrasp
+
+    namespace = f"/bench{index}"
+    command = [sys.executable, "-m", "flash_grasp_server.server_node", "--ros-args", "-r", f"__ns:={namespace}",
+               "--params-file", str(CONFIG)]
+    if setting is not None:
+        command += ["-p", f"solver_method:={setting[0]}", "-p", f"solver_steps:={setting[1]}"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    node = Node("bench_grasp_server", namespace=namespace, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def wait(predicate, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not predicate() and time.monotonic() < deadline and server.poll() is None:
+            executor.spin_once(timeout_sec=0.01)
+        return predicate()
+
+    try:
+        action = ActionClient(node, GenerateGrasp, "generate_grasp")
+        started = time.monotonic()
+        if not wait(action.server_is_ready, 180.0):
+            output = server.stdout.read() if server.poll() is not None else "(still running)"
+            raise RuntimeError(f"the server did not come up in 180 s:\n{output}")
+        ready_s = time.monotonic() - started
+        latencies, evaluations = [], set()
+        for i in range(args.warmup + args.goals):
+            t0 = time.perf_counter()
+            send = action.send_goal_async(goal)
+            if not wait(send.done, 30.0) or not send.result().accepted:
+                raise RuntimeError(f"goal {i} was not accepted")
+            result_future = send.result().get_result_async()
+            if not wait(result_future.done, 120.0):
+                raise RuntimeError(f"goal {i} got no result in 120 s")
+            elapsed = time.perf_counter() - t0
+            result = result_future.result().result
+            if result.error_code != GenerateGrasp.Result.SUCCESS or len(result.grasps) != args.num_grasps:
+                raise RuntimeError(f"goal {i}: error {result.error_code} ({result.message}), "
+                                   f"{len(result.grasps)} grasps")
+            if i >= args.warmup:
+                latencies.append(elapsed)
+                evaluations.add(result.function_evaluations)
+        console.print(f"  {label(setting)}: ready after {ready_s:.1f} s, median {np.median(latencies):.3f} s")
+        return {"solver": label(setting), "solver_method": setting[0] if setting else None,
+                "solver_steps": setting[1] if setting else None, "server_ready_s": ready_s,
+                "function_evaluations": sorted(evaluations), "latencies_s": latencies,
+                "median_s": float(np.median(latencies)), "p95_s": float(np.percentile(latencies, 95)),
+                "min_s": float(np.min(latencies)), "max_s": float(np.max(latencies))}
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+        executor.shutdown()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+def label(setting) -> str:
+    return "default (config/grasp_server.yaml)" if setting is None else f"{setting[0]}, {setting[1]} steps"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--goals", type=int, default=10, help="timed goals per setting")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed goals first")
+    parser.add_argument("--num-grasps", type=int, default=16, help="K, grasps asked per goal")
+    parser.add_argument("--num-points", type=int, default=2048, help="object cloud size")
+    args = parser.parse_args()
+    os.environ.update({"ROS_DOMAIN_ID": str(1 + os.getpid() % 200), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+                       "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "PYTHONUNBUFFERED": "1"})
+    import rclpy
+    import torch
+
+    from flash_interfaces.action import GenerateGrasp
+    from flash_perception.cloud_fields import pack_cloud, xyz_columns
+
+    torch.set_num_threads(1)  # this process only builds the cloud; the server is what is measured
+    console = Console(width=150)
+    points, normals = mug_cloud(args.num_points)
+    cloud = pack_cloud({**xyz_columns(points), **xyz_columns(normals, "normal_")}, "table")
+    goal = GenerateGrasp.Goal(prompt="grasp the mug by the handle", num_grasps=args.num_grasps, use_seed=True,
+                              seed=0, object_cloud=cloud)
+    load_before = os.getloadavg()
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    rows = []
+    try:
+        for i, setting in enumerate(SETTINGS):
+            console.print(f"[{i + 1}/{len(SETTINGS)}] {label(setting)}")
+            rows.append(run_setting(setting, i, goal, args, context, console))
+    finally:
+        context.try_shutdown()
+    load_after = os.getloadavg()
+
+    table = Table(title=f"GenerateGrasp goal sent -> result received: K = {args.num_grasps}, {args.num_points}-point "
+                        f"mug with normals, default model, {args.goals} goals after {args.warmup} warm-up")
+    for column in ("solver", "NFE", "median s", "p95 s", "min s", "max s", "server ready s"):
+        table.add_column(column, justify="left" if column == "solver" else "right")
+    for r in rows:
+        table.add_row(r["solver"], ", ".join(map(str, r["function_evaluations"])), f"{r['median_s']:.3f}",
+                      f"{r['p95_s']:.3f}", f"{r['min_s']:.3f}", f"{r['max_s']:.3f}", f"{r['server_ready_s']:.1f}")
+    console.print(table)
+    console.print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
+                  f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} on {os.cpu_count()} cores")
+    command = (f"python benchmarks/bench_grasp_server.py --goals {args.goals} --warmup {args.warmup} "
+               f"--num-grasps {args.num_grasps} --num-points {args.num_points}")
+    summary = {"command": command, "num_grasps": args.num_grasps, "num_points": args.num_points,
+               "goals": args.goals, "warmup": args.warmup, "load_before": load_before, "load_after": load_after,
+               "cpu_count": os.cpu_count(), "results": rows}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    console.print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
