@@ -128,4 +128,6 @@ def test_a_finished_train_run_is_judged_as_the_full_model_without_training_again
     assert {v["reason"] for v in results["variants"] if not v["run"]} >= {"not selected (--variants)"}
     assert [m["name"] for m in results["methods"]] == ["full", "full_polish", "retrieval", "optimiser"]
     assert results["variants"][0]["train_seconds"] > 0  # read from the run's logged step rates
-    assert "2 steps of batch 8" in (out / "report.md").read_text()  # the run's own config is the base
+    report = (out / "report.md").read_text()
+    assert "2 steps of batch 8" in report  # the run's own config is the base
+    assert f"--full-run {run} --variants full`" in report  # the reproducing command says what was judged

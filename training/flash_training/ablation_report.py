@@ -18,6 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from flash_training.ablations import VARIANTS
+
 TABLE_1 = ("full", "full_polish", "retrieval", "optimiser")
 
 
@@ -115,7 +117,9 @@ def write_report(out: Path, config, base, plans, results, goal_counts: dict[str,
         "Reproduce: `flash ablations --data " + f"{config.data} --out {config.out} --budget-steps {config.budget_steps}"
         f" --goals {config.goals} --grasps {config.grasps_per_goal} --split {config.split}"
         + "".join(f" --set {o}" for o in config.overrides)
-        + (f" --config {config.train_config}" if config.train_config else "") + "`", "",
+        + (f" --config {config.train_config}" if config.train_config else "")
+        + (f" --full-run {config.full_run}" if config.full_run else "")
+        + (f" --variants {' '.join(config.variants)}" if tuple(config.variants) != VARIANTS else "") + "`", "",
         "## Table 1: methods", "", *table_1(results), "",
         "Max pen.: each grasp's deepest penetration of the hand's collision geometry into the object's mesh, averaged "
         "over grasps. SDF loss: mean depth of the hand's surface points inside the object.", "",

@@ -25,7 +25,7 @@ Parameters (config/grasp_server.yaml):
     max_points          most object points served (100000)
     max_waiting_goals   goals that may wait behind the running one (8)
     device              torch device ("cpu", "cuda")
-    solver_method       ODE method: "rk4", "euler", "midpoint", "dopri5", "dopri8"
+    solver_method       ODE method: "euler" (default), "midpoint", "rk4", "dopri5", "dopri8"
     solver_steps        steps for fixed-step methods
     object_topic        latest segmented object cloud, used when a goal sets use_latest_object
     marker_topic        RViz markers of the last result
@@ -110,7 +110,7 @@ class GraspServer(Node):
         self.declare_parameter("max_points", RequestLimits.max_points)
         self.declare_parameter("max_waiting_goals", 8)
         self.declare_parameter("device", "cpu")
-        self.declare_parameter("solver_method", "rk4")
+        self.declare_parameter("solver_method", "euler")  # 16 Euler steps: what flash demo and the report judge
         self.declare_parameter("solver_steps", 16)
         self.declare_parameter("object_topic", "object_cloud")
         self.declare_parameter("marker_topic", "grasp_markers")
