@@ -104,24 +104,29 @@ class MethodResult:
 
 
 def base_config(config: AblationConfig):
-    """The full model's TrainConfig: defaults, YAML, overrides; the data, budget and seed of the ablation, and no
-    periodic `flash eval` (every variant is judged here, at the end)."""
+    """The full model's TrainConfig: defaults, YAML, overrides (or a given run's own config); the data, budget and
+    seed of the ablation, and no periodic `flash eval` (every variant is judged here, at the end)."""
+    from flash_training.train.config import load_config
+
+    if config.full_run is not None:
+        train = full_run_config(config.full_run, config.overrides)  # its own steps and seed
+    else:
+        train = load_config(config.train_config, list(config.overrides))
+        train.loop.steps, train.seed = config.budget_steps, config.seed
+    train.data.root = config.data
+    train.loop.eval_every, train.loop.progress = 0, config.progress
+    return train
+
+
+def full_run_config(run_dir: str | Path, overrides: tuple[str, ...] = ()):
+    """The TrainConfig a `flash train` run was made with (its config.yaml), then `overrides`."""
     from flash_training.train.config import load_config
     from flash_training.train.trainer import CONFIG_FILE
 
-    if config.full_run is not None:
-        path = Path(config.full_run) / CONFIG_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"--full-run {config.full_run} holds no {CONFIG_FILE}: not a `flash train` run")
-        train = load_config(path, list(config.overrides))
-        train.data.root = config.data
-        train.loop.eval_every, train.loop.progress = 0, config.progress
-        return train
-    train = load_config(config.train_config, list(config.overrides))
-    train.data.root = config.data
-    train.loop.steps, train.loop.eval_every, train.loop.progress = config.budget_steps, 0, config.progress
-    train.seed = config.seed
-    return train
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"--full-run {run_dir} holds no {CONFIG_FILE}: not a `flash train` run")
+    return load_config(path, list(overrides))
 
 
 def _with(base, overrides: dict[str, Any], data_root: str | None = None):
@@ -407,16 +412,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def full_run_steps(run_dir: str) -> int:
-    from flash_training.train.config import load_config
-    from flash_training.train.trainer import CONFIG_FILE
-
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"--full-run {run_dir} holds no {CONFIG_FILE}: not a `flash train` run")
-    return load_config(path).loop.steps
-
-
 def run(args: argparse.Namespace) -> None:
     from flash_training.train.allocator import keep_freed_memory
 
@@ -424,7 +419,7 @@ def run(args: argparse.Namespace) -> None:
     try:
         if args.budget_steps is None and args.full_run is None:
             raise ValueError("give --budget-steps (or --full-run, whose steps every variant then gets)")
-        budget = args.budget_steps if args.budget_steps is not None else full_run_steps(args.full_run)
+        budget = args.budget_steps if args.budget_steps is not None else full_run_config(args.full_run).loop.steps
         config = AblationConfig(
             data=args.data, out=args.out, budget_steps=budget, train_config=args.config,
             overrides=tuple(args.overrides), split=args.split, goals=args.goals, grasps_per_goal=args.grasps,
