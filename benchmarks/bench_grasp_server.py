@@ -128,7 +128,7 @@ def main() -> None:
     import torch
 
     from flash_interfaces.action import GenerateGrasp
-    from flash_perception.cloud_fields import pack_cloud, xyz_columns
+    from flash_ros.cloud import pack_cloud, xyz_columns
 
     torch.set_num_threads(1)  # this process only builds the cloud; the server is what is measured
     console = Console(width=150)

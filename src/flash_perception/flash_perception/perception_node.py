@@ -55,9 +55,8 @@ from flash_core.perception.segmentation import (
     select_target,
 )
 from flash_core.sim.depth_camera import CameraIntrinsics, back_project
-from flash_perception.cloud_fields import pack_cloud, xyz_columns
 from flash_perception.markers import scene_markers
-from flash_ros.cloud import CloudError, read_points
+from flash_ros.cloud import CloudError, pack_cloud, read_points, xyz_columns
 from flash_ros.frames import FrameError, make_frame_lookup, matrix_to_pose, stamp_to_seconds
 from flash_ros.run import run_node
 

@@ -74,14 +74,40 @@ def read_points(msg: PointCloud2, extra_fields: tuple[str, ...] = ()) -> dict[st
     return out
 
 
-def make_cloud(xyz: np.ndarray, frame_id: str, stamp=None) -> PointCloud2:
-    """An unorganised float32 x, y, z cloud from (N, 3) points."""
-    xyz = np.ascontiguousarray(xyz, dtype=np.float32).reshape(-1, 3)
-    msg = PointCloud2(height=1, width=len(xyz), is_dense=bool(np.isfinite(xyz).all()),
-                      is_bigendian=False, point_step=12, row_step=12 * len(xyz))
+_POINT_FIELD_TYPES = {np.dtype("float32"): PointField.FLOAT32, np.dtype("uint32"): PointField.UINT32}
+
+
+def pack_cloud(columns: dict[str, np.ndarray], frame_id: str, stamp=None) -> PointCloud2:
+    """An unorganised cloud with one field per column, in the given order: each (N,) float32 or uint32, all of one
+    length N (x, y, z, normal_x, ..., cluster); `read_points` reads them back. is_dense: every value finite."""
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"columns differ in length: { {name: len(v) for name, v in columns.items()} }")
+    count = lengths.pop()
+    for name, values in columns.items():
+        if values.dtype not in _POINT_FIELD_TYPES:
+            raise ValueError(f"column {name!r} is {values.dtype}; pack float32 or uint32")
+    dtype = np.dtype([(name, values.dtype) for name, values in columns.items()])
+    packed = np.empty(count, dtype)
+    for name, values in columns.items():
+        packed[name] = values
+    dense = all(np.isfinite(values).all() for values in columns.values())
+    msg = PointCloud2(height=1, width=count, is_bigendian=False, point_step=dtype.itemsize,
+                      row_step=dtype.itemsize * count, is_dense=bool(dense), data=packed.tobytes())
+    msg.fields = [PointField(name=name, offset=dtype.fields[name][1], datatype=_POINT_FIELD_TYPES[dtype[name]],
+                             count=1) for name in dtype.names]
     msg.header.frame_id = frame_id
     if stamp is not None:
         msg.header.stamp = stamp
-    msg.fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, n in enumerate("xyz")]
-    msg.data = xyz.tobytes()
     return msg
+
+
+def xyz_columns(points_m: np.ndarray, prefix: str = "") -> dict[str, np.ndarray]:
+    """(N, 3) -> {"x": (N,), "y": ..., "z": ...} float32 (with `prefix`: "normal_" gives normal_x, ...)."""
+    points = np.asarray(points_m, np.float32).reshape(-1, 3)
+    return {f"{prefix}{axis}": np.ascontiguousarray(points[:, i]) for i, axis in enumerate("xyz")}
+
+
+def make_cloud(xyz: np.ndarray, frame_id: str, stamp=None) -> PointCloud2:
+    """An unorganised float32 x, y, z cloud from (N, 3) points."""
+    return pack_cloud(xyz_columns(xyz), frame_id, stamp)
