@@ -53,16 +53,20 @@ def _cloud():
     return make_cloud((np.array([0.5, 0.0, 0.06]) + points * [0.03, 0.03, 0.06]).astype(np.float32), "base_link")
 
 
-def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=(), obstacles=None, cancel_at=None):
+def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=(), obstacles=None, cancel_at=None,
+         goal=None, generated=None):
     """Start the pick node (extra `parameters` overrides), feed it joint states and the object cloud (default
-    `_cloud()`, on its topic), send a Pick goal for `grasp` (obstacle cloud in the goal when given) and return
-    the feedback stages followed by "succeeded: <reason>" / "failed: <reason>"; the result is in `_run.result`.
-    cancel_at: a stage at whose feedback the goal is cancelled."""
+    `_cloud()`, on its topic), send a Pick goal for `grasp` (obstacle cloud in the goal when given; or the given
+    `goal`) and return the feedback stages followed by "succeeded: <reason>" / "failed: <reason>"; the result is
+    in `_run.result`. cancel_at: a stage at whose feedback the goal is cancelled. generated: a GraspSet published
+    on generated_grasps first, as the grasp server does."""
     from rclpy.action import ActionClient
     from sensor_msgs.msg import JointState, PointCloud2
 
     from flash_interfaces.action import Pick
+    from flash_interfaces.msg import GraspSet
     from flash_motion.pick_node import PickNode
+    from flash_ros.qos import LATCHED
 
     cloud = _cloud() if cloud is None else cloud
     pick = PickNode(context=ros_context, parameter_overrides=[
@@ -71,6 +75,7 @@ def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=(), obstacl
     status: list[str] = []
     states = feeder.create_publisher(JointState, "joint_states", 10)
     clouds = feeder.create_publisher(PointCloud2, "object_cloud", 1)
+    results = feeder.create_publisher(GraspSet, "generated_grasps", LATCHED)
     client = ActionClient(feeder, Pick, "pick")
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(pick)
@@ -83,12 +88,14 @@ def _run(ros_context, grasp, timeout_s=120.0, cloud=None, parameters=(), obstacl
             handles[0].cancel_goal_async()
 
     try:
+        if generated is not None:
+            results.publish(generated)
         for _ in range(40):  # let discovery settle and the node take the state and cloud
             states.publish(JointState(name=[f"joint_{i}" for i in range(1, 8)], position=HOME))
             clouds.publish(cloud)
             executor.spin_once(timeout_sec=0.05)
         assert client.wait_for_server(timeout_sec=5.0), "no pick action server"
-        goal = Pick.Goal(grasps=[grasp])
+        goal = Pick.Goal(grasps=[grasp]) if goal is None else goal
         if obstacles is not None:
             goal.obstacle_cloud = obstacles
         sent = client.send_goal_async(goal, feedback_callback=on_feedback)

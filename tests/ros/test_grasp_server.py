@@ -95,6 +95,17 @@ def test_grasps_come_back_ranked_in_the_cloud_frame(client, module_ros_context):
     again = _send(module_ros_context, node, action, goal)
     assert [g.joint_positions for g in again.grasps] == [g.joint_positions for g in result.grasps]
 
+    # Every result is also published, latched, for Pick goals that name grasps by index: a late subscriber
+    # still gets the last one.
+    from flash_interfaces.msg import GraspSet
+    from flash_ros.qos import LATCHED
+
+    published = []
+    node.create_subscription(GraspSet, "generated_grasps", published.append, LATCHED)
+    assert spin_until(module_ros_context, node, lambda: published, 5.0), "no GraspSet on generated_grasps"
+    assert published[-1].prompt == "grasp the ball" and published[-1].header.frame_id == "table"
+    assert [g.id for g in published[-1].grasps] == [g.id for g in again.grasps]
+
 
 @pytest.mark.parametrize("case, code, words", [
     ("empty_cloud", "NO_OBJECT", "empty"),

@@ -72,6 +72,39 @@ def test_cancel_stops_the_pick_mid_segment(spawn, ros_context):
     assert _goals(lines) == []  # the arm's goal was cancelled before it finished
 
 
+def test_grasps_by_index_into_the_last_generate_grasp_result(spawn, ros_context):
+    from flash_interfaces.action import Pick
+    from flash_interfaces.msg import GraspSet
+
+    _start_controller(spawn)
+    unreachable = _grasp()
+    unreachable.wrist_pose.pose.position.x = 2.0  # out of the arm's reach
+    generated = GraspSet(prompt="grasp the box", grasps=[_grasp(), unreachable, _grasp()])
+    generated.header.frame_id = "base_link"
+    status = _run(ros_context, None, goal=Pick.Goal(grasp_indices=[1, 2]), generated=generated)
+    assert status[-1] == "succeeded: pick executed", status
+    assert _run.result.grasp_index == 2  # index 1 had no plan: the result names the result's own index
+    for goal, reason in ((Pick.Goal(grasp_indices=[3]), "out of range"),
+                         (Pick.Goal(grasps=[_grasp()], grasp_indices=[0]), "not both"),
+                         (Pick.Goal(), "no grasps and no grasp_indices")):
+        status = _run(ros_context, None, goal=goal, generated=generated)
+        assert status[-1].startswith("failed") and reason in status[-1], status
+
+
+def test_table_plane_in_the_goal_is_an_obstacle(spawn, ros_context):
+    from flash_interfaces.action import Pick
+
+    _start_controller(spawn)
+    goal = Pick.Goal(grasps=[_grasp()])  # the palm at z = 0.165 over the default table (top at z = 0)
+    goal.table_plane.header.frame_id = "base_link"
+    goal.table_plane.pose.position.z = 0.15  # a table top raised to the fingers: nothing can reach the grasp
+    goal.table_plane.pose.orientation.w = 1.0
+    status = _run(ros_context, None, goal=goal, timeout_s=60.0)
+    assert status[-1].startswith("failed: no feasible plan") and "table" in status[-1], status
+    goal.table_plane.pose.position.z = -0.01  # a measured table 1 cm low: the grasp is fine again
+    assert _run(ros_context, None, goal=goal)[-1] == "succeeded: pick executed"
+
+
 def _cloud_points():
     from flash_ros.cloud import read_points
 

@@ -29,6 +29,8 @@ Parameters (config/grasp_server.yaml):
     solver_steps        steps for fixed-step methods
     object_topic        latest segmented object cloud, used when a goal sets use_latest_object
     marker_topic        RViz markers of the last result
+    generated_topic     every successful result's grasps (flash_interfaces/GraspSet, latched): Pick goals name
+                        grasps by index into the last one
     transform_timeout_s how long a goal waits for the cloud -> target_frame transform
 """
 
@@ -64,9 +66,11 @@ from flash_core.grasp_request import (
 from flash_grasp_server.goal_queue import GoalQueue
 from flash_grasp_server.grasp_msgs import grasp_to_msg, grasps_to_markers
 from flash_interfaces.action import GenerateGrasp
+from flash_interfaces.msg import GraspSet
 from flash_ros import run_node
 from flash_ros.cloud import CloudError, NoPointsError, read_points
 from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
+from flash_ros.qos import LATCHED
 
 Result = GenerateGrasp.Result
 # How often waiting goals are checked for a cancel or an expired budget.
@@ -114,6 +118,7 @@ class GraspServer(Node):
         self.declare_parameter("solver_steps", 16)
         self.declare_parameter("object_topic", "object_cloud")
         self.declare_parameter("marker_topic", "grasp_markers")
+        self.declare_parameter("generated_topic", "generated_grasps")
         self.declare_parameter("transform_timeout_s", 1.0)
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
@@ -142,6 +147,7 @@ class GraspServer(Node):
         group = ReentrantCallbackGroup()
         self.create_subscription(PointCloud2, param("object_topic"), self._on_object, 1, callback_group=group)
         self._markers = self.create_publisher(MarkerArray, param("marker_topic"), 1)
+        self._generated = self.create_publisher(GraspSet, param("generated_topic"), LATCHED)
         self._server = ActionServer(
             self, GenerateGrasp, "generate_grasp", self._execute,
             goal_callback=self._on_goal,
@@ -316,6 +322,9 @@ class GraspServer(Node):
                         elapsed=Duration(sec=int(elapsed), nanosec=int((elapsed % 1) * 1e9)))
         if code == Result.SUCCESS:
             handle.succeed()
+            if result.grasps:  # the pick node takes grasps by index into the last of these
+                self._generated.publish(GraspSet(header=result.grasps[0].wrist_pose.header,
+                                                 prompt=handle.request.prompt, grasps=result.grasps))
         elif code == Result.CANCELED:
             handle.canceled()
         elif handle.is_active:

@@ -200,9 +200,9 @@ class MoveItPyPlanner:
     # --- public -----------------------------------------------------------------------------------------
     def plan_pick(self, candidates: Sequence[GraspCandidate], object_points_m: np.ndarray,
                   start_arm_q: np.ndarray, start_hand_q: np.ndarray | None = None,
-                  obstacle_points_m: np.ndarray | None = None) -> PickResult:
-        scene = Scene(self.config.scene, object_points_m,
-                      np.zeros((0, 3)) if obstacle_points_m is None else obstacle_points_m)
+                  obstacle_points_m: np.ndarray | None = None,
+                  table_plane_pose: np.ndarray | None = None) -> PickResult:
+        scene = Scene.for_pick(self.config.scene, object_points_m, obstacle_points_m, table_plane_pose)
         checker = CollisionChecker(self.robot, scene, self.config.collision)
         carry_checker = CollisionChecker(self.robot, scene.without_object(), self.config.collision)
         with_object, without_object = self._planning_scenes(scene)

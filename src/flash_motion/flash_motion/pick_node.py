@@ -1,12 +1,14 @@
 """The `flash_motion` pick node: the `pick` action (flash_interfaces/Pick) plans and executes a pick.
 
-Action server `pick`: goal = ranked grasps (first feasible wins) and the scene (target cloud, obstacle cloud;
-empty clouds mean the latest received on the topics below); feedback = the stage ("planning", then each
-segment); result = success, reason, the executed grasp's index and the seconds spent per stage. Cancel stops
+Action server `pick`: goal = ranked grasps (first feasible wins), or indices into the last GenerateGrasp result,
+and the scene (target cloud, obstacle cloud, table plane; empty ones mean the latest received on the topics
+below, and no table plane ever received means the fixed table of the config); feedback = the stage ("planning",
+then each segment); result = success, reason, the executed grasp's index and the seconds spent per stage. Cancel stops
 the arm and hand where they are: the running FollowJointTrajectory goal (or the Kortex action) is cancelled and
 no later segment is sent. One goal at a time: a goal arriving while one runs is rejected.
-Subscribes: `object_cloud`, `obstacle_cloud` (sensor_msgs/PointCloud2, e.g. flash_perception's), `joint_states`
-(arm joints joint_1..7 and, if the hand driver publishes there too, the hand joints).
+Subscribes: `object_cloud`, `obstacle_cloud` (sensor_msgs/PointCloud2) and `table_plane` (PoseStamped, latched),
+all flash_perception's; `generated_grasps` (flash_interfaces/GraspSet, latched: the grasp server's last result);
+`joint_states` (arm joints joint_1..7 and, if the hand driver publishes there too, the hand joints).
 Clouds and grasps may be in any frame TF knows (flash_ros.frames): they are converted to `base_frame` at their
 header stamp; a goal in an unknown frame is aborted with the reason, and the node keeps serving.
 Hand joints are named and ordered as the hand spec names them ("0".."15" for LEAP) everywhere on the ROS side;
@@ -27,6 +29,7 @@ import time
 import numpy as np
 from action_msgs.msg import GoalStatus
 from control_msgs.action import FollowJointTrajectory
+from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -38,11 +41,13 @@ from flash_core.hands.spec import load_spec
 from flash_core.planning import ARM_JOINT_NAMES, PickConfig, PickPlan, PickResult, make_planner
 from flash_core.planning.description import hand_joint_order
 from flash_interfaces.action import Pick
+from flash_interfaces.msg import GraspSet
 from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
 from flash_motion.kortex_executor import KortexConfig, KortexError, KortexExecutor
 from flash_ros import run_node
 from flash_ros.cloud import read_points
-from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
+from flash_ros.frames import FrameError, make_frame_lookup, pose_to_matrix, stamp_to_seconds
+from flash_ros.qos import LATCHED
 
 EXECUTORS = ("follow_joint_trajectory", "kortex_api")
 
@@ -89,10 +94,14 @@ class PickNode(Node):
         self.create_subscription(PointCloud2, "obstacle_cloud", lambda m: self._on_cloud("obstacles", m), 1,
                                  callback_group=group)
         self.create_subscription(JointState, "joint_states", self._on_joint_states, 10, callback_group=group)
+        self.create_subscription(PoseStamped, "table_plane", self._on_table_plane, LATCHED, callback_group=group)
+        self.create_subscription(GraspSet, "generated_grasps", self._on_generated, LATCHED, callback_group=group)
 
         self._lock = threading.Lock()
         self._clouds: dict[str, np.ndarray] = {}  # "object" / "obstacles" -> (N, 3) base frame
         self._joints: dict[str, float] = {}
+        self._table_plane: PoseStamped | None = None  # latest received; converted to the base frame per goal
+        self._generated: GraspSet | None = None
         self._busy = False
         self._stop_segment = None  # cancels the running segment (set while one runs)
         self._server: ActionServer | None = None  # last: __init__ may fail before (kortex_api start)
@@ -141,6 +150,14 @@ class PickNode(Node):
         with self._lock:
             self._clouds[kind] = points
 
+    def _on_table_plane(self, msg: PoseStamped) -> None:
+        with self._lock:
+            self._table_plane = msg
+
+    def _on_generated(self, msg: GraspSet) -> None:
+        with self._lock:
+            self._generated = msg
+
     def _on_joint_states(self, msg: JointState) -> None:
         with self._lock:
             self._joints.update(zip(msg.name, msg.position))
@@ -185,16 +202,18 @@ class PickNode(Node):
         goal_handle.publish_feedback(Pick.Feedback(stage="planning"))
         began = time.perf_counter()
         try:
+            grasps, indices = self._goal_grasps(goal)
             object_points = self._goal_cloud(goal.object_cloud, "object")
             obstacle_points = self._goal_cloud(goal.obstacle_cloud, "obstacles")
-            planned = self.plan_pick(list(goal.grasps), object_points, obstacle_points)
+            table_plane = self._goal_table_plane(goal.table_plane)
+            planned = self.plan_pick(grasps, object_points, obstacle_points, table_plane)
         except (ValueError, RuntimeError, FrameError) as exc:  # bad input, unknown frame or planner failure
             return finish(str(exc))
         result.stage_names.append("planning")
         result.stage_times_s.append(time.perf_counter() - began)
         if not planned.success:
             return finish(f"no feasible plan: {planned.rejected}")
-        result.grasp_index = planned.plan.candidate_index
+        result.grasp_index = indices[planned.plan.candidate_index]
         for segment in [s for s in planned.plan.segments if s.trajectory.duration_s > 0.0]:
             if goal_handle.is_cancel_requested:
                 return finish(f"canceled before {segment.name}")
@@ -209,6 +228,36 @@ class PickNode(Node):
             if error:
                 return finish(f"{segment.name}: {error}")
         return finish("pick executed", succeeded=True)
+
+    def _goal_grasps(self, goal: Pick.Goal) -> tuple[list, list[int]]:
+        """(grasps to try, in order; each one's index for the result): the goal's own grasps, or those its
+        grasp_indices name in the last GenerateGrasp result received; raises ValueError naming the problem."""
+        if goal.grasps:
+            if len(goal.grasp_indices):
+                raise ValueError("give either grasps or grasp_indices, not both")
+            return list(goal.grasps), list(range(len(goal.grasps)))
+        indices = [int(i) for i in goal.grasp_indices]
+        if not indices:
+            raise ValueError("the goal has no grasps and no grasp_indices")
+        with self._lock:
+            generated = self._generated
+        if generated is None:
+            raise ValueError("grasp_indices given, but no GenerateGrasp result was received on generated_grasps")
+        bad = [i for i in indices if not 0 <= i < len(generated.grasps)]
+        if bad:
+            raise ValueError(f"grasp_indices {bad} out of range: the last GenerateGrasp result "
+                             f"('{generated.prompt}') has {len(generated.grasps)} grasps")
+        return [generated.grasps[i] for i in indices], indices
+
+    def _goal_table_plane(self, msg: PoseStamped) -> np.ndarray | None:
+        """The table plane (4, 4) in the base frame: the goal's, else the latest received, else None (the
+        config's fixed table)."""
+        if not msg.header.frame_id:
+            with self._lock:
+                msg = self._table_plane
+            if msg is None:
+                return None
+        return self.base_from(msg.header) @ pose_to_matrix(msg.pose)
 
     def _goal_cloud(self, msg: PointCloud2, kind: str) -> np.ndarray:
         """A goal's cloud in the base frame; an empty message means the latest received (none: no points)."""
@@ -231,9 +280,11 @@ class PickNode(Node):
         return arm, None
 
     def plan_pick(self, grasps, object_points_m: np.ndarray | None = None,
-                  obstacle_points_m: np.ndarray | None = None) -> PickResult:
+                  obstacle_points_m: np.ndarray | None = None,
+                  table_plane_pose: np.ndarray | None = None) -> PickResult:
         """Plan for ranked flash_interfaces/Grasp messages (first feasible wins) with the latest joint states;
-        clouds (N, 3) in the base frame default to the latest received."""
+        clouds (N, 3) in the base frame default to the latest received; table_plane_pose (4, 4) in the base
+        frame (None: the config's fixed table)."""
         if object_points_m is None:
             object_points_m = self._goal_cloud(PointCloud2(), "object")
         if obstacle_points_m is None:
@@ -246,7 +297,8 @@ class PickNode(Node):
         candidates = [grasp_to_candidate(g, self.base_from(g.wrist_pose.header)) for g in grasps]
         self.get_logger().info(f"planning {len(candidates)} candidate(s) against {len(object_points_m)} object "
                                f"and {len(obstacle_points_m)} obstacle points")
-        return self.planner.plan_pick(candidates, object_points_m, arm_q, hand_q, obstacle_points_m=obstacle_points_m)
+        return self.planner.plan_pick(candidates, object_points_m, arm_q, hand_q, obstacle_points_m=obstacle_points_m,
+                                      table_plane_pose=table_plane_pose)
 
     async def _run_segment(self, segment, is_cancelled=lambda: False) -> str:
         """Execute one segment; '' on success, else the reason. Sets self._stop_segment while it runs, and

@@ -39,7 +39,6 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
@@ -58,9 +57,9 @@ from flash_core.sim.depth_camera import CameraIntrinsics, back_project
 from flash_perception.markers import scene_markers
 from flash_ros.cloud import CloudError, pack_cloud, read_points, xyz_columns
 from flash_ros.frames import FrameError, make_frame_lookup, matrix_to_pose, stamp_to_seconds
+from flash_ros.qos import LATCHED
 from flash_ros.run import run_node
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 DEPTH_SCALE_M = {"16UC1": 1e-3, "mono16": 1e-3, "32FC1": 1.0}  # metres per unit of each depth encoding
 
 _DEFAULTS = SegmentationConfig()

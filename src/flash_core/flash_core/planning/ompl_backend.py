@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -33,7 +32,7 @@ from flash_core.planning.pick_stages import (
     validate_segments,
 )
 from flash_core.planning.robot_model import RobotModel
-from flash_core.planning.scene import Scene, table_from_plane
+from flash_core.planning.scene import Scene
 from flash_core.planning.timing import time_parameterise_polyline, time_parameterise_spline
 
 
@@ -52,11 +51,7 @@ class OmplPlanner:
                   table_plane_pose: np.ndarray | None = None) -> PickResult:
         """obstacle_points_m (M, 3): the other objects, base frame; never touched, in every stage.
         table_plane_pose (4, 4): the measured table plane (`scene.table_from_plane`) instead of the config's."""
-        scene_config = self.config.scene
-        if table_plane_pose is not None:
-            scene_config = replace(scene_config, table=table_from_plane(table_plane_pose, scene_config.table))
-        scene = Scene(scene_config, object_points_m,
-                      np.zeros((0, 3)) if obstacle_points_m is None else obstacle_points_m)
+        scene = Scene.for_pick(self.config.scene, object_points_m, obstacle_points_m, table_plane_pose)
         checker = CollisionChecker(self.robot, scene, self.config.collision)
         return plan_first_feasible(
             self.robot, candidates, start_arm_q, start_hand_q,

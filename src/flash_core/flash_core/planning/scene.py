@@ -106,6 +106,15 @@ class Scene:
             return None
         return coal.makeOctree(np.ascontiguousarray(points_m), float(self.config.object_voxel_m))
 
+    @classmethod
+    def for_pick(cls, config: SceneConfig, object_points_m: np.ndarray, obstacle_points_m: np.ndarray | None = None,
+                 table_plane_pose: np.ndarray | None = None) -> "Scene":
+        """A planner's scene for one pick: table_plane_pose (4, 4), a measured table plane in the base frame
+        (`table_from_plane`), replaces the config's table; no obstacles when obstacle_points_m is None."""
+        if table_plane_pose is not None:
+            config = replace(config, table=table_from_plane(table_plane_pose, config.table))
+        return cls(config, object_points_m, np.zeros((0, 3)) if obstacle_points_m is None else obstacle_points_m)
+
     def without_object(self) -> "Scene":
         """The scene once the target is in the hand: table and obstacles only."""
         return Scene(self.config, np.zeros((0, 3)), self.obstacle_points_m)
