@@ -37,6 +37,19 @@ def test_arm_segments_go_through_kortex_api_and_the_hand_through_its_driver(spaw
     assert calls[-1]["call"] == "TCPTransport.disconnect"  # the node closed the session when destroyed
 
 
+def test_cancel_in_kortex_mode_stops_the_arm(spawn, ros_context, monkeypatch, tmp_path):
+    kortex_calls = use_fake_kortex(monkeypatch, tmp_path)
+    monkeypatch.setenv("FAKE_KORTEX_TIME_SCALE", "1.0")  # the double "moves" in real time, so there is a mid-segment
+    _start_controller(spawn)
+    status = _run(ros_context, _grasp(), cancel_at="to_pregrasp", timeout_s=60.0,
+                  parameters=[Parameter("executor", value="kortex_api")])
+    assert status[-1].startswith("failed: canceled during to_pregrasp"), status
+    assert "approach" not in status  # nothing after the cancelled segment was sent
+    calls = [c["call"] for c in kortex_calls()]
+    assert calls.count("BaseClient.ExecuteWaypointTrajectory") == 1
+    assert "BaseClient.StopAction" in calls[calls.index("BaseClient.ExecuteWaypointTrajectory"):]
+
+
 def test_kortex_executor_without_kortex_api_fails_at_start(ros_context, monkeypatch):
     from flash_motion.kortex_executor import KortexError
     from flash_motion.pick_node import PickNode
