@@ -1,4 +1,5 @@
-"""Installs the repository's top-level launch/ and config/ (linked here) into share/flash_bringup."""
+"""flash_bringup: the node graph's reader, runner (`flash bringup`) and launch actions; installs the repository's
+top-level launch/ and config/ (linked here) into share/flash_bringup."""
 
 from glob import glob
 
@@ -14,9 +15,9 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
     ],
     install_requires=["setuptools"],
-    description="Launch files for FLASH",
+    description="The FLASH node graph: launch files, parameters and a runner without ros2 launch",
     license="Apache-2.0",
 )

@@ -1,1 +1,1 @@
-"""FLASH bringup: launch files live in the repository's launch/ folder, parameters in config/."""
+"""FLASH bringup: the node graph (config/graph.yaml), its launch actions and the `flash bringup` runner."""

@@ -1,0 +1,63 @@
+"""The graph (config/graph.yaml) as `ros2 launch` actions: what every launch/*.launch.py returns.
+
+One DeclareLaunchArgument per graph argument, then an OpaqueFunction that reads their values and builds one
+launch_ros Node per resolved node and one IncludeLaunchDescription per include: the very NodeSpecs the runner
+(flash_bringup.runner) starts, so the launch files and `flash bringup` cannot drift (tests/test_bringup.py).
+Imported only under `ros2 launch` (launch and launch_ros are not on PyPI).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from flash_bringup.graph import NodeSpec, load_graph
+from launch import LaunchDescription
+
+
+def graph_launch_description(mode: str) -> LaunchDescription:
+    """The launch description of one mode of the installed graph."""
+    graph = load_graph()
+    declared = [DeclareLaunchArgument(argument.name, default_value=argument.default,
+                                      description=argument.description, **_choices(argument.choices))
+                for argument in graph.mode(mode).arguments.values()]
+    return LaunchDescription([*declared, OpaqueFunction(function=_graph_actions, args=[mode])])
+
+
+def _choices(choices: tuple[str, ...]) -> dict:
+    return {"choices": list(choices)} if choices else {}
+
+
+def _graph_actions(context, mode: str) -> list:
+    graph = load_graph()
+    texts = {name: LaunchConfiguration(name).perform(context) for name in graph.mode(mode).arguments}
+    resolved = graph.resolve(mode, texts)
+    includes = [
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare(include.package), "launch",
+                                                                include.file])),
+            launch_arguments=list(include.arguments.items()))
+        for include in resolved.includes]
+    return includes + [_node(spec) for spec in resolved.nodes]
+
+
+def _node(spec: NodeSpec) -> Node:
+    # Relative paths are the user's (cwd): read file parameters (a URDF) here, as the runner does.
+    file_values = {}
+    for name, path in spec.file_parameters.items():
+        try:
+            file_values[name] = Path(path).read_text()
+        except OSError as exc:
+            raise RuntimeError(f"node {spec.name}: parameter {name} reads {path}: {exc.strerror}") from exc
+    parameters = [*spec.parameter_files]
+    if spec.parameters or file_values:
+        parameters.append({**spec.parameters, **file_values})
+    return Node(package=spec.package, executable=spec.executable, name=spec.name,
+                namespace=f"/{spec.namespace.strip('/')}" if spec.namespace else "",
+                parameters=parameters, remappings=list(spec.remappings), arguments=list(spec.arguments),
+                output="screen")
