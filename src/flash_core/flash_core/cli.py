@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leap-double": ("flash_core.motors.double_command", "simulated LEAP hand motors on a pseudo-terminal"),
     "mesh": ("flash_core.geometry.command", "inspect, repair and precompute SDF grids of object meshes"),
     "robot-description": ("flash_core.planning.command", "write the Gen3 + LEAP MJCF/URDF robot description"),
+    "bringup": ("flash_bringup.command", "run the ROS 2 node graph (sim, real, mock) without ros2 launch"),
 }
 
 
@@ -40,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         command.add_arguments(sub_parser)
     args, _ = parser.parse_known_args(argv)
     if getattr(args, "_missing", None):
-        parser.exit(2, f"flash {args.command}: needs the training package ({args._missing}), not installed here; "
-                       "install it with: pip install -e training\n")
+        source = "training" if args._missing == "flash_training" else f"src/{args._missing}"
+        parser.exit(2, f"flash {args.command}: needs the package {args._missing}, not installed here; "
+                       f"install it with: pip install -e {source}\n")
     args = parser.parse_args(argv)
     importlib.import_module(args._module).run(args)
 
