@@ -123,3 +123,29 @@ def test_built_in_scenes_load_and_a_scene_file_can_be_edited(tmp_path):
     path.write_text("objects: []\nlights: 3\n")
     with pytest.raises(ValueError, match="unknown keys \\['lights'\\]"):
         load_scene(path)
+
+
+def test_isaaclab_scene_says_isaaclab_is_missing_and_bridges_the_same_topics(world):
+    import importlib.util
+
+    from flash_sim import isaaclab_scene
+
+    if importlib.util.find_spec("isaaclab") is None:
+        with pytest.raises(ImportError, match="IsaacLab is not installed"):
+            isaaclab_scene.make_scene_cfg("tabletop")
+        with pytest.raises(ImportError, match="IsaacLab is not installed"):
+            isaaclab_scene.build_ros2_bridge("/World/Robot", "/World/Camera")
+    topics = {value for node in isaaclab_scene.BRIDGE_NODES for key, value in node.values if key.endswith("topicName")}
+    assert topics == {"clock", "isaac_joint_states", "isaac_joint_commands", "tf", "camera/depth/points",
+                      "camera/depth/camera_info"}
+    names = {node.name for node in isaaclab_scene.BRIDGE_NODES}
+    for source, target in isaaclab_scene.BRIDGE_CONNECTIONS:  # every connection joins two nodes of the graph
+        assert source.split(".")[0] in names and target.split(".")[0] in names
+    gains = isaaclab_scene.servo_gains()  # the MuJoCo world's servos, joint by joint
+    assert len(gains) == 23 and gains["joint_1"] == (2000.0, 100.0) and gains["leap_if_mcp"] == (2.0, 0.1)
+    model = world.model
+    for actuator in range(model.nu):
+        joint = int(model.actuator_trnid[actuator, 0])
+        kp, kd = gains[model.joint(joint).name]
+        assert model.actuator_gainprm[actuator, 0] == kp
+        assert -model.actuator_biasprm[actuator, 2] + model.dof_damping[model.jnt_dofadr[joint]] == pytest.approx(kd)
