@@ -92,34 +92,52 @@ def test_a_node_deaf_to_sigint_and_sigterm_is_killed_within_the_bound(graph_file
     assert all(_group_gone(node.pid) for node in graph.nodes.values())
 
 
-def test_sigint_stops_the_command_and_every_node_within_the_bound(graph_file, tmp_path, ros_env):
+def _start_command(graph_file, log_dir, env) -> tuple[subprocess.Popen, list[str], dict[str, int]]:
+    """`flash bringup --graph FILE sim`, read until both nodes are ready: (process, lines so far, node pids)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "flash_core.cli", "bringup", "--graph", str(graph_file), "--log-dir",
-         str(tmp_path), "sim"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ros_env)
+        [sys.executable, "-m", "flash_core.cli", "bringup", "--graph", str(graph_file), "--log-dir", str(log_dir),
+         "sim"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines, pids = [], {}
+    deadline = time.monotonic() + 90
+    while not {"[frames] ready", "[controller] ready"} <= set(lines) and time.monotonic() < deadline:
+        line = process.stdout.readline().rstrip("\n")
+        if not line and process.poll() is not None:
+            break
+        lines.append(line)
+        started = re.fullmatch(r"\[bringup\] started (\w+) \(pid (\d+)\)", line)
+        if started:
+            pids[started.group(1)] = int(started.group(2))
+    return process, lines, pids
+
+
+@pytest.mark.parametrize("reader", ["reading", "gone"])
+def test_sigint_stops_the_command_and_every_node_within_the_bound(graph_file, tmp_path, ros_env, reader):
+    """reader gone: the command's output pipe is closed (`flash bringup sim | head`); it must still stop all."""
+    process, lines, pids = _start_command(graph_file, tmp_path, ros_env)
     try:
-        deadline = time.monotonic() + 90
-        while not {"[frames] ready", "[controller] ready"} <= set(lines) and time.monotonic() < deadline:
-            line = process.stdout.readline().rstrip("\n")
-            if not line and process.poll() is not None:
-                break
-            lines.append(line)
-            started = re.fullmatch(r"\[bringup\] started (\w+) \(pid (\d+)\)", line)
-            if started:
-                pids[started.group(1)] = int(started.group(2))
         assert {"[frames] ready", "[controller] ready"} <= set(lines), "\n".join(lines)
         assert set(pids) == {"frames", "controller"}
         assert "[bringup] skipping viewer: rviz2 rviz2 is not installed here" in lines
+        if reader == "gone":
+            process.stdout.close()
         process.send_signal(signal.SIGINT)
         interrupted = time.monotonic()
-        output, _ = process.communicate(timeout=ShutdownTimeouts().total_s + 5)
+        if reader == "gone":
+            process.wait(timeout=ShutdownTimeouts().total_s + 5)
+            output = ""
+        else:
+            output, _ = process.communicate(timeout=ShutdownTimeouts().total_s + 5)
         stop_s = time.monotonic() - interrupted
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 0, output
+    leftover = [pid for pid in pids.values() if not _group_gone(pid)]
+    for pid in leftover:  # a failing run must not leak them into the next tests
+        os.killpg(pid, signal.SIGKILL)
+    assert not leftover
     assert stop_s < ShutdownTimeouts().total_s + 1.0  # + the interpreter's own exit
-    assert "[bringup] stopped: frames 0, controller 0" in output
-    assert all(_group_gone(pid) for pid in pids.values())
+    if reader == "reading":
+        assert process.returncode == 0, output
+        assert "[bringup] stopped: frames 0, controller 0" in output
+    assert (tmp_path / "controller.log").read_text().splitlines()[-1] != ""  # logged either way

@@ -57,7 +57,7 @@ def _node(spec: NodeSpec) -> Node:
     parameters = [*spec.parameter_files]
     if spec.parameters or file_values:
         parameters.append({**spec.parameters, **file_values})
-    return Node(package=spec.package, executable=spec.executable, name=spec.name,
-                namespace=f"/{spec.namespace.strip('/')}" if spec.namespace else "",
+    namespace = {"namespace": f"/{spec.namespace.strip('/')}"} if spec.namespace else {}
+    return Node(package=spec.package, executable=spec.executable, name=spec.name, **namespace,
                 parameters=parameters, remappings=list(spec.remappings), arguments=list(spec.arguments),
                 output="screen")

@@ -314,7 +314,10 @@ class Graph:
         if self._stream is None:
             return
         with self._print_lock:
-            print(line, file=self._stream, flush=True)
+            try:
+                print(line, file=self._stream, flush=True)
+            except (OSError, ValueError):  # a closed terminal or pipe (`| head`): keep logging, stop echoing
+                self._stream = None
 
     def _launch(self) -> None:
         resolved = self.resolved
