@@ -163,6 +163,10 @@ class RunningNode:
     def tail(self) -> list[str]:
         return list(self._tail)
 
+    def wait_output(self, timeout_s: float) -> None:
+        """Wait until the node's output is read to its end (it has exited and closed its pipe)."""
+        self._reader.join(timeout=timeout_s)
+
     def signal_group(self, sig: int) -> bool:
         """Send `sig` to the node's process group; False when no process of the group is left."""
         try:
@@ -272,9 +276,8 @@ class Graph:
         finally:
             context.try_shutdown()
         if missing:
-            dead = {name: code for name, code in self.exited.items()}
-            raise BringupError(f"action servers {missing} not discovered within {timeout_s:.0f} s"
-                               + (f"; nodes that exited: {dead} (logs in {self.log_dir})" if dead else ""))
+            exited = f"; nodes that exited: {self.exited} (logs in {self.log_dir})" if self.exited else ""
+            raise BringupError(f"action servers {missing} not discovered within {timeout_s:.0f} s{exited}")
 
     def wait(self) -> None:
         """Block until every node has exited or shutdown() is called (the command's main loop)."""
@@ -354,7 +357,7 @@ class Graph:
                 code = node.returncode
                 if code is None or name in self.exited:
                     continue
-                node._reader.join(timeout=1.0)  # its last lines
+                node.wait_output(timeout_s=1.0)  # its last lines
                 if self._stopping.is_set():
                     return
                 self.exited[name] = code
