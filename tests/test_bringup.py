@@ -64,7 +64,7 @@ class _Context:
 def _stand_in_modules() -> dict[str, types.ModuleType]:
     classes = {
         "launch": ["LaunchDescription"],
-        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription", "OpaqueFunction"],
+        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription", "LogInfo", "OpaqueFunction"],
         "launch.launch_description_sources": ["PythonLaunchDescriptionSource"],
         "launch.substitutions": ["PathJoinSubstitution"],
         "launch_ros": [],
@@ -180,6 +180,15 @@ def test_the_modes_start_the_nodes_the_arguments_ask_for(launch_file):
     assert load_graph().resolve("mock").arguments["use_fake_hardware"] == "true"
     assert all(spec.parameters["use_sim_time"] is True for spec in load_graph().resolve("sim").nodes)
     assert "use_sim_time" not in real.node("flash_motion").parameters
+
+
+def test_an_optional_node_whose_input_file_is_missing_is_skipped_by_name(launch_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no urdf/gen3_leap.urdf here
+    produced = _launch_actions(launch_file("mock"), {})
+    assert "robot_state_publisher" not in [a.kwargs["name"] for a in produced if type(a).__name__ == "Node"]
+    assert [a.kwargs["msg"] for a in produced if type(a).__name__ == "LogInfo"] == [
+        "skipping robot_state_publisher: node robot_state_publisher: parameter robot_description reads "
+        "urdf/gen3_leap.urdf: No such file or directory"]
 
 
 def _our_executables() -> dict[str, set[str]]:

@@ -1,10 +1,11 @@
 """`flash bringup` (flash_bringup.runner) running real nodes: a graph of flash_ros's static_frames and
 flash_motion's fake trajectory controller (cheap nodes that exist everywhere) plus an rviz2 that does not.
 
-Checked: optional nodes that are not installed are skipped with a line; action servers are discovered; a node
-that dies is reported with its exit code and last lines while the others keep serving; SIGINT to the
-command stops every node within ShutdownTimeouts.total_s and leaves no process of any node's group; a node that
-ignores SIGINT and SIGTERM (stopped) is killed by the last step.
+Checked: optional nodes that are not installed, or whose input file is missing, are skipped with a line; action
+servers are discovered; a node that dies is reported with its exit code and last lines while the others keep
+serving; SIGINT to the command stops every node within ShutdownTimeouts.total_s and leaves no process of any
+node's group, also when nothing reads its output any more; a node that ignores SIGINT and SIGTERM (stopped) is
+killed by the last step.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def graph_file(tmp_path):
             {"name": "controller", "package": "flash_motion", "executable": "fake_trajectory_controller",
              "namespace": "test", "parameters": {"action_names": [ACTION], "time_scale": "$(time_scale)"}},
             {"name": "viewer", "package": "rviz2", "executable": "rviz2", "optional": True},
+            {"name": "described", "package": "flash_ros", "executable": "static_frames", "optional": True,
+             "file_parameters": {"robot_description": str(tmp_path / "missing.urdf")}},
         ]}}}))
     return path
 
@@ -54,7 +57,9 @@ def test_a_dead_node_is_reported_and_the_others_keep_serving(graph_file, tmp_pat
     out = io.StringIO()
     with Graph.start("sim", description=load_graph(graph_file), log_dir=tmp_path / "logs", echo=out,
                      env=ros_env) as graph:
-        assert graph.skipped == ["viewer: rviz2 rviz2 is not installed here"]
+        assert graph.skipped == ["viewer: rviz2 rviz2 is not installed here",
+                                 f"described: node described: parameter robot_description reads "
+                                 f"{tmp_path / 'missing.urdf'}: No such file or directory"]
         assert set(graph.nodes) == {"frames", "controller"}
         graph.wait_for_actions([ACTION], timeout_s=60)
         frames = graph.node("frames")

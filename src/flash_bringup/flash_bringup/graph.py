@@ -33,6 +33,10 @@ class GraphError(ValueError):
     """A graph file or a launch argument that is wrong; the message names what and where."""
 
 
+class MissingInput(GraphError):
+    """A file a node's parameter is read from does not exist: an optional node is skipped, another cannot start."""
+
+
 def config_dir() -> Path:
     """The folder with graph.yaml and the nodes' parameter files.
 
@@ -97,6 +101,17 @@ class NodeSpec:
     remappings: tuple[tuple[str, str], ...] = ()
     arguments: tuple[str, ...] = ()
     optional: bool = False  # may be absent where the graph runs (rviz2): skipped with a line, not an error
+
+
+def read_file_parameters(spec: NodeSpec) -> dict[str, str]:
+    """The values of a node's `file_parameters`: each file's text (relative paths from the working directory)."""
+    values = {}
+    for name, path in spec.file_parameters.items():
+        try:
+            values[name] = Path(path).read_text()
+        except OSError as exc:
+            raise MissingInput(f"node {spec.name}: parameter {name} reads {path}: {exc.strerror}") from exc
+    return values
 
 
 @dataclass(frozen=True)

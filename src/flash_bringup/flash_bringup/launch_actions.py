@@ -8,15 +8,13 @@ Imported only under `ros2 launch` (launch and launch_ros are not on PyPI).
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, LogInfo, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from flash_bringup.graph import NodeSpec, load_graph
+from flash_bringup.graph import MissingInput, NodeSpec, load_graph, read_file_parameters
 from launch import LaunchDescription
 
 
@@ -46,14 +44,13 @@ def _graph_actions(context, mode: str) -> list:
     return includes + [_node(spec) for spec in resolved.nodes]
 
 
-def _node(spec: NodeSpec) -> Node:
-    # Relative paths are the user's (cwd): read file parameters (a URDF) here, as the runner does.
-    file_values = {}
-    for name, path in spec.file_parameters.items():
-        try:
-            file_values[name] = Path(path).read_text()
-        except OSError as exc:
-            raise RuntimeError(f"node {spec.name}: parameter {name} reads {path}: {exc.strerror}") from exc
+def _node(spec: NodeSpec) -> Node | LogInfo:
+    try:
+        file_values = read_file_parameters(spec)
+    except MissingInput as exc:
+        if not spec.optional:
+            raise
+        return LogInfo(msg=f"skipping {spec.name}: {exc}")  # as the runner does
     parameters = [*spec.parameter_files]
     if spec.parameters or file_values:
         parameters.append({**spec.parameters, **file_values})

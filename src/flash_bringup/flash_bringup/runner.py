@@ -11,8 +11,9 @@ Every output line is echoed prefixed with the node's name and written to <log_di
 exits is reported with its exit code and last lines; the others keep running. Shutdown sends SIGINT to every
 node's process group, SIGTERM to the groups still alive after `ShutdownTimeouts.sigint_s`, SIGKILL after
 `sigterm_s` more, so it ends within `ShutdownTimeouts.total_s` with no process of any group left.
-Nodes the graph marks optional (rviz2, robot_state_publisher) are skipped with a line where not installed;
-other packages' launch files (ros2_kortex) are listed as skipped: only `ros2 launch` can run them.
+Nodes the graph marks optional (rviz2, robot_state_publisher) are skipped with a line where not installed or
+where a file they read is missing; other packages' launch files (ros2_kortex) are listed as skipped: only
+`ros2 launch` can run them. A runner killed with SIGKILL cannot stop its nodes: their pids are in its output.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from typing import TextIO
 
 import yaml
 
-from flash_bringup.graph import GraphDescription, NodeSpec, ResolvedGraph, load_graph
+from flash_bringup.graph import (
+    GraphDescription,
+    MissingInput,
+    NodeSpec,
+    ResolvedGraph,
+    load_graph,
+    read_file_parameters,
+)
 
 TAIL_LINES = 20  # last output lines kept per node, shown when it dies
 
@@ -114,21 +122,15 @@ def node_command(spec: NodeSpec, work_dir: Path) -> list[str] | None:
     """The full command line of a node, or None when its executable is not installed here.
 
     `file_parameters` (a parameter whose value is a file's text, e.g. robot_description) go through a parameter
-    file written into `work_dir`: a URDF does not survive a command line.
+    file written into `work_dir`: a URDF does not survive a command line. MissingInput when such a file is absent.
     """
     executable = find_executable(spec.package, spec.executable)
     if executable is None:
         return None
     extra_files = []
     if spec.file_parameters:
-        values = {}
-        for name, path in spec.file_parameters.items():
-            try:
-                values[name] = Path(path).read_text()
-            except OSError as exc:
-                raise BringupError(f"node {spec.name}: parameter {name} reads {path}: {exc}") from exc
         path = work_dir / f"{spec.name}.file_parameters.yaml"
-        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
+        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": read_file_parameters(spec)}}))
         extra_files.append(str(path))
     return [*executable, *spec.arguments, *ros_arguments(spec, extra_files)]
 
@@ -330,7 +332,13 @@ class Graph:
                                 f"under ros2 launch (ros2 launch {include.package} {include.file} {arguments})")
         commands = {}
         for spec in resolved.nodes:  # every command first: nothing starts when a required node is missing
-            command = node_command(spec, self.log_dir)
+            try:
+                command = node_command(spec, self.log_dir)
+            except MissingInput as exc:
+                if not spec.optional:
+                    raise
+                self.skipped.append(f"{spec.name}: {exc}")
+                continue
             if command is not None:
                 commands[spec.name] = (spec, command)
             elif spec.optional:
