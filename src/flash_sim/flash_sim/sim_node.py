@@ -206,7 +206,9 @@ class SimNode(Node):
         if self.recording.due(time_s):
             from PIL import Image
 
-            Image.fromarray(world.rgb_frame()).save(self.record_dir / f"frame_{int(round(time_s * 1000)):08d}.png")
+            # Fast zlib level: the default spends more CPU compressing than rendering (the frames are temporary).
+            Image.fromarray(world.rgb_frame()).save(self.record_dir / f"frame_{int(round(time_s * 1000)):08d}.png",
+                                                    compress_level=1)
 
     @staticmethod
     def _camera_info(intrinsics, stamp) -> CameraInfo:
