@@ -1,0 +1,428 @@
+"""The end-to-end pick from a sentence, against a running sim graph (`flash bringup sim --prompt ...`).
+
+Once the graph serves (perception publishing the target's cloud, the `generate_grasp` and `pick` action servers
+discovered, the simulator's clock and object TF arriving), each attempt:
+1. perceives: takes the first scene perception publishes after the attempt began (target cloud, obstacle cloud
+   and table plane of one camera frame), so grasps and plan see the same, current object;
+2. generates grasps: GenerateGrasp with the prompt and that partial-view cloud (new grasps when the object moved
+   by more than `moved_m` or the previous candidates are used up; else the candidates after the one tried);
+3. picks: the Pick action with the ranked candidates and the same scene; the pick node executes the first one
+   with a feasible plan (planning, open_hand, to_pregrasp, approach, close_hand, lift, retreat);
+4. judges from the simulator's ground truth, the object's TF `world -> object/<name>`: success when the object
+   stays at least `min_lift_m` above where it rested for `hold_s` of sim time after the pick.
+A failed attempt is followed by another, up to `attempts`. It prints progress and a table (success, lift
+height, time per stage), and writes `summary.json`, `strip.png` (frames at the stage boundaries, labelled) and
+`pick.mp4` into `out`, from the frames the sim node records into its `record_dir` (flash_bringup.recording).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+OBJECT_FRAME_PREFIX = "object/"
+WORLD_FRAME = "world"
+
+
+@dataclass
+class PickDemoConfig:
+    prompt: str = "grasp the mug by the handle"
+    out: Path = Path("outputs/sim_pick")
+    object_name: str = ""            # the object judged (TF object/<name>); "": the scene's only object
+    attempts: int = 3                # picks tried before giving up
+    num_grasps: int = 16             # candidates per GenerateGrasp goal
+    seed: int = 0                    # GenerateGrasp seed of the first attempt (+1 per new set of grasps)
+    min_lift_m: float = 0.05         # the object must stay this far above its rest height ...
+    hold_s: float = 2.0              # ... for this long (sim time) after the pick
+    moved_m: float = 0.01            # an object displaced by more than this gets new grasps
+    ready_timeout_s: float = 300.0   # graph start-up: model loading and DDS discovery on a loaded machine
+    perception_timeout_s: float = 60.0
+    goal_timeout_s: float = 900.0    # one GenerateGrasp or Pick goal (sim slower than real time on 2 cores)
+    record_dir: Path | None = None   # the sim node's frames; None: <out>/frames
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        if not self.prompt.strip():
+            raise ValueError("the prompt is empty: say what to grasp, e.g. 'grasp the mug by the handle'")
+        if self.attempts < 1 or self.num_grasps < 1:
+            raise ValueError(f"attempts and num_grasps must be >= 1, got {self.attempts} and {self.num_grasps}")
+        if self.min_lift_m <= 0.0 or self.hold_s < 0.0:
+            raise ValueError(f"min_lift_m must be > 0 and hold_s >= 0, got {self.min_lift_m} and {self.hold_s}")
+
+    @property
+    def frames_dir(self) -> Path:
+        return Path(self.record_dir) if self.record_dir is not None else self.out / "frames"
+
+
+def config_from_args(args: argparse.Namespace) -> PickDemoConfig:
+    """From `flash bringup sim`'s options (flash_bringup.command): --prompt, --out, --attempts (None: the default),
+    --object (the sim's object swap, also the name of the object judged) and --record-dir (the sim's frames)."""
+    return PickDemoConfig(prompt=args.prompt, out=Path(args.out), object_name=_object_name(args.object or ""),
+                          attempts=args.attempts or PickDemoConfig.attempts,
+                          record_dir=Path(args.record_dir) if args.record_dir else None)
+
+
+def _object_name(source: str) -> str:
+    """The sim names a swapped-in object after its source: the category, or a mesh file's stem."""
+    return Path(source).stem if Path(source).suffix else source
+
+
+class DemoError(RuntimeError):
+    """The graph did not serve as expected (a node missing, a goal refused or timed out); names the part."""
+
+
+@dataclass
+class Scene:
+    """One perception frame: the messages as received, and the target cloud's centroid (m, base frame)."""
+
+    object_cloud: object
+    obstacle_cloud: object
+    table_plane: object | None
+    stamp_s: float
+    centroid_m: np.ndarray
+
+
+@dataclass
+class Attempt:
+    index: int
+    stage_times_s: dict[str, float] = field(default_factory=dict)   # in the order they ran (wall time)
+    candidates: int = 0                 # grasps sent to Pick
+    grasp_index: int = -1               # executed candidate (into those sent), -1: none
+    reason: str = ""                    # the Pick result's
+    executed: bool = False
+    lift_m: float = 0.0                 # lowest height above rest during the hold (the judged one)
+    peak_lift_m: float = 0.0
+    success: bool = False
+    moments: list[tuple[str, float]] = field(default_factory=list)  # (stage, sim time s) for the strip
+
+
+class PickClient:
+    """The demo's ROS side: one node with sim time in its own context. It spins only inside `wait`, in the
+    calling thread: rclpy's action client may lose a goal response when goals are sent from one thread while
+    another spins (seen here: a Pick goal accepted by the node but never by the client)."""
+
+    def __init__(self, exited=dict):
+        """exited() -> {node: exit code} of graph nodes that died (the runner's Graph.exited): waits end early."""
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.action import ActionClient
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.parameter import Parameter
+        from sensor_msgs.msg import PointCloud2
+        from tf2_msgs.msg import TFMessage
+
+        from flash_interfaces.action import GenerateGrasp, Pick
+        from flash_ros.frames import TF_QOS
+        from flash_ros.qos import LATCHED
+
+        self.GenerateGrasp, self.Pick = GenerateGrasp, Pick
+        self.exited = exited
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node("flash_pick_demo", context=self.context,
+                         parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+        self.grasp_client = ActionClient(self.node, GenerateGrasp, "generate_grasp")
+        self.pick_client = ActionClient(self.node, Pick, "pick")
+        self._latest: dict[str, object] = {}          # "object" / "obstacles" / "table" -> message
+        self._poses: dict[str, deque] = {}             # object name -> (stamp s, xyz) history
+        self.node.create_subscription(PointCloud2, "object_cloud", lambda m: self._keep("object", m), LATCHED)
+        self.node.create_subscription(PointCloud2, "obstacle_cloud", lambda m: self._keep("obstacles", m), LATCHED)
+        self.node.create_subscription(PoseStamped, "table_plane", lambda m: self._keep("table", m), LATCHED)
+        self.node.create_subscription(TFMessage, "/tf", self._on_tf, TF_QOS)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+    # --- inputs ---
+    def _keep(self, kind: str, msg) -> None:
+        self._latest[kind] = msg
+
+    def _on_tf(self, msg) -> None:
+        for item in msg.transforms:
+            if item.header.frame_id != WORLD_FRAME or not item.child_frame_id.startswith(OBJECT_FRAME_PREFIX):
+                continue
+            t = item.transform.translation
+            stamp = item.header.stamp.sec + item.header.stamp.nanosec * 1e-9
+            history = self._poses.setdefault(item.child_frame_id[len(OBJECT_FRAME_PREFIX):], deque(maxlen=4000))
+            history.append((stamp, np.array([t.x, t.y, t.z])))
+
+    def wait(self, predicate, timeout_s: float, what: str, poll_s: float = 0.05):
+        """Spin until predicate() is truthy and return its value; DemoError naming `what` after timeout_s (wall),
+        or at once when a node of the graph died."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            if self.exited():
+                raise DemoError(f"{what}: node(s) died: {self.exited()}")
+            self.executor.spin_once(timeout_sec=poll_s)
+        raise DemoError(f"{what} within {timeout_s:.0f} s")
+
+    def wait_future(self, future, timeout_s: float, what: str):
+        """An rclpy future's result."""
+        self.wait(future.done, timeout_s, f"{what} did not answer", poll_s=0.02)
+        return future.result()
+
+    def now_s(self) -> float:
+        """Sim time (s): /clock."""
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def object_names(self) -> list[str]:
+        return sorted(self._poses)
+
+    def object_position(self, name: str) -> np.ndarray:
+        """The latest world position (3,) of object/<name>."""
+        return self._poses[name][-1][1].copy()
+
+    def object_heights(self, name: str, start_s: float, end_s: float) -> np.ndarray:
+        """World z (m) of object/<name> stamped within [start_s, end_s]."""
+        return np.array([p[2] for s, p in self._poses[name] if start_s <= s <= end_s])
+
+    def scene_after(self, after_s: float) -> Scene | None:
+        """The latest perception frame stamped at or after after_s (sim s), its three messages of one stamp."""
+        from flash_ros.cloud import read_points
+        from flash_ros.frames import stamp_to_seconds
+
+        target, obstacles, table = (self._latest.get(k) for k in ("object", "obstacles", "table"))
+        if target is None or obstacles is None or target.header.stamp != obstacles.header.stamp:
+            return None
+        stamp_s = stamp_to_seconds(target.header.stamp) or 0.0
+        if stamp_s < after_s:
+            return None
+        if table is not None and table.header.stamp != target.header.stamp:
+            table = None  # not of this frame: the pick node then uses the latest one it has
+        centroid = read_points(target)["xyz"].astype(float).mean(axis=0)
+        return Scene(target, obstacles, table, stamp_s, centroid)
+
+
+def wait_sim(client: PickClient, duration_s: float, timeout_s: float) -> float:
+    """Wait for duration_s of sim time; returns the sim time reached."""
+    end_s = client.now_s() + duration_s
+    client.wait(lambda: client.now_s() >= end_s, timeout_s, f"sim time did not advance by {duration_s} s")
+    return client.now_s()
+
+
+def wait_until_serving(client: PickClient, config: PickDemoConfig) -> str:
+    """Block until the graph serves; returns the judged object's name."""
+    timeout = config.ready_timeout_s
+    began = time.monotonic()
+    left = lambda: max(1.0, timeout - (time.monotonic() - began))  # noqa: E731
+    client.wait(lambda: client.now_s() > 0.0, left(), "no sim time on /clock (is the sim node running?)")
+    client.wait(client.object_names, left(), f"no object TF ({WORLD_FRAME} -> {OBJECT_FRAME_PREFIX}<name>)")
+    names = client.object_names()
+    name = config.object_name or (names[0] if len(names) == 1 else "")
+    if name not in names:
+        raise DemoError(f"object {config.object_name!r} not in the scene: the sim publishes {names}"
+                        if config.object_name else f"the scene holds {names}: name the one to judge with --object")
+    client.wait(lambda: client.scene_after(0.0), left(), "perception published no target cloud (object_cloud)")
+    client.wait(client.grasp_client.server_is_ready, left(), "no generate_grasp action server (grasp server)")
+    client.wait(client.pick_client.server_is_ready, left(), "no pick action server (pick node)")
+    return name
+
+
+def generate_grasps(client: PickClient, config: PickDemoConfig, scene: Scene, seed: int) -> list:
+    """Ranked flash_interfaces/Grasp messages for the prompt and the scene's target cloud."""
+    goal = client.GenerateGrasp.Goal(prompt=config.prompt, object_cloud=scene.object_cloud,
+                                     num_grasps=config.num_grasps, use_seed=True, seed=seed)
+    handle = client.wait_future(client.grasp_client.send_goal_async(goal), 30.0, "generate_grasp (goal)")
+    if not handle.accepted:
+        raise DemoError("generate_grasp rejected the goal")
+    result = client.wait_future(handle.get_result_async(), config.goal_timeout_s, "generate_grasp (result)").result
+    if result.error_code != client.GenerateGrasp.Result.SUCCESS or not result.grasps:
+        raise DemoError(f"generate_grasp failed (error {result.error_code}): {result.message}")
+    return list(result.grasps)
+
+
+def pick(client: PickClient, config: PickDemoConfig, scene: Scene, grasps: list, attempt: Attempt, on_stage):
+    """Run the Pick action; fills attempt (stage times, executed index, reason, moments)."""
+    goal = client.Pick.Goal(grasps=grasps, object_cloud=scene.object_cloud)
+    if _count(scene.obstacle_cloud):  # none seen: left empty (the node reads no points from an empty cloud)
+        goal.obstacle_cloud = scene.obstacle_cloud
+    if scene.table_plane is not None:
+        goal.table_plane = scene.table_plane
+
+    def on_feedback(msg) -> None:
+        attempt.moments.append((msg.feedback.stage, client.now_s()))
+        on_stage(msg.feedback.stage)
+
+    handle = client.wait_future(client.pick_client.send_goal_async(goal, feedback_callback=on_feedback), 30.0,
+                         "pick (goal)")
+    if not handle.accepted:
+        raise DemoError("pick rejected the goal (another pick running?)")
+    result = client.wait_future(handle.get_result_async(), config.goal_timeout_s, "pick (result)").result
+    attempt.moments.append(("end", client.now_s()))
+    attempt.stage_times_s.update(zip(result.stage_names, result.stage_times_s))
+    attempt.candidates, attempt.grasp_index, attempt.reason = len(grasps), result.grasp_index, result.reason
+    attempt.executed = bool(result.success)
+
+
+def judge_hold(client: PickClient, config: PickDemoConfig, name: str, rest_z_m: float, attempt: Attempt) -> None:
+    """Success: object/<name> at least min_lift_m above its rest height throughout hold_s of sim time."""
+    start_s = client.now_s()
+    end_s = wait_sim(client, config.hold_s, config.goal_timeout_s)
+    heights = client.object_heights(name, start_s, end_s)
+    if len(heights) == 0:
+        raise DemoError(f"no TF of object/{name} during the hold (the sim stopped publishing it)")
+    attempt.lift_m, attempt.peak_lift_m = float(heights.min() - rest_z_m), float(heights.max() - rest_z_m)
+    attempt.success = attempt.executed and attempt.lift_m >= config.min_lift_m
+    attempt.moments.append(("held" if attempt.success else "not held", end_s))
+
+
+def run_attempts(client: PickClient, config: PickDemoConfig, name: str, console, attempts: list[Attempt]) -> None:
+    """Attempts until one holds or config.attempts ran, appended to `attempts` as they start."""
+    grasps, seed, centroid = [], config.seed, None
+    status = console.status("")
+    with status:
+        for index in range(config.attempts):
+            attempt = Attempt(index)
+            attempts.append(attempt)
+            timer = _StageTimer(attempt, console)
+            status.update(f"attempt {index + 1}/{config.attempts}: perceiving")
+            after_s = client.now_s()
+            scene = client.wait(lambda after_s=after_s: client.scene_after(after_s), config.perception_timeout_s,
+                             "perception published no target cloud")
+            rest_z_m = float(client.object_position(name)[2])
+            timer.done("perception", f"{_count(scene.object_cloud)} points, "
+                                     f"centroid {np.round(scene.centroid_m, 3).tolist()} m")
+            attempt.moments.append(("perceived", client.now_s()))
+            moved = centroid is not None and np.linalg.norm(scene.centroid_m - centroid) > config.moved_m
+            if not grasps or moved:
+                status.update(f"attempt {index + 1}/{config.attempts}: generating grasps for {config.prompt!r}")
+                grasps = generate_grasps(client, config, scene, seed)
+                seed += 1
+                timer.done("grasp generation", f"{len(grasps)} ranked grasps")
+            centroid = scene.centroid_m
+            timer.mark()
+            label = f"attempt {index + 1}/{config.attempts}"
+            pick(client, config, scene, grasps, attempt, lambda stage, label=label: status.update(f"{label}: {stage}"))
+            timer.report_pick()
+            if attempt.executed:
+                status.update(f"attempt {index + 1}/{config.attempts}: holding {config.hold_s} s (sim) to judge")
+                judge_hold(client, config, name, rest_z_m, attempt)
+                attempt.stage_times_s["hold"] = timer.mark()
+            reason = attempt.reason if len(attempt.reason) < 200 else attempt.reason[:200] + " ... (summary.json)"
+            console.print(f"  attempt {index + 1}: {'[green]held[/]' if attempt.success else '[red]failed[/]'}: "
+                          f"lift {attempt.lift_m:+.3f} m (peak {attempt.peak_lift_m:+.3f} m); {reason}", markup=True,
+                          highlight=False)
+            if attempt.success:
+                break
+            # Next: the candidates after the one executed; none executed (none feasible) or none left: new grasps.
+            grasps = grasps[attempt.grasp_index + 1:] if attempt.grasp_index >= 0 else []
+
+
+def _count(cloud) -> int:
+    return cloud.width * cloud.height
+
+
+class _StageTimer:
+    """Wall time per stage of one attempt, printed as each ends."""
+
+    def __init__(self, attempt: Attempt, console):
+        self.attempt, self.console, self._began = attempt, console, time.monotonic()
+
+    def mark(self) -> float:
+        now = time.monotonic()
+        elapsed, self._began = now - self._began, now
+        return elapsed
+
+    def done(self, stage: str, detail: str) -> None:
+        self.attempt.stage_times_s[stage] = self.mark()
+        self.console.print(f"  {stage:<17} {self.attempt.stage_times_s[stage]:6.1f} s  {detail}")
+
+    def report_pick(self) -> None:
+        self.mark()
+        for stage, seconds in self.attempt.stage_times_s.items():
+            if stage not in ("perception", "grasp generation"):
+                self.console.print(f"  {stage:<17} {seconds:6.1f} s")
+
+
+def write_pictures(config: PickDemoConfig, attempts: list[Attempt], start_s: float, started_wall_s: float,
+                   console) -> dict[str, str]:
+    """strip.png (the stage boundaries of the last attempt that moved the arm, else the last) and pick.mp4
+    (every frame since start_s, sim time, written since started_wall_s, epoch)."""
+    from flash_bringup.recording import list_frames, write_strip, write_video
+
+    try:
+        frames = list_frames(config.frames_dir, start_s=start_s, written_after=started_wall_s)
+    except FileNotFoundError as exc:
+        console.print(f"[yellow]no pictures:[/] {exc}")
+        return {}
+    if len(frames) < 2:
+        console.print(f"[yellow]no pictures:[/] {len(frames)} frame(s) recorded in {config.frames_dir}")
+        return {}
+    shown = ([a for a in attempts if a.executed or a.grasp_index >= 0] or attempts)[-1]
+    moments = [(stage, t) for stage, t in shown.moments if stage not in ("planning", "end")]
+    return {"strip": str(write_strip(moments, frames, config.out / "strip.png")),
+            "video": str(write_video(frames, config.out / "pick.mp4"))}
+
+
+def print_table(console, config: PickDemoConfig, attempts: list[Attempt], total_s: float) -> None:
+    from rich.table import Table
+
+    stages = list(dict.fromkeys(s for a in attempts for s in a.stage_times_s))
+    table = Table(title=f"pick {config.prompt!r}")
+    table.add_column("attempt")
+    for column in ("success", "lift (m)", *[f"{s} (s)" for s in stages]):
+        table.add_column(column, justify="right")
+    for a in attempts:
+        table.add_row(str(a.index + 1), "yes" if a.success else "no", f"{a.lift_m:.3f}",
+                      *[f"{a.stage_times_s[s]:.1f}" if s in a.stage_times_s else "-" for s in stages])
+    console.print(table)
+    console.print(f"total {total_s:.1f} s (wall)")
+
+
+def run(graph, args: argparse.Namespace) -> int:
+    """`flash bringup sim --prompt ...`: pick with the running graph; 0 when the object was held, else 1.
+    `graph` is the started sim graph (its processes serve the topics and actions above)."""
+    from rich.console import Console
+
+    return run_demo(config_from_args(args), Console(), exited=lambda: dict(graph.exited))
+
+
+def run_demo(config: PickDemoConfig, console, exited=dict) -> int:
+    """The demo with a console; 0: held, 1: not held after every attempt, 2: the graph did not serve."""
+    started, started_wall_s = time.monotonic(), time.time()
+    config.out.mkdir(parents=True, exist_ok=True)
+    attempts: list[Attempt] = []
+    name, error, pictures = config.object_name, "", {}
+    client = PickClient(exited)
+    try:
+        with console.status("waiting for the graph: sim clock and objects, perception, grasp server, pick node"):
+            name = wait_until_serving(client, config)
+        console.print(f"graph serving after {time.monotonic() - started:.1f} s; picking {name!r} "
+                      f"for {config.prompt!r}")
+        start_s = client.now_s()
+        try:
+            run_attempts(client, config, name, console, attempts)
+        finally:
+            pictures = write_pictures(config, attempts, start_s, started_wall_s, console) if attempts else {}
+    except DemoError as exc:
+        error = str(exc)
+        console.print(f"[red]error:[/] {error}")
+    finally:
+        client.close()
+    total_s = time.monotonic() - started
+    success = bool(attempts) and attempts[-1].success
+    summary = {"prompt": config.prompt, "object": name, "success": success,
+               "lift_m": attempts[-1].lift_m if attempts else None, "min_lift_m": config.min_lift_m,
+               "hold_s": config.hold_s, "error": error,
+               "attempts": [{k: v for k, v in asdict(a).items() if k != "moments"} for a in attempts],
+               "total_s": total_s, "files": pictures}
+    (config.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if attempts:
+        print_table(console, config, attempts, total_s)
+    console.print(f"{'[green]held' if success else '[red]not held'}[/]: wrote "
+                  f"{', '.join([str(config.out / 'summary.json'), *pictures.values()])}")
+    return 0 if success else 2 if error else 1
