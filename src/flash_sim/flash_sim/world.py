@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is first imported: headless rendering
 
 import numpy as np  # noqa: E402
+from flash_training.eval.scene import SimConfig  # noqa: E402
 
 from flash_core.planning.description import ARM_JOINT_NAMES, HAND_ROOT_BODY, assembly_spec  # noqa: E402
 from flash_core.planning.robot_model import HOME_ARM_Q_RAD  # noqa: E402
@@ -59,17 +60,11 @@ def _mujoco():
     return require_package("mujoco", feature="the simulator", install_hint="pip install mujoco==4.0.0")
 
 
-def _sim_config():
-    from flash_training.eval.scene import SimConfig
-
-    return SimConfig()
-
-
 @dataclass(frozen=True)
 class WorldConfig:
     """Settings of the world beyond the scene (physics from the grasp evaluation's SimConfig)."""
 
-    physics: object = field(default_factory=_sim_config)  # flash_training.eval.scene.SimConfig
+    physics: SimConfig = field(default_factory=SimConfig)
     ready_arm_q_rad: tuple[float, ...] = tuple(HOME_ARM_Q_RAD)  # ros2_kortex "home": hand above the table
     settle_s: float = 0.3  # objects come to rest on the table before time 0
     visual_max_faces: int = 2000  # per visual mesh; 0 keeps the full meshes
@@ -164,7 +159,7 @@ def build_model(scene: SceneConfig, seed: int, config: WorldConfig):
     """Compile the world's MjModel; returns (model, {object name: mesh in its own frame})."""
     mujoco = _mujoco()
     from flash_training.eval.convex import convex_pieces
-    from flash_training.eval.scene import _object_inertia
+    from flash_training.eval.scene import _object_inertia  # the evaluation's object inertia, reused as is
 
     physics = config.physics
     spec = assembly_spec()
