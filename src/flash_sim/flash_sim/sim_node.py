@@ -82,19 +82,19 @@ class SimNode(Node):
         tf_rate_hz = float(param("tf_rate_hz", 20.0))
         self.report_period_s = float(param("report_period_s", 5.0))
         record_dir, record_fps = str(param("record_dir", "")), float(param("record_fps", 10.0))
-        if self.real_time_factor < 0 or joint_state_rate_hz <= 0 or camera_rate_hz < 0 or tf_rate_hz < 0:
-            raise ValueError("real_time_factor, camera_rate_hz and tf_rate_hz must be >= 0, joint_state_rate_hz > 0")
+        if min(self.real_time_factor, camera_rate_hz, tf_rate_hz, record_fps) < 0 or joint_state_rate_hz <= 0:
+            raise ValueError("real_time_factor, camera_rate_hz, tf_rate_hz and record_fps must be >= 0, "
+                             "joint_state_rate_hz > 0")
         started = time.perf_counter()
         self.world = SimWorld.from_scene(scene, seed, object=obj or None)
         self.get_logger().info(f"scene {self.world.scene.name!r} with {list(self.world.object_meshes)} (seed {seed}) "
                                f"built in {time.perf_counter() - started:.1f} s")
         self.publish_period_s = 1.0 / joint_state_rate_hz
-        self.camera, self.tf, self.recording = Every(camera_rate_hz), Every(tf_rate_hz), Every(record_fps)
-        self.record_dir = Path(record_dir) if record_dir else None
-        if self.record_dir is not None:
+        self.camera, self.tf = Every(camera_rate_hz), Every(tf_rate_hz)
+        self.recording = Every(record_fps if record_dir else 0.0)
+        self.record_dir = Path(record_dir)
+        if record_dir:
             self.record_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            self.recording = Every(0.0)
         self.lock = threading.Lock()  # the world is shared by the loop thread and the executor's callbacks
 
         reliable = QoSProfile(depth=10)
