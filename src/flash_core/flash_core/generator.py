@@ -18,7 +18,9 @@ Ranking, from the object cloud alone (no mesh is needed at run time):
   hand model) to the object cloud, averaged over fingers;
 - penetration_m: the deepest hand surface point behind the object's surface, measured along the normal of its
   nearest object point (`CloudSDF` with one neighbour; object normals when given, else estimated from the cloud);
-- score = -(contact_distance_m + PENETRATION_WEIGHT * penetration_m): higher is better;
+- score = -(contact_distance_m + PENETRATION_WEIGHT * penetration_m + NO_OPPOSITION_PENALTY * [no opposition]):
+  higher is better; a grasp has opposition when the thumb and at least two other fingers are in contact (below),
+  as the data synthesis requires of the grasps it keeps (a grasp without the thumb pushes the object away);
 - contact_fingers: fingers with a contact candidate within CONTACT_THRESHOLD_M of the cloud.
 """
 
@@ -39,9 +41,14 @@ from flash_core.geometry.neighbors import knn
 from flash_core.geometry.rotations import matrix_to_quaternion, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.geometry.sampling import farthest_point_sample
 from flash_core.model.polish import PolishConfig, cloud_sdf, polish_grasps
+from flash_core.model.settle import SettleConfig, settle_grasps
+from flash_core.model.settle import cloud_sdf as settle_sdf
 
 PENETRATION_WEIGHT = 5.0
 CONTACT_THRESHOLD_M = 0.005
+# Any grasp with opposition ranks above every grasp without (contact distances and depths are centimetres at most).
+NO_OPPOSITION_PENALTY = 1.0
+OPPOSING_FINGER, MIN_CONTACT_FINGERS = "thumb", 3
 # Hand points farther than this from the cloud cannot be inside the object; skipping them keeps a far-away point
 # from being judged "behind" a surface it is nowhere near.
 PENETRATION_SEARCH_M = 0.03
@@ -99,7 +106,8 @@ def model_cloud_index(cloud: torch.Tensor, num_points: int) -> torch.Tensor:
 
 class GraspGenerator:
     def __init__(self, model, hand, solver: SolverConfig | None = None,
-                 initial_state: InitialStateConfig | None = None, polish: PolishConfig | None = None):
+                 initial_state: InitialStateConfig | None = None, polish: PolishConfig | None = None,
+                 settle: SettleConfig | None = None):
         if model.config.hand != hand.name:
             raise ValueError(f"model is for hand {model.config.hand!r}, got hand {hand.name!r}")
         self.model = model.eval()
@@ -107,6 +115,7 @@ class GraspGenerator:
         self.solver = solver or SolverConfig()
         self.initial_states = InitialStateSampler.from_hand(hand, initial_state)
         self.polish = polish or PolishConfig()
+        self.settle = settle or SettleConfig()
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: torch.device | str = "cpu", hand=None,
@@ -208,9 +217,12 @@ class GraspGenerator:
     def generate(self, prompt: str, object_points, *, hand: str | None = None, num_grasps: int = 16,
                  seed: int | None = None, object_normals=None, object_features=None, method: str | None = None,
                  steps: int | None = None, should_continue: Callable[[float, int], bool] | None = None,
-                 on_progress: Callable[[float, int], None] | None = None, polish: bool = False) -> list[Grasp]:
+                 on_progress: Callable[[float, int], None] | None = None, polish: bool = False,
+                 settle: bool = False) -> list[Grasp]:
         """K grasps for one goal, best first. object_points (N, 3) in any frame; grasps come back in that frame.
-        polish: a few gradient steps against the cloud after the flow (`self.polish` configures them)."""
+        polish: a few gradient steps against the cloud after the flow (`self.polish` configures them).
+        settle: then the open hand slides along its approach onto the cloud's surface and the fingers close until
+        they touch it (`flash_core.model.settle`; `self.settle` configures it)."""
         if hand is not None and hand != self.hand.name:
             raise ValueError(f"this generator's model is for hand {self.hand.name!r}, not {hand!r}")
         solver = SolverConfig(method=method or self.solver.method, steps=steps or self.solver.steps,
@@ -225,6 +237,8 @@ class GraspGenerator:
         x = x[0]
         if polish:
             x = polish_grasps(self.hand, x.to(self.hand.dtype), cloud_sdf(points, normals, self.polish), self.polish)
+        if settle:
+            x = settle_grasps(self.hand, x.to(self.hand.dtype), settle_sdf(points, normals, self.settle), self.settle).x
         return self._rank(x, points, goals.centres[0], normals)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -240,7 +254,9 @@ class GraspGenerator:
             normals = estimate_normals(points)
         contact_distance, fingers = self._contact_distance(x, points)
         penetration = self._penetration(x, points, normals)
-        score = -(contact_distance + PENETRATION_WEIGHT * penetration)
+        opposed = torch.tensor([OPPOSING_FINGER in f and len(f) >= MIN_CONTACT_FINGERS for f in fingers],
+                               device=x.device)
+        score = -(contact_distance + PENETRATION_WEIGHT * penetration + NO_OPPOSITION_PENALTY * ~opposed)
         grasps = []
         for k in torch.argsort(score, descending=True).tolist():
             matrix = torch.eye(4)

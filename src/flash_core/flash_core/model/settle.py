@@ -1,0 +1,179 @@
+"""Settle: place generated grasps the way they will be executed, on the object cloud's surface (no mesh at run time).
+
+The network knows where and how to grasp (the part, the wrist orientation, which fingers), but its wrist often
+sits a centimetre too deep or off, with fingers sunk into the object or hovering. The pick (and the simulated lift
+test) executes a grasp by moving the open hand down its approach (the palm normal) to the wrist pose, then closing
+the joints from the open hand to the grasp's angles and squeezing a little past them. Settling makes the returned
+grasp one that this execution can reach and that presses where it touches, GraspIt-style (approach until
+touching, close until contact: `flash_training.data.synthesis.close_on_object` on a mesh), here against the
+object cloud's signed distance (`flash_core.geometry.cloud_sdf.CloudSDF`):
+
+1. wrist: the hand, opened, slides along its approach until its collision surface (the geometry the simulator
+   collides) clears the cloud's surface by `clearance_m`: backed out of the object when the open hand overlaps
+   it, brought in when it hovers (by sphere tracing: steps of the clearance, within `max_backoff_m` /
+   `max_advance_m`);
+2. fingers: each finger closes from the open hand along the line to the network's joint angles, continued
+   `overshoot` of the way past them, and stops where one of its links first comes within `contact_margin_m` of
+   the surface (found on a grid of `closing_samples` then refined by bisection); a finger that touches nothing
+   keeps the network's angles. The execution's squeeze then presses the touching fingers onto the object.
+
+The wrist orientation and the network's finger choice are kept. Each finger is one closing parameter, so the
+fingers are found in one batched pass for all grasps; a finger's links stop together (no wrap of the distal
+links after the proximal ones touch). Self-collision of the closing fingers is not checked. What a partial
+cloud does not show (its back side) counts as outside beyond `max_distance_m` of the cloud.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from flash_core.geometry.cloud_sdf import CloudSDF
+from flash_core.geometry.rotations import rot6d_to_matrix
+from flash_core.hands.attached import LinkAttachedPoints
+from flash_core.hands.collision import hand_collision, outer_surface_points
+from flash_core.hands.hand_model import HandModel
+
+
+@dataclass(frozen=True)
+class SettleConfig:
+    clearance_m: float = 0.002  # the open hand stops this far from the cloud's surface
+    max_backoff_m: float = 0.06  # the wrist moves at most this far back out along the approach ...
+    max_advance_m: float = 0.03  # ... and at most this far in
+    wrist_iterations: int = 8  # sphere-tracing steps of the wrist
+    contact_margin_m: float = 0.001  # a joint stops closing when a link it moves comes this close (< 0: this deep)
+    overshoot: float = 0.15  # fingers close on past the network's angles by this fraction of (angles - open)
+    closing_samples: int = 16  # closing parameters tried on the coarse grid, 0 .. 1 + overshoot
+    refinements: int = 4  # bisection steps after the grid (each halves the closing step)
+    neighbors: int = 8  # cloud points in each signed-distance estimate
+    max_distance_m: float = 0.03  # hand points farther than this from the cloud count as outside
+    surface_points: int = 256  # samples of the hand's collision surface (plus its ~650 polytope corners)
+
+    def __post_init__(self) -> None:
+        if min(self.clearance_m, self.max_backoff_m, self.max_advance_m) < 0:
+            raise ValueError("clearance and travel limits must be >= 0")
+        if self.overshoot < 0 or self.closing_samples < 2 or self.wrist_iterations < 1 or self.refinements < 0:
+            raise ValueError("overshoot must be >= 0, closing_samples >= 2, wrist_iterations >= 1, refinements >= 0")
+
+
+@dataclass(frozen=True)
+class FingerGeometry:
+    """One hand's collision surface (N points on their links), which links each joint moves, each link's finger."""
+
+    surface: LinkAttachedPoints
+    moves: torch.Tensor  # (J, L) bool: joint j moves link l
+    link_finger: torch.Tensor  # (L,) finger index of each link, -1 for links no finger moves (the palm)
+
+
+@functools.lru_cache(maxsize=8)
+def finger_geometry(hand: HandModel, num_points: int = 1024) -> FingerGeometry:
+    """Built once per hand (about a second: the collision geometry). Which links a joint moves: perturb each
+    joint at the pre-grasp pose and see which link frames change; a link belongs to the finger whose joints move
+    that finger's last contact link."""
+    points = outer_surface_points(hand_collision(hand).pieces, num_points)
+    surface = LinkAttachedPoints(points.points, points.link_index, hand.dtype, hand.device)
+    x = hand.open_pose(hand.dof + 1)
+    x[:, 9:] = hand.pregrasp_joints()
+    x[1:, 9:] += 0.05 * torch.eye(hand.dof, dtype=hand.dtype, device=hand.device)
+    with torch.no_grad():
+        poses = hand.link_poses(x)
+    moves = (poses[1:] - poses[:1]).abs().flatten(2).amax(-1) > 1e-6  # (J, L)
+    link_finger = torch.full((len(hand.link_names),), -1, dtype=torch.long, device=hand.device)
+    for f, name in enumerate(hand.finger_names):
+        tip = hand.link_names.index(hand.spec.contact_fingers[name].links[-1])
+        link_finger[moves[moves[:, tip]].any(0)] = f
+    return FingerGeometry(surface, moves, link_finger)
+
+
+@dataclass(frozen=True)
+class SettledGrasps:
+    x: torch.Tensor  # (B, 25) settled grasps, same frame as the input
+    wrist_shift_m: torch.Tensor  # (B,) how far the wrist moved along its approach (negative: backed out)
+    touching: torch.Tensor  # (B, F) bool: fingers that closed onto the surface (hand.finger_names order)
+
+
+def cloud_sdf(points: torch.Tensor, normals: torch.Tensor | None, config: SettleConfig) -> CloudSDF:
+    """The object surface settling works against, from the cloud (P, 3) and its normals (P, 3) or None."""
+    return CloudSDF(points, normals, config.neighbors, max_distance_m=config.max_distance_m)
+
+
+def _link_clearance(geometry: FingerGeometry, hand: HandModel, x: torch.Tensor, sdf: CloudSDF,
+                    fingers_only: bool = False) -> torch.Tensor:
+    """x (B, 25) -> (B, L) signed distance of each link's collision surface to the cloud's surface (m; +inf for
+    links without collision geometry, and for the palm when `fingers_only`: the closing does not move it)."""
+    points, link = geometry.surface.move(hand.link_poses(x)), geometry.surface.link_index  # (B, N, 3), (N,)
+    if fingers_only:
+        on_finger = geometry.link_finger[link] >= 0
+        points, link = points[:, on_finger], link[on_finger]
+    distance = sdf(points)  # (B, N)
+    out = torch.full((len(x), len(hand.link_names)), torch.inf, dtype=distance.dtype, device=distance.device)
+    return out.scatter_reduce(1, link.expand(len(x), -1), distance, "amin")
+
+
+@torch.no_grad()
+def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: SettleConfig | None = None
+                  ) -> SettledGrasps:
+    """x (B, 25) finite grasps in the cloud's frame -> settled grasps in the same frame (module docstring)."""
+    config = config or SettleConfig()
+    hand.validate_pose(x)
+    geometry = finger_geometry(hand, config.surface_points)
+    approach = rot6d_to_matrix(x[:, 3:9]) @ hand.palm_frame().normal  # (B, 3): the way the palm faces
+    opened = x.clone()
+    opened[:, 9:] = hand.open_joints()
+
+    # 1. The open hand slides along its approach to `clearance_m` from the surface.
+    shift = torch.zeros(len(x), dtype=x.dtype, device=x.device)
+    rows = torch.arange(len(x), device=x.device)  # hands still moving
+    for _ in range(config.wrist_iterations):
+        step = _link_clearance(geometry, hand, opened[rows], sdf).amin(-1) - config.clearance_m
+        moved = (shift[rows] + step).clamp(-config.max_backoff_m, config.max_advance_m)
+        change = (moved - shift[rows]).abs() > 1e-4  # (sub-0.1 mm steps: arrived, or at a travel limit)
+        rows, moved = rows[change], moved[change]
+        if len(rows) == 0:
+            break
+        shift[rows] = moved
+        opened[rows, :3] = x[rows, :3] + moved[:, None] * approach[rows]
+
+    # 2. The joints close from open towards (and past) the network's angles; a joint stops once a link it moves
+    # comes within the margin, so distal links wrap on after proximal ones touch. Steps of the closing parameter
+    # s (joints = open + s (network - open)) on a grid, then halved steps for the joints that stopped.
+    span = x[:, 9:] - hand.open_joints()  # (B, J)
+
+    def blocked_at(s: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """s (B, J) -> (B, J) joints moving a link within the margin of the surface at s (only `rows` (R,) are
+        measured; the others are reported blocked)."""
+        blocked = torch.ones_like(s, dtype=torch.bool)
+        if len(rows) == 0:
+            return blocked
+        posed = opened[rows].clone()
+        posed[:, 9:] = hand.clamp_joints(hand.open_joints() + s[rows] * span[rows])
+        touching = _link_clearance(geometry, hand, posed, sdf, fingers_only=True) < config.contact_margin_m  # (R, L)
+        blocked[rows] = (touching[:, None, :] & geometry.moves[None]).any(-1)
+        return blocked
+
+    end = 1.0 + config.overshoot
+    step = end / (config.closing_samples - 1)
+    s = torch.zeros_like(span)
+    active = span != 0
+    for _ in range(config.closing_samples - 1):
+        trial = torch.where(active, (s + step).clamp(max=end), s)
+        blocked = blocked_at(trial, torch.nonzero(active.any(-1)).squeeze(1))
+        s = torch.where(active & ~blocked, trial, s)
+        active &= ~blocked & (s < end)
+        if not active.any():
+            break
+    stopped = (span != 0) & (s < end)
+    s = torch.where(stopped, s, 1.0)  # a joint that moves nothing onto the surface keeps the network's angle
+    for level in range(1, config.refinements + 1):
+        trial = torch.where(stopped, s + step / 2 ** level, s)
+        s = torch.where(stopped & ~blocked_at(trial, torch.nonzero(stopped.any(-1)).squeeze(1)), trial, s)
+    settled = opened.clone()
+    settled[:, 9:] = hand.clamp_joints(hand.open_joints() + s * span)
+    link_touching = _link_clearance(geometry, hand, settled, sdf) < 2 * config.contact_margin_m  # (B, L)
+    touching = torch.stack([link_touching[:, geometry.link_finger == f].any(-1)
+                            for f in range(len(hand.finger_names))], -1)  # (B, F)
+    finite = torch.isfinite(settled).all(-1)
+    settled = torch.where(finite[:, None], settled, x)
+    return SettledGrasps(settled, torch.where(finite, shift, 0.0), touching & finite[:, None])

@@ -1,0 +1,110 @@
+"""Settling grasps on the cloud: a hand sunk into a sampled sphere backs out along its approach until the open hand
+clears it, a hovering one comes in, the fingers close until they touch (checked on the exact sphere), what the
+hand reaches nothing with is left alone, and the generator's switch and opposition-first ranking."""
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
+
+from flash_core.flow.solver import SolverConfig
+from flash_core.generator import MIN_CONTACT_FINGERS, NO_OPPOSITION_PENALTY, OPPOSING_FINGER, GraspGenerator
+from flash_core.geometry.rotations import rot6d_to_matrix
+from flash_core.model.settle import SettleConfig, cloud_sdf, finger_geometry, settle_grasps
+
+RADIUS_M = 0.04
+
+
+def sphere_clearance(hand, x: torch.Tensor) -> torch.Tensor:
+    """(B, L) exact distance of each link's collision surface to the sphere at the origin (negative inside)."""
+    geometry = finger_geometry(hand, SettleConfig().surface_points)
+    distance = geometry.surface.move(hand.link_poses(x)).norm(dim=-1) - RADIUS_M  # (B, N)
+    out = torch.full((len(x), len(hand.link_names)), torch.inf)
+    return out.scatter_reduce(1, geometry.surface.link_index.expand(len(x), -1), distance, "amin")
+
+
+def facing(hand, gap_m: float) -> torch.Tensor:
+    """(1, 25): the palm facing the sphere's centre, the open hand's exact clearance `gap_m` (negative: sunk in),
+    joints curled well past the pre-grasp shape (a network's grasp of a smaller object)."""
+    palm = hand.palm_frame()
+    x = hand.open_pose(1)
+
+    def at(back_m: float) -> torch.Tensor:
+        moved = x.clone()
+        moved[0, :3] = -palm.grasp_centre_m - palm.normal * back_m  # the sphere on the palm side
+        return moved
+
+    low, high = -0.1, 0.6  # the clearance grows with the distance backed out
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if sphere_clearance(hand, at(middle)).amin() < gap_m else (low, middle)
+    x = at(high)
+    x[0, 9:] = hand.clamp_joints(hand.open_joints() + 3.0 * (hand.pregrasp_joints() - hand.open_joints()))
+    return x
+
+
+def approach_of(hand, x: torch.Tensor) -> torch.Tensor:
+    return rot6d_to_matrix(x[:, 3:9]) @ hand.palm_frame().normal
+
+
+def test_a_sunk_hand_backs_out_along_its_approach_and_closes_onto_the_surface(leap_hand):
+    config = SettleConfig()
+    x = facing(leap_hand, -0.012)  # the open hand 12 mm deep in the sphere
+    opened = x.clone()
+    opened[:, 9:] = leap_hand.open_joints()
+    settled = settle_grasps(leap_hand, x, cloud_sdf(sphere_cloud(3000, RADIUS_M), None, config), config)
+    moved = settled.x[0, :3] - x[0, :3]
+    approach = approach_of(leap_hand, x)[0]
+    assert settled.wrist_shift_m[0] < -0.005  # backed out ...
+    assert torch.allclose(moved, settled.wrist_shift_m[0] * approach, atol=1e-6)  # ... along the approach only
+    assert torch.equal(settled.x[:, 3:9], x[:, 3:9])
+    opened[:, :3] = settled.x[:, :3]
+    assert sphere_clearance(leap_hand, opened).amin() == pytest.approx(config.clearance_m, abs=1e-3)  # the cloud's
+    # surface sits within a millimetre of the sphere's
+    clearance = sphere_clearance(leap_hand, settled.x)[0]  # (L,) closed
+    assert clearance.amin() > -0.0015  # no link sunk in
+    geometry = finger_geometry(leap_hand, config.surface_points)
+    for f in torch.nonzero(settled.touching[0]).squeeze(1).tolist():
+        assert clearance[geometry.link_finger == f].amin() < 0.003  # a touching finger is on the sphere
+    assert settled.touching[0].sum() >= 2
+    between = (settled.x[0, 9:] - leap_hand.open_joints()) / (x[0, 9:] - leap_hand.open_joints())
+    moving = (x[0, 9:] - leap_hand.open_joints()).abs() > 1e-6
+    assert (between[moving] <= 1.0 + config.overshoot + 1e-5).all() and (between[moving] >= -1e-6).all()
+    assert (between[moving] < 1.0 - 1e-3).any()  # some joints stopped on the surface before the network's angle
+
+
+def test_a_hovering_hand_comes_in_and_one_out_of_reach_is_left_as_it_was(leap_hand):
+    config = SettleConfig()
+    sdf = cloud_sdf(sphere_cloud(3000, RADIUS_M), None, config)
+    near, far = facing(leap_hand, 0.015), facing(leap_hand, 0.3)
+    settled = settle_grasps(leap_hand, torch.cat((near, far)), sdf, config)
+    assert 0 < settled.wrist_shift_m[0] <= config.max_advance_m
+    opened = settled.x[:1].clone()
+    opened[:, 9:] = leap_hand.open_joints()
+    assert sphere_clearance(leap_hand, opened).amin() == pytest.approx(config.clearance_m, abs=1e-3)
+    assert settled.wrist_shift_m[1] == pytest.approx(config.max_advance_m)
+    assert torch.allclose(settled.x[1, 9:], far[0, 9:])  # touched nothing: the network's angles
+    assert not settled.touching[1].any()
+
+
+def test_bad_input_and_config_are_refused(leap_hand):
+    sdf = cloud_sdf(sphere_cloud(200, RADIUS_M), None, SettleConfig())
+    with pytest.raises(ValueError, match="NaN"):
+        settle_grasps(leap_hand, torch.full((1, 25), float("nan")), sdf)
+    with pytest.raises(ValueError, match="closing_samples"):
+        SettleConfig(closing_samples=1)
+
+
+def test_the_generator_settles_on_request_and_ranks_opposed_grasps_first(leap_hand):
+    model = randomise_head(build_model(tiny_config("compact"), leap_hand)).eval()
+    generator = GraspGenerator(model, leap_hand, SolverConfig(method="euler", steps=2))
+    cloud = sphere_cloud(400).numpy()
+    raw = generator.generate(PROMPTS[0], cloud, num_grasps=6, seed=0)
+    settled = generator.generate(PROMPTS[0], cloud, num_grasps=6, seed=0, settle=True)
+    assert len(settled) == 6 and all(np.isfinite(g.vector).all() for g in settled)
+    assert not np.allclose(sorted(g.score for g in raw), sorted(g.score for g in settled))
+    for grasps in (raw, settled):
+        opposed = [OPPOSING_FINGER in g.contact_fingers and len(g.contact_fingers) >= MIN_CONTACT_FINGERS
+                   for g in grasps]
+        assert opposed == sorted(opposed, reverse=True)  # every opposed grasp first
+        assert all(g.score <= -NO_OPPOSITION_PENALTY for g, o in zip(grasps, opposed, strict=True) if not o)
