@@ -238,7 +238,8 @@ def check_goal(config: ControllerConfig, joint_names: Sequence[str], points: Seq
                 raise GoalRejected(ErrorCode.INVALID_GOAL, f"point {k}: {what} of joints {bad} are not finite")
     last = points[-1]
     if not config.allow_nonzero_velocity_at_trajectory_end:
-        moving = [names[j] for j, v in enumerate(last.velocities) if v != 0.0]
+        # JTC: fabs(v) > numeric_limits<float>::epsilon(); planners' rest velocities carry ~1e-17 of round-off.
+        moving = [names[j] for j, v in enumerate(last.velocities) if abs(v) > np.finfo(np.float32).eps]
         if moving:
             raise GoalRejected(ErrorCode.INVALID_GOAL, f"the last point's velocity is not zero for joints {moving}")
     start_time_s = None
