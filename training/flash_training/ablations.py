@@ -19,8 +19,9 @@ config, the full model's (the defaults, `--config FILE`, `--set key=value`) with
                     proposed addition to FLASH-Drive; data sets without it report the variant as not run)
 
 A variant that would equal the full model, or cannot run on this data, is listed with the reason instead.
-Judged besides the variants: the full model with the physics polish, nearest-neighbour retrieval from the training
-split (`baselines.retrieval`) and the geometry-only optimiser given the mesh (`baselines.optimiser`).
+Judged besides the variants: the full model with the physics polish, the full model settled on the cloud
+(`flash_core.model.settle`), nearest-neighbour retrieval from the training split (`baselines.retrieval`) and the
+geometry-only optimiser given the mesh (`baselines.optimiser`).
 
 Judging: `--goals` grasps drawn (seeded) from the `--split` split (default: unseen objects) give goals, each its
 object and its high-level prompt; every method generates `--grasps` grasps per goal from the object's full cloud
@@ -321,12 +322,14 @@ def judged_methods(plans: list[VariantPlan], config: AblationConfig, out: Path, 
 
     solver = SolverConfig(method=config.solver, steps=config.solver_steps)
 
-    def network(name: str, label: str, polish: bool):
+    def network(name: str, label: str, polish: bool, settle: bool = False):
         run = Path(config.full_run) if name == "full" and config.full_run is not None else out / "runs" / name
-        return lambda: NetworkMethod(GraspGenerator.from_checkpoint(run / "model", solver=solver), label, polish)
+        return lambda: NetworkMethod(GraspGenerator.from_checkpoint(run / "model", solver=solver), label, polish,
+                                     settle)
 
     methods = [(p.name, p.label, network(p.name, p.label, False)) for p in plans if p.config is not None]
     methods.insert(1, ("full_polish", "FLASH (full) + polish", network("full", "FLASH (full) + polish", True)))
+    methods.insert(2, ("full_settle", "FLASH (full) + settle", network("full", "FLASH (full) + settle", False, True)))
     methods.append(("retrieval", "nearest-neighbour retrieval",
                     lambda: RetrievalBaseline(config.data, hand.name, split="train")))
     methods.append(("optimiser", "geometry-only optimiser (given the mesh)",

@@ -5,6 +5,7 @@
     flash demo --mesh path/to/object.stl         # your own object (metres; --scale 0.001 for millimetres)
     flash demo --checkpoint runs/x/model         # a model of your own (`flash train`'s <run>/model)
     flash demo --cloud partial --polish          # what one depth camera sees; polish the grasps against it
+    flash demo --cloud partial --settle          # settle the grasps on it for an open-hand approach
     flash demo --method optimiser                # the geometry-only optimiser, the baseline
 
 1. The object: a part-labelled procedural model the prompt names (mug, hammer, knife, drill, ...), or the mesh
@@ -14,8 +15,9 @@
    partial`, a depth camera over a table as FLASH-Drive renders them).
 3. Grasps (`flash_training.grasp_methods`): by default the FLASH network, `GraspGenerator` with the packaged default
    model or `--checkpoint`, from the prompt and the cloud alone (`--polish`: a few gradient steps against the
-   cloud afterwards). While no default model ships, the demo says so and uses the optimiser. `--method optimiser`:
-   FLASH-Drive's geometry-only synthesis aimed at the named part, given the mesh.
+   cloud afterwards; `--settle`: the open hand slid along its approach onto the cloud, fingers closed until they
+   touch it, `flash_core.model.settle`). While no default model ships, the demo says so and uses the optimiser.
+   `--method optimiser`: FLASH-Drive's geometry-only synthesis aimed at the named part, given the mesh.
 4. Judged (`flash_training.eval.evaluate_grasps`): the data set's acceptance test (`flash_training.assess`:
    penetration of the hand's official collision geometry < 2 mm, at least three fingers including the thumb within
    3.5 mm, self-collision < 2 mm, contacts that resist protocol (b)'s pushes with half its friction; the part each
@@ -49,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cloud", choices=("full", "partial"), default="full",
                         help="the object cloud the network sees: sampled all round, or one depth camera's view")
     parser.add_argument("--polish", action="store_true", help="polish the network's grasps against the cloud")
+    parser.add_argument("--settle", action="store_true",
+                        help="settle the network's grasps on the cloud (open-hand approach, fingers closed to contact)")
     parser.add_argument("--solver", choices=("euler", "midpoint", "rk4", "dopri5", "dopri8"), default="euler",
                         help="the network's ODE solver")
     parser.add_argument("--steps", type=int, default=16, help="steps of a fixed-step solver")
@@ -135,8 +139,8 @@ def choose_method(args: argparse.Namespace, processed: dict, note) -> tuple:
         raise ValueError(f"the model at {path} needs per-point semantic features, which the demo does not compute; "
                          "judge it with `flash eval` on a data set that stores them")
     steps = f", {solver.steps} steps" if solver.method in FIXED_STEP_METHODS else ""
-    polished = " + polish" if args.polish else ""
-    return NetworkMethod(generator, polish=args.polish), generator.hand, \
+    polished = (" + polish" if args.polish else "") + (" + settle" if args.settle else "")
+    return NetworkMethod(generator, polish=args.polish, settle=args.settle), generator.hand, \
         f"FLASH network {path} ({solver.method}{steps}{polished})"
 
 

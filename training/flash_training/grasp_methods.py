@@ -46,11 +46,12 @@ class NetworkMethod:
     """A trained FLASH model: `GraspGenerator.generate` on the goal's cloud (its normals feed the ranking and the
     polish; its features a model trained with semantics)."""
 
-    def __init__(self, generator: GraspGenerator, name: str = "FLASH", polish: bool = False):
+    def __init__(self, generator: GraspGenerator, name: str = "FLASH", polish: bool = False, settle: bool = False):
         self.generator = generator
         self.hand_name = generator.hand.name
         self.name = name
         self.polish = polish
+        self.settle = settle
 
     def grasps(self, goal: Goal, count: int, seed: int) -> np.ndarray:
         uses_semantics = self.generator.model.config.use_semantics
@@ -59,5 +60,5 @@ class NetworkMethod:
         generated = self.generator.generate(goal.prompt, goal.points, num_grasps=count, seed=seed,
                                             object_normals=goal.normals,
                                             object_features=goal.features if uses_semantics else None,
-                                            polish=self.polish)
+                                            polish=self.polish, settle=self.settle)
         return np.stack([g.vector for g in generated]).astype(np.float64)
