@@ -27,6 +27,9 @@ Parameters (config/grasp_server.yaml):
     device              torch device ("cpu", "cuda")
     solver_method       ODE method: "euler" (default), "midpoint", "rk4", "dopri5", "dopri8"
     solver_steps        steps for fixed-step methods
+    settle              settle each grasp on the cloud (flash_core.model.settle: the open hand slid along its approach
+                        onto the surface, fingers closed until they touch; ranked by opposition) and send the open
+                        hand as its approach shape, as settling assumes (true)
     object_topic        latest segmented object cloud, used when a goal sets use_latest_object
     marker_topic        RViz markers of the last result
     generated_topic     every successful result's grasps (flash_interfaces/GraspSet, latched): Pick goals name
@@ -116,6 +119,7 @@ class GraspServer(Node):
         self.declare_parameter("device", "cpu")
         self.declare_parameter("solver_method", "euler")  # 16 Euler steps: what flash demo and the report judge
         self.declare_parameter("solver_steps", 16)
+        self.declare_parameter("settle", True)
         self.declare_parameter("object_topic", "object_cloud")
         self.declare_parameter("marker_topic", "grasp_markers")
         self.declare_parameter("generated_topic", "generated_grasps")
@@ -132,7 +136,9 @@ class GraspServer(Node):
         hand = self._generator.hand
         # Per-hand constants of the messages: the closing direction and the approach shape.
         self._palm_direction = hand.palm_frame().normal.cpu().numpy()
-        self._pregrasp_joints = hand.pregrasp_joints().cpu().numpy()
+        self._settle = bool(param("settle"))
+        # Settled grasps are reached by the open hand (the approach they were settled for).
+        self._pregrasp_joints = (hand.open_joints() if self._settle else hand.pregrasp_joints()).cpu().numpy()
         self._default_hand = param("hand")
         self._default_num = int(param("num_grasps"))
         self._solver = {"method": param("solver_method"), "steps": int(param("solver_steps"))}
@@ -262,7 +268,7 @@ class GraspServer(Node):
                 goal.prompt, points, num_grasps=request.num_grasps, object_normals=normals,
                 seed=goal.seed if goal.use_seed else None,
                 should_continue=lambda _t, _nfe: self._should_continue(handle, request),
-                on_progress=on_progress, **self._solver,
+                on_progress=on_progress, settle=self._settle, **self._solver,
             )
         except SamplingCancelled as exc:
             evaluations[0] = exc.nfe
