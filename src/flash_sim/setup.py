@@ -16,5 +16,6 @@ setup(
     license="Apache-2.0",
     entry_points={"console_scripts": [
         f"sim = {PACKAGE}.sim_node:main",
+        f"trajectory_servers = {PACKAGE}.trajectory_node:main",
     ]},
 )
