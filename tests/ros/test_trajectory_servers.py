@@ -119,10 +119,11 @@ class Observer:
     def spin_until(self, predicate, timeout_s: float) -> bool:
         return spin_until(self.context, self.node, predicate, timeout_s)
 
-    def send(self, client, names, points, feedback=None):
-        """points: (time_s, positions); returns the goal handle (accepted or not)."""
+    def send(self, client, names, points, feedback=None, path_tolerance=()):
+        """points: (time_s, positions); path_tolerance: (joint, rad); returns the goal handle (accepted or not)."""
         from builtin_interfaces.msg import Duration
         from control_msgs.action import FollowJointTrajectory
+        from control_msgs.msg import JointTolerance
         from trajectory_msgs.msg import JointTrajectoryPoint
 
         goal = FollowJointTrajectory.Goal()
@@ -131,6 +132,7 @@ class Observer:
             JointTrajectoryPoint(positions=list(map(float, q)),
                                  time_from_start=Duration(sec=int(t), nanosec=int(round(t % 1 * 1e9))))
             for t, q in points]
+        goal.path_tolerance = [JointTolerance(name=n, position=p) for n, p in path_tolerance]
         future = client.send_goal_async(goal, feedback_callback=feedback)
         assert self.spin_until(future.done, 5.0), "no answer to the goal"
         return future.result()
@@ -172,6 +174,14 @@ def observer(servers, module_ros_context):
         pytest.fail(f"servers not ready; their output:\n{servers.stdout.read()}")
     yield o
     o.node.destroy_node()
+
+
+def test_error_codes_are_control_msgs():
+    from control_msgs.action import FollowJointTrajectory
+    from flash_sim.tracking import ErrorCode
+
+    for code in ErrorCode:
+        assert getattr(FollowJointTrajectory.Result, code.name) == code
 
 
 def test_rejects_bad_goals_and_survives_bad_states(observer, servers):
@@ -236,6 +246,27 @@ def test_cancel_holds_where_the_arm_is_then_stops(observer):
     hold_positions = np.array(hold.position)
     assert np.all(hold_positions > start - 0.9), "the last command is the trajectory's target, not a hold"
     np.testing.assert_allclose(observer.measured(ARM), hold_positions, atol=1e-3)  # and the arm stays there
+
+
+def test_newer_goal_preempts_and_path_tolerance_aborts(observer):
+    from action_msgs.msg import GoalStatus
+
+    start = observer.measured(ARM)
+    first = observer.send(observer.arm, ARM, [(3.0, start + 1.0)])
+    n = len(observer.commands)
+    assert observer.spin_until(lambda: len(observer.commands) > n + 10, 5.0)
+    second = observer.send(observer.arm, ARM, [(0.3, start)])  # JTC preempts the running goal
+    first_result, second_result = observer.result(first, 5.0), observer.result(second, 5.0)
+    assert first_result.status == GoalStatus.STATUS_ABORTED and "preempted" in first_result.result.error_string
+    assert second_result.status == GoalStatus.STATUS_SUCCEEDED
+    # the plant lags the reference by ~tau * velocity: a 1 mrad path tolerance on joint_3 cannot hold
+    third = observer.send(observer.arm, ARM, [(1.0, start + 0.5)], path_tolerance=[("joint_3", 1e-3)])
+    result = observer.result(third, 5.0)
+    assert result.status == GoalStatus.STATUS_ABORTED
+    assert result.result.error_code == result.result.PATH_TOLERANCE_VIOLATED
+    assert "joint joint_3 left its path tolerance" in result.result.error_string
+    observer.wait_for_silence(0.5, 5.0)
+    np.testing.assert_allclose(observer.measured(ARM), observer.commands[-1][1].position, atol=1e-3)  # held
 
 
 @pytest.mark.parametrize("sig, bound_s", [(signal.SIGTERM, 1.0), (signal.SIGKILL, 3.5)])
