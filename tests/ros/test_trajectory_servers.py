@@ -269,7 +269,7 @@ def test_newer_goal_preempts_and_path_tolerance_aborts(observer):
     np.testing.assert_allclose(observer.measured(ARM), observer.commands[-1][1].position, atol=1e-3)  # held
 
 
-@pytest.mark.parametrize("sig, bound_s", [(signal.SIGTERM, 1.0), (signal.SIGKILL, 3.5)])
+@pytest.mark.parametrize("sig, bound_s", [(signal.SIGTERM, 1.5), (signal.SIGKILL, 3.5)])
 def test_killed_client_stops_the_arm(observer, servers, spawn, graph_env, sig, bound_s):
     client = spawn("-c", CLIENT, env=graph_env)
     assert client.stdout.readline().strip() == "accepted"

@@ -126,7 +126,7 @@ class TrajectoryServers(Node):
         self.controllers = [_Controller(self._controller_config(name))
                             for name in self.get_parameter("controllers").value]
         self._feedback_every = max(1, round(rates["command_rate_hz"] / rates["feedback_rate_hz"]))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # main() spins one thread, but the node may share a MultiThreadedExecutor
         self._ticks = 0
 
         state_group = MutuallyExclusiveCallbackGroup()  # state, control cycle and client checks never overlap
