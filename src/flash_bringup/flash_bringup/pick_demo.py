@@ -115,6 +115,7 @@ class PickClient:
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.parameter import Parameter
+        from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import PointCloud2
         from tf2_msgs.msg import TFMessage
 
@@ -125,7 +126,8 @@ class PickClient:
         self.GenerateGrasp, self.Pick = GenerateGrasp, Pick
         self.exited = exited
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        # No signal handlers of rclpy's: Ctrl-C stays the KeyboardInterrupt the runner stops the graph on.
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = Node("flash_pick_demo", context=self.context,
                          parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, True)])
         self.grasp_client = ActionClient(self.node, GenerateGrasp, "generate_grasp")
@@ -406,8 +408,10 @@ def run_demo(config: PickDemoConfig, console, exited=dict) -> int:
         start_s = client.now_s()
         try:
             run_attempts(client, config, name, console, attempts)
-        finally:
+        except DemoError:  # what was recorded still shows how far it got
             pictures = write_pictures(config, attempts, start_s, started_wall_s, console) if attempts else {}
+            raise
+        pictures = write_pictures(config, attempts, start_s, started_wall_s, console)
     except DemoError as exc:
         error = str(exc)
         console.print(f"[red]error:[/] {error}")
