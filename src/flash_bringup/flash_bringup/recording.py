@@ -75,15 +75,24 @@ def _labelled(image: np.ndarray, label: str, band_px: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def write_strip(moments: list[tuple[str, float]], frames: list[Frame], path: Path, band_px: int = 28) -> Path:
-    """A horizontal PNG strip: for each (label, sim time s) the frame nearest before it, labelled
-    "<label>  t = <time> s", with a 4 px white gap between panels."""
+def _resized(image: np.ndarray, height_px: int) -> np.ndarray:
+    from PIL import Image
+
+    width_px = max(1, round(image.shape[1] * height_px / image.shape[0]))
+    return np.asarray(Image.fromarray(image).resize((width_px, height_px), Image.Resampling.LANCZOS))
+
+
+def write_strip(moments: list[tuple[str, float]], frames: list[Frame], path: Path, panel_height_px: int = 180,
+                band_px: int = 22) -> Path:
+    """A horizontal PNG strip: for each (label, sim time s) the frame nearest before it, scaled to panel_height_px,
+    labelled "<label>  t = <time> s" above it, with a 4 px white gap between panels."""
     if not moments:
         raise ValueError("a strip needs at least one moment")
     panels = []
     for label, time_s in moments:
         frame = frame_at(frames, time_s)
-        panels.append(_labelled(_read_rgb(frame.path), f"{label}  t = {frame.time_s:.1f} s", band_px))
+        image = _resized(_read_rgb(frame.path), panel_height_px)
+        panels.append(_labelled(image, f"{label}  t = {frame.time_s:.1f} s", band_px))
     height = max(p.shape[0] for p in panels)
     gap = np.full((height, 4, 3), 255, np.uint8)
     padded = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0)), constant_values=255) for p in panels]
