@@ -20,6 +20,8 @@ HAND_ACTION = "/test_flash_motion/hand/follow_joint_trajectory"
 HOME = [0.0, 0.26179939, 3.14159265, -2.26892803, 0.0, 0.95993109, 1.57079633]
 # Grasp joints in FLASH / LEAP-driver order "0".."15" (abduction first in each finger).
 GRASP_Q = [0.0, 0.8, 0.6, 0.4, 0.0, 0.8, 0.6, 0.4, 0.0, 0.8, 0.6, 0.4, 1.2, 0.5, 0.3, 0.3]
+# The hand's close target: the grasp and 10 % beyond, away from the open hand (PickConfig.squeeze_fraction).
+SQUEEZED_Q = [1.1 * q for q in GRASP_Q]
 
 
 def _start_controller(spawn, time_scale=0.0):
@@ -137,7 +139,7 @@ def test_grasp_message_is_planned_and_executed(spawn, ros_context):
     assert all(g["joint_names"] == arm_names for g in goals if g["action"] == ARM_ACTION)
     hand = goals[2]
     assert hand["joint_names"] == [str(i) for i in range(16)]
-    np.testing.assert_allclose(hand["final"], GRASP_Q, atol=1e-9)  # reordered there and back exactly
+    np.testing.assert_allclose(hand["final"], SQUEEZED_Q, atol=1e-9)  # reordered there and back exactly
     np.testing.assert_allclose(goals[-1]["final"], HOME, atol=1e-9)  # retreat returns to the start
     assert all(g["points"] > 10 and g["duration_s"] > 0.3 for g in goals)
 

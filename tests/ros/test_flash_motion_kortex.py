@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
-from tests.ros.test_flash_motion import ARM_ACTION, GRASP_Q, HAND_ACTION, HOME, _goals, _grasp, _run, _start_controller
+from tests.ros.test_flash_motion import (
+    ARM_ACTION,
+    HAND_ACTION,
+    HOME,
+    SQUEEZED_Q,
+    _goals,
+    _grasp,
+    _run,
+    _start_controller,
+)
 from tests.ros.test_kortex_executor import use_fake_kortex
 
 pytestmark = pytest.mark.ros
@@ -25,7 +34,7 @@ def test_arm_segments_go_through_kortex_api_and_the_hand_through_its_driver(spaw
     goals = _goals(lines)
     assert [g["action"] for g in goals] == [HAND_ACTION]  # nothing reached the arm's FollowJointTrajectory
     assert ARM_ACTION not in {g["action"] for g in goals}
-    np.testing.assert_allclose(goals[0]["final"], GRASP_Q, atol=1e-9)
+    np.testing.assert_allclose(goals[0]["final"], SQUEEZED_Q, atol=1e-9)
 
     calls = kortex_calls()
     assert calls[0] == {"call": "TCPTransport.connect", "ip": "10.1.2.3", "port": 10000}

@@ -48,6 +48,7 @@ from flash_core.planning.pick_stages import (
     hand_motion,
     pick_segments,
     plan_first_feasible,
+    squeeze_hand_q,
     validate_segments,
 )
 from flash_core.planning.robot_model import RobotModel
@@ -296,7 +297,9 @@ class MoveItPyPlanner:
             "open_hand": hand_motion(robot, start_hand_q, approach_hand_q, duration, timing),
             "to_pregrasp": to_pregrasp,
             "approach": approach,
-            "close_hand": hand_motion(robot, approach_hand_q, candidate.hand_q, duration, timing),
+            "close_hand": hand_motion(robot, approach_hand_q,
+                                      squeeze_hand_q(robot, approach_hand_q, candidate.hand_q, cfg.squeeze_fraction),
+                                      duration, timing),
             "lift": lift,
             "retreat": retreat,
         }

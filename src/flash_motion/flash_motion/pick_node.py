@@ -68,6 +68,7 @@ class PickNode(Node):
         self.declare_parameter("pregrasp_distance_m", defaults.pregrasp_distance_m)
         self.declare_parameter("lift_m", defaults.lift_m)
         self.declare_parameter("hand_move_duration_s", defaults.hand_move_duration_s)
+        self.declare_parameter("squeeze_fraction", defaults.squeeze_fraction)
         self.declare_parameter("transform_timeout_s", 1.0)
         # How long a segment waits for its controller's action server to be discovered (DDS discovery of a
         # controller that just started, or on a loaded machine, takes seconds).
@@ -84,7 +85,8 @@ class PickNode(Node):
         self._hand_order = hand_joint_order(self.hand_joint_names)  # validates the names
         self.planner = make_planner(param("planner"), PickConfig(
             pregrasp_distance_m=float(param("pregrasp_distance_m")), lift_m=float(param("lift_m")),
-            hand_move_duration_s=float(param("hand_move_duration_s"))))
+            hand_move_duration_s=float(param("hand_move_duration_s")),
+            squeeze_fraction=float(param("squeeze_fraction"))))
 
         group = ReentrantCallbackGroup()
         self.arm_client = ActionClient(self, FollowJointTrajectory, param("arm_action"), callback_group=group)

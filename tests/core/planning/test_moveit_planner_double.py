@@ -57,7 +57,7 @@ def test_stages_use_their_pipelines_and_scenes(planner, robot):
     np.testing.assert_allclose(unwrap_near(HOME_ARM_Q_RAD, end, robot.continuous), end, atol=1e-6)
     reached = robot.frame_pose(robot.full_q(plan.arm_q_grasp, GRASP_HAND_Q), robot.hand_root_frame)
     np.testing.assert_allclose(reached[:3, 3], GRASP, atol=1e-3)
-    np.testing.assert_allclose(plan.segment("close_hand").trajectory.positions[-1], GRASP_HAND_Q)
+    np.testing.assert_allclose(plan.segment("close_hand").trajectory.positions[-1], 1.1 * GRASP_HAND_Q)  # squeeze
     # The parameters came from the package's files.
     assert all(p.is_file() for p in MoveItConfigsBuilder.files if not str(p).startswith("/given/"))
 

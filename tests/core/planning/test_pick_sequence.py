@@ -60,7 +60,8 @@ def test_segments_chain_and_reach_the_grasp(result, robot, planner):
                                    atol=1e-9)
     np.testing.assert_allclose(seg["retreat"].trajectory.positions[-1], HOME_ARM_Q_RAD, atol=1e-9)
     np.testing.assert_allclose(seg["open_hand"].trajectory.positions[-1], 0.0, atol=1e-12)
-    np.testing.assert_allclose(seg["close_hand"].trajectory.positions[-1], GRASP_HAND_Q, atol=1e-12)
+    # The close squeezes 10 % of (grasp - open) beyond the grasp (the open hand is zero here), within limits.
+    np.testing.assert_allclose(seg["close_hand"].trajectory.positions[-1], 1.1 * GRASP_HAND_Q, atol=1e-12)
 
     palm = lambda arm_q: robot.frame_pose(robot.full_q(arm_q, GRASP_HAND_Q), robot.hand_root_frame)  # noqa: E731
     grasp = palm(seg["approach"].trajectory.positions[-1])
@@ -171,3 +172,19 @@ def test_pregrasp_hand_shape_is_held_during_the_approach(planner):
     np.testing.assert_allclose(plan.segment("open_hand").trajectory.positions[-1], shape)
     np.testing.assert_allclose(plan.segment("approach").held_q[7:], shape)
     np.testing.assert_allclose(plan.segment("close_hand").trajectory.positions[0], shape)
+    # the squeeze goes on beyond the grasp away from the approach shape, not from the open hand
+    np.testing.assert_allclose(plan.segment("close_hand").trajectory.positions[-1],
+                               GRASP_HAND_Q + 0.1 * (GRASP_HAND_Q - shape), atol=1e-12)  # all within limits
+
+
+def test_squeeze_target_stays_within_the_hand_limits(planner):
+    from flash_core.planning.pick_stages import squeeze_hand_q
+
+    robot = planner.robot
+    upper = robot.upper_rad[robot.n_arm:]
+    near_limit = upper - 0.01
+    squeezed = squeeze_hand_q(robot, np.zeros(16), near_limit, 0.1)
+    np.testing.assert_allclose(squeezed, upper)  # 10 % beyond would pass every upper limit
+    np.testing.assert_allclose(squeeze_hand_q(robot, np.zeros(16), GRASP_HAND_Q, 0.0), GRASP_HAND_Q)
+    with pytest.raises(ValueError, match="squeeze_fraction"):
+        squeeze_hand_q(robot, np.zeros(16), GRASP_HAND_Q, -0.1)

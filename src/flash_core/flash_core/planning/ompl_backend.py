@@ -29,6 +29,7 @@ from flash_core.planning.pick_stages import (
     hand_motion,
     pick_segments,
     plan_first_feasible,
+    squeeze_hand_q,
     validate_segments,
 )
 from flash_core.planning.robot_model import RobotModel
@@ -105,12 +106,13 @@ class OmplPlanner:
         retreat = self._joint_path(lambda q: carry(robot.full_q(q, candidate.hand_q)), lift[-1], retreat_q)
 
         arm_names = robot.arm_joint_names
+        squeeze = squeeze_hand_q(robot, approach_hand_q, candidate.hand_q, cfg.squeeze_fraction)
         vmax, amax, timing = ARM_VELOCITY_LIMITS_RAD_S, ARM_ACCELERATION_LIMITS_RAD_S2, cfg.timing
         trajectories = {
             "open_hand": hand_motion(robot, start_hand_q, approach_hand_q, cfg.hand_move_duration_s, timing),
             "to_pregrasp": time_parameterise_polyline(arm_names, to_pregrasp, vmax, amax, timing),
             "approach": time_parameterise_spline(arm_names, approach, vmax, amax, timing),
-            "close_hand": hand_motion(robot, approach_hand_q, candidate.hand_q, cfg.hand_move_duration_s, timing),
+            "close_hand": hand_motion(robot, approach_hand_q, squeeze, cfg.hand_move_duration_s, timing),
             "lift": time_parameterise_spline(arm_names, lift, vmax, amax, timing),
             "retreat": time_parameterise_polyline(arm_names, retreat, vmax, amax, timing),
         }

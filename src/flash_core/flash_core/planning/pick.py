@@ -4,7 +4,10 @@ For each candidate (best first) until one is feasible:
   1. open_hand    hand from its current joints to the approach shape: open, or the grasp's pre-grasp shape;
   2. to_pregrasp  OMPL joint path to the pre-grasp: the grasp pose backed off along the palm normal;
   3. approach     straight Cartesian line (1 mm IK steps) pre-grasp -> grasp, hand in the approach shape;
-  4. close_hand   approach shape -> grasp joints (arm still; limiting the squeeze current is the driver's job);
+  4. close_hand   approach shape -> the grasp joints and `squeeze_fraction` beyond (arm still): a position-
+                  controlled hand presses on the object only where its target lies inside it, so closing exactly
+                  to the contact pose would hold with no force (DexGraspBench squeezes to 1.1x the grasp);
+                  limiting the current is the driver's job;
   5. lift         straight line up by lift_m, hand closed;
   6. retreat      OMPL joint path to the retreat configuration (default: where the arm started).
 
@@ -95,6 +98,9 @@ class PickConfig:
     lift_m: float = 0.10
     hand_move_duration_s: float = 1.5
     hand_close_checks: int = 11  # hand shapes checked along the closing before the expensive stages
+    # The close targets this fraction of (grasp - approach shape) beyond the grasp, within the joint limits.
+    # 0.1 is DexGraspBench's x 1.1 squeeze, which flash eval's protocols use too.
+    squeeze_fraction: float = 0.1
     retreat_arm_q: tuple[float, ...] | None = None  # None: return to the start configuration
     robot: RobotModelConfig = field(default_factory=RobotModelConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)

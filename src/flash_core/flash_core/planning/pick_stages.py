@@ -73,6 +73,16 @@ def check_hand_closing(checker: CollisionChecker, arm_q: np.ndarray, approach_ha
             raise CandidateRejected(f"closing the hand collides {s:.0%} of the way: {pairs}")
 
 
+def squeeze_hand_q(robot: RobotModel, approach_hand_q: np.ndarray, grasp_hand_q: np.ndarray,
+                   fraction: float) -> np.ndarray:
+    """(16,) close target: `fraction` of (grasp - approach) beyond the grasp, clipped to the hand's limits.
+    Collision checks use the grasp itself; the part beyond it lies inside the object and becomes grip force."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"squeeze_fraction must be in [0, 1], got {fraction}")
+    target = grasp_hand_q + fraction * (grasp_hand_q - approach_hand_q)
+    return np.clip(target, robot.lower_rad[robot.n_arm:], robot.upper_rad[robot.n_arm:])
+
+
 def hand_motion(robot: RobotModel, start: np.ndarray, end: np.ndarray, duration_s: float,
                 timing: TimingConfig) -> JointTrajectory:
     """Minimum-jerk hand move start (16,) -> end (16,), or a single point when they are equal."""
