@@ -122,8 +122,10 @@ def test_controllers_cover_the_groups_and_name_the_running_servers(urdf, robot):
     motion = next(iter(yaml.safe_load((ROOT / "config/flash_motion.yaml").read_text()).values()))["ros__parameters"]
     assert action[arm] == motion["arm_action"] == "/joint_trajectory_controller/follow_joint_trajectory"
     assert action[hand] == motion["hand_action"]
-    launch = (ROOT / "launch/real_robot.launch.py").read_text()
-    assert re.search(r'executable="leap_hand_driver".*?namespace="' + hand + '"', launch, re.S)
+    from flash_bringup.graph import load_graph
+
+    real = load_graph().resolve("real", {"robot_ip": "0.0.0.0"})  # what real_robot.launch.py starts
+    assert [n.namespace.strip("/") for n in real.nodes if n.executable == "leap_hand_driver"] == [hand]
 
 
 def test_pipelines_and_plan_requests_resolve(urdf):
