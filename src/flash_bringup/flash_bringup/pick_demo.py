@@ -382,18 +382,22 @@ def write_pictures(config: PickDemoConfig, attempts: list[Attempt], start_s: flo
 
 
 def print_table(console, config: PickDemoConfig, attempts: list[Attempt], total_s: float) -> None:
+    """One column per attempt: held or not, lift height (m), then seconds per stage in the order they ran."""
     from rich.table import Table
 
     stages = list(dict.fromkeys(s for a in attempts for s in a.stage_times_s))
     table = Table(title=f"pick {config.prompt!r}")
-    table.add_column("attempt")
-    for column in ("success", "lift (m)", *[f"{s} (s)" for s in stages]):
-        table.add_column(column, justify="right")
+    table.add_column("")
     for a in attempts:
-        table.add_row(str(a.index + 1), "yes" if a.success else "no", f"{a.lift_m:.3f}",
-                      *[f"{a.stage_times_s[s]:.1f}" if s in a.stage_times_s else "-" for s in stages])
+        table.add_column(f"attempt {a.index + 1}", justify="right")
+    table.add_row("held", *["[green]yes[/]" if a.success else "[red]no[/]" for a in attempts])
+    table.add_row("lift (m)", *[f"{a.lift_m:.3f}" for a in attempts])
+    for stage in stages:
+        table.add_row(f"{stage} (s)", *[f"{a.stage_times_s[stage]:.1f}" if stage in a.stage_times_s else "-"
+                                         for a in attempts])
+    table.add_row("sum (s)", *[f"{sum(a.stage_times_s.values()):.1f}" for a in attempts])
     console.print(table)
-    console.print(f"total {total_s:.1f} s (wall)")
+    console.print(f"total {total_s:.1f} s (wall, with the wait for the graph)")
 
 
 def run(graph, args: argparse.Namespace) -> int:
