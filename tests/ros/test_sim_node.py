@@ -20,7 +20,6 @@ pytest.importorskip("mujoco")
 from rclpy.node import Node  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, JointState, PointCloud2  # noqa: E402
-from std_msgs.msg import Empty  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from flash_core.hands.spec import load_spec  # noqa: E402
@@ -63,12 +62,9 @@ class _Listener:
 
 
 def _reset_request(node: Node):
-    """The sim's ~/reset: a std_srvs/Empty service, or the std_msgs/Empty topic where std_srvs is missing."""
-    try:
-        from std_srvs.srv import Empty as EmptyService
-    except ImportError:
-        publisher = node.create_publisher(Empty, "/sim/reset", 1)
-        return lambda: publisher.publish(Empty())
+    """The sim's ~/reset (std_srvs/Empty)."""
+    from std_srvs.srv import Empty as EmptyService
+
     client = node.create_client(EmptyService, "/sim/reset")
     return lambda: client.call_async(EmptyService.Request())
 

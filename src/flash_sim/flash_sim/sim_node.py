@@ -8,8 +8,8 @@ float32 in camera_depth_optical_frame) and /camera/depth/camera_info at camera_r
 base_link, base_link -> camera_depth_optical_frame) and /tf (every robot link from base_link, world ->
 object/<name>) at tf_rate_hz. Subscribes /isaac_joint_commands (JointState name + position: targets held until
 the next command; a message with unknown names, a size mismatch or NaN is dropped with a warning). Never
-publishes joint commands itself. Service ~/reset (std_srvs/Empty; a std_msgs/Empty topic of that name where
-std_srvs is not installed) puts the world back to its start; the clock keeps running forward.
+publishes joint commands itself. Service ~/reset (std_srvs/Empty) puts the world back to its start; the clock
+keeps running forward.
 
 Pacing: a loop thread steps the physics in batches (one MuJoCo call per publish tick) and sleeps to hold
 `real_time_factor` (1.0 real time, 0 as fast as possible); it logs the achieved factor every report_period_s.
@@ -29,6 +29,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, JointState, PointCloud2
+from std_srvs.srv import Empty
 from tf2_msgs.msg import TFMessage
 
 from flash_core.geometry.rigid import transform_to_quaternion
@@ -113,15 +114,6 @@ class SimNode(Node):
         self.thread.start()
 
     def _make_reset(self) -> None:
-        try:
-            from std_srvs.srv import Empty
-        except ImportError:  # ROS 2 from PyPI without std_srvs: the same request as a topic
-            from std_msgs.msg import Empty as EmptyMsg
-
-            self.create_subscription(EmptyMsg, "~/reset", lambda _msg: self._reset(), 1)
-            self.get_logger().info("std_srvs is not installed: reset is the std_msgs/Empty topic ~/reset")
-            return
-
         def serve(_request, response):
             self._reset()
             return response
