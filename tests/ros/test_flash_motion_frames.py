@@ -83,5 +83,11 @@ def test_cloud_is_converted_and_unknown_frames_are_reported(spawn, ros_context):
         with pytest.raises(FrameError, match="'nowhere'"):
             pick.plan_pick([_grasp(frame="nowhere")])
         np.testing.assert_allclose(pick.base_from(camera_header), BASE_FROM_CAMERA, atol=1e-9)
+
+        # An empty cloud is perception saying "none now": obstacles cleared, not an error, in any frame.
+        pick._on_cloud("obstacles", _cloud_in_camera())
+        assert len(pick._clouds["obstacles"]) == len(read_points(_cloud())["xyz"])
+        pick._on_cloud("obstacles", make_cloud(np.zeros((0, 3), dtype=np.float32), CAMERA))
+        assert pick._clouds["obstacles"].shape == (0, 3)
     finally:
         pick.destroy_node()

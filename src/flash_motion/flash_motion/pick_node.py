@@ -144,6 +144,10 @@ class PickNode(Node):
         return transform_points(self.base_from(msg.header), read_points(msg)["xyz"].astype(float))
 
     def _on_cloud(self, kind: str, msg: PointCloud2) -> None:
+        if msg.width * msg.height == 0:  # perception's way of saying "none now" (no obstacles, target lost)
+            with self._lock:
+                self._clouds[kind] = np.zeros((0, 3))
+            return
         try:
             points = self.cloud_in_base(msg)
         except (FrameError, ValueError) as exc:
