@@ -38,7 +38,10 @@ class PickDemoConfig:
     attempts: int = 3                # picks tried before giving up
     num_grasps: int = 16             # candidates per GenerateGrasp goal
     seed: int = 0                    # GenerateGrasp seed of the first attempt (+1 per new set of grasps)
-    min_lift_m: float = 0.05         # the object must stay this far above its rest height ...
+    # The object must stay this far above its rest height for hold_s: the pick lifts 0.10 m and retreats to the
+    # start configuration, higher still, so a held object ends well above this; a knocked-over one does not
+    # (its frame rises by its radius: 0.03 m seen for a toppled bottle).
+    min_lift_m: float = 0.08
     hold_s: float = 2.0              # ... for this long (sim time) after the pick
     moved_m: float = 0.01            # an object displaced by more than this gets new grasps
     ready_timeout_s: float = 300.0   # graph start-up: model loading and DDS discovery on a loaded machine
