@@ -42,7 +42,7 @@ class PickDemoConfig:
     # start configuration, higher still, so a held object ends well above this; a knocked-over one does not
     # (its frame rises by its radius: 0.03 m seen for a toppled bottle).
     min_lift_m: float = 0.08
-    hold_s: float = 2.0              # ... for this long (sim time) after the pick
+    hold_s: float = 2.0              # sim seconds the object must stay up after the pick
     moved_m: float = 0.01            # an object displaced by more than this gets new grasps
     ready_timeout_s: float = 300.0   # graph start-up: model loading and DDS discovery on a loaded machine
     perception_timeout_s: float = 60.0
