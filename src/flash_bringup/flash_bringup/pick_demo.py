@@ -101,6 +101,7 @@ class Attempt:
     executed: bool = False
     lift_m: float = 0.0                 # lowest height above rest during the hold (the judged one)
     peak_lift_m: float = 0.0
+    lifted_m: float = 0.0               # height above rest when the lift segment ended (before the retreat)
     success: bool = False
     moments: list[tuple[str, float]] = field(default_factory=list)  # (stage, sim time s) for the strip
     pick_stages: list[str] = field(default_factory=list)  # the last Pick result's stages and seconds
@@ -192,6 +193,11 @@ class PickClient:
     def object_position(self, name: str) -> np.ndarray:
         """The latest world position (3,) of object/<name>."""
         return self._poses[name][-1][1].copy()
+
+    def object_height_at(self, name: str, time_s: float) -> float:
+        """World z (m) of object/<name> at the stamp nearest time_s (sim s) in the kept history."""
+        stamps = np.array([s for s, _ in self._poses[name]])
+        return float(self._poses[name][int(np.abs(stamps - time_s).argmin())][1][2])
 
     def object_heights(self, name: str, start_s: float, end_s: float) -> np.ndarray:
         """World z (m) of object/<name> stamped within [start_s, end_s]."""
@@ -285,6 +291,10 @@ def judge_hold(client: PickClient, config: PickDemoConfig, name: str, rest_z_m: 
     if len(heights) == 0:
         raise DemoError(f"no TF of object/{name} during the hold (the sim stopped publishing it)")
     attempt.lift_m, attempt.peak_lift_m = float(heights.min() - rest_z_m), float(heights.max() - rest_z_m)
+    # Slip while lifting, or a drop during the retreat: the height when the lift ended tells them apart.
+    lift_end_s = next((t for stage, t in attempt.moments if stage == "retreat"), None)
+    if lift_end_s is not None:
+        attempt.lifted_m = float(client.object_height_at(name, lift_end_s) - rest_z_m)
     attempt.success = attempt.executed and attempt.lift_m >= config.min_lift_m
     attempt.moments.append(("held" if attempt.success else "not held", end_s))
 
@@ -329,7 +339,7 @@ def run_attempts(client: PickClient, config: PickDemoConfig, name: str, console,
                 attempt.stage_times_s["hold"] = timer.mark()
             reason = attempt.reason if len(attempt.reason) < 200 else attempt.reason[:200] + " ... (summary.json)"
             console.print(f"  attempt {index + 1}: {'[green]held[/]' if attempt.success else '[red]failed[/]'}: "
-                          f"lift {attempt.lift_m:+.3f} m (peak {attempt.peak_lift_m:+.3f} m); {reason}", markup=True,
+                          f"lift {attempt.lift_m:+.3f} m (after the lift segment {attempt.lifted_m:+.3f} m); {reason}",
                           highlight=False)
             if attempt.success:
                 break
@@ -394,7 +404,8 @@ def print_table(console, config: PickDemoConfig, attempts: list[Attempt], total_
     for a in attempts:
         table.add_column(f"attempt {a.index + 1}", justify="right")
     table.add_row("held", *["[green]yes[/]" if a.success else "[red]no[/]" for a in attempts])
-    table.add_row("lift (m)", *[f"{a.lift_m:.3f}" for a in attempts])
+    table.add_row("lift held (m)", *[f"{a.lift_m:.3f}" for a in attempts])
+    table.add_row("lift before retreat (m)", *[f"{a.lifted_m:.3f}" for a in attempts])
     for stage in stages:
         table.add_row(f"{stage} (s)", *[f"{a.stage_times_s[stage]:.1f}" if stage in a.stage_times_s else "-"
                                          for a in attempts])
