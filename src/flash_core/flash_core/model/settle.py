@@ -49,7 +49,7 @@ class SettleConfig:
     refinements: int = 4  # bisection steps after the grid (each halves the closing step)
     neighbors: int = 8  # cloud points in each signed-distance estimate
     max_distance_m: float = 0.03  # hand points farther than this from the cloud count as outside
-    surface_points: int = 256  # samples of the hand's collision surface (plus its ~650 polytope corners)
+    surface_points: int = 512  # samples of the hand's collision surface (plus its ~650 polytope corners)
 
     def __post_init__(self) -> None:
         if min(self.clearance_m, self.max_backoff_m, self.max_advance_m) < 0:
