@@ -43,6 +43,26 @@ def test_initial_hands_sit_on_the_sphere_with_the_palm_towards_the_object(hand):
     assert rotation[:, :, 0].std(0).min() > 0.2
 
 
+@pytest.mark.parametrize("up", [(0.0, 0.0, 1.0), (0.0, -0.6, 0.8), (0.0, 0.0, -1.0)])
+def test_initial_hands_start_above_a_support_plane(hand, up):
+    config = InitialStateConfig(radius_m=0.25, translation_jitter_m=0.0, rotation_jitter_rad=0.0, joint_jitter_rad=0.0)
+    sampler = InitialStateSampler.from_hand(hand, config)
+    up = torch.tensor(up)
+    x = sampler.sample(2048, generator=torch.Generator().manual_seed(0), support_normal=up)
+    direction = torch.nn.functional.normalize(hand.surface_points(x).mean(1), dim=-1)  # (2048, 3)
+    height = direction @ up
+    low = math.sin(config.min_elevation_rad)
+    assert height.min() > low - 1e-5  # none below 20 degrees of elevation
+    # Uniform on the cap: the height is uniform in [sin(20 deg), 1] (mean and spread), azimuths all round.
+    assert abs(height.mean() - (1 + low) / 2) < 0.02 and abs(height.std() - (1 - low) / math.sqrt(12)) < 0.02
+    sideways = direction - height[:, None] * up
+    assert sideways.mean(0).norm() < 0.05
+    with pytest.raises(ValueError, match="support_normal"):
+        sampler.sample(4, support_normal=torch.zeros(3))
+    with pytest.raises(ValueError, match="min_elevation_rad"):
+        InitialStateConfig(min_elevation_rad=2.0)
+
+
 def test_initial_hands_jitter_and_respect_joint_limits(hand):
     sampler = InitialStateSampler.from_hand(hand, InitialStateConfig(joint_jitter_rad=1.0))
     x = sampler.sample(128, generator=torch.Generator().manual_seed(1))

@@ -1,7 +1,9 @@
 """Where the flow starts: x_0, an open hand placed around the object, palm towards it.
 
 The distribution (object-centred frame, the object's centroid at the origin):
-1. a direction d uniform on the unit sphere;
+1. a direction d uniform on the unit sphere (the training distribution), or, for an object on a support (a table)
+   whose upward normal u is given, uniform on the cap d . u >= sin(min_elevation_rad): the hand starts above the
+   table, so the flow ends in grasps an arm can reach from above or the side (a subset of what it was trained on);
 2. the wrist rotation R turns the hand's palm normal n onto -d (palm facing the centre), followed by a roll about
    that axis uniform in [0, 2 pi);
 3. the wrist translation puts the open hand's cloud centre c at r d: t = r d - R c;
@@ -30,12 +32,16 @@ class InitialStateConfig:
     translation_jitter_m: float = 0.01
     rotation_jitter_rad: float = 0.1
     joint_jitter_rad: float = 0.05
+    # With a support normal: the lowest start direction above the support plane (20 degrees).
+    min_elevation_rad: float = 0.35
 
     def __post_init__(self) -> None:
         if self.radius_m <= 0:
             raise ValueError(f"radius_m must be positive, got {self.radius_m}")
         if min(self.translation_jitter_m, self.rotation_jitter_rad, self.joint_jitter_rad) < 0:
             raise ValueError("jitters must be >= 0")
+        if not -math.pi / 2 < self.min_elevation_rad < math.pi / 2:
+            raise ValueError(f"min_elevation_rad must be in (-pi/2, pi/2), got {self.min_elevation_rad}")
 
 
 class InitialStateSampler:
@@ -59,8 +65,9 @@ class InitialStateSampler:
                    hand.joint_upper.float().cpu(), hand.palm_frame().normal.float().cpu(), open_cloud.mean(0))
 
     def sample(self, num: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-               dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """num initial hand states (num, 9 + J) around an object centred at the origin."""
+               dtype: torch.dtype = torch.float32, support_normal: torch.Tensor | None = None) -> torch.Tensor:
+        """num initial hand states (num, 9 + J) around an object centred at the origin; support_normal (3,): the
+        upward normal of the plane the object rests on, to start only above it (see the module docstring)."""
         if num < 1:
             raise ValueError(f"num must be >= 1, got {num}")
         cfg = self.config
@@ -68,7 +75,10 @@ class InitialStateSampler:
         def randn(*shape):
             return torch.randn(*shape, generator=generator, dtype=dtype).to(device)
 
-        direction = F.normalize(randn(num, 3), dim=-1)  # uniform on the sphere
+        if support_normal is None:
+            direction = F.normalize(randn(num, 3), dim=-1)  # uniform on the sphere
+        else:
+            direction = self._above(support_normal, num, generator, device, dtype)
         normal = self.palm_normal.to(device, dtype)
         face_centre = rotation_between(normal, -direction)  # (num, 3, 3)
         roll = torch.rand(num, generator=generator, dtype=dtype).to(device) * 2 * math.pi
@@ -80,3 +90,20 @@ class InitialStateSampler:
         joints = self.open_joints.to(device, dtype) + randn(num, self.open_joints.numel()) * cfg.joint_jitter_rad
         joints = torch.maximum(torch.minimum(joints, self.upper.to(device, dtype)), self.lower.to(device, dtype))
         return torch.cat((translation, matrix_to_rot6d(rotation), joints), dim=-1)
+
+    def _above(self, support_normal: torch.Tensor, num: int, generator: torch.Generator | None,
+               device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
+        """(num, 3) directions uniform on the cap of elevation >= min_elevation_rad about support_normal: on a
+        sphere the area above a height h is proportional to 1 - h, so height uniform in [sin(min), 1]."""
+        up = torch.as_tensor(support_normal, dtype=dtype).reshape(-1).to(device)
+        if up.shape != (3,) or not torch.isfinite(up).all() or up.norm() < 1e-6:
+            raise ValueError(f"support_normal must be a finite non-zero 3-vector, got {support_normal}")
+        up = up / up.norm()
+        uniform = torch.rand(num, 2, generator=generator, dtype=dtype).to(device)
+        low = math.sin(self.config.min_elevation_rad)
+        height = low + (1.0 - low) * uniform[:, 0]
+        azimuth = 2 * math.pi * uniform[:, 1]
+        ring = torch.sqrt(1.0 - height**2)
+        local = torch.stack((ring * torch.cos(azimuth), ring * torch.sin(azimuth), height), -1)  # about +z
+        z = torch.tensor([0.0, 0.0, 1.0], dtype=dtype, device=device)
+        return local @ rotation_between(z, up[None])[0].T  # +z turned onto up
