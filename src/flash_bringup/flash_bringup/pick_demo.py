@@ -4,8 +4,9 @@ Once the graph serves (perception publishing the target's cloud, the `generate_g
 discovered, the simulator's clock and object TF arriving), each attempt:
 1. perceives: takes the first scene perception publishes after the attempt began (target cloud, obstacle cloud
    and table plane of one camera frame), so grasps and plan see the same, current object;
-2. generates grasps: GenerateGrasp with the prompt and that partial-view cloud (new grasps when the object moved
-   by more than `moved_m` or the previous candidates are used up; else the candidates after the one tried);
+2. generates grasps: GenerateGrasp with the prompt and that partial-view cloud; a later attempt keeps the
+   previous candidates after the one tried, unless the object moved by more than `moved_m`, none is left, or
+   none of them has a feasible plan (then new grasps, with the next seed);
 3. picks: the Pick action with the ranked candidates and the same scene; the pick node executes the first one
    with a feasible plan (planning, open_hand, to_pregrasp, approach, close_hand, lift, retreat);
 4. judges from the simulator's ground truth, the object's TF `world -> object/<name>`: success when the object
