@@ -12,15 +12,17 @@ object cloud's signed distance (`flash_core.geometry.cloud_sdf.CloudSDF`):
    collides) clears the cloud's surface by `clearance_m`: backed out of the object when the open hand overlaps
    it, brought in when it hovers (by sphere tracing: steps of the clearance, within `max_backoff_m` /
    `max_advance_m`);
-2. fingers: each finger closes from the open hand along the line to the network's joint angles, continued
-   `overshoot` of the way past them, and stops where one of its links first comes within `contact_margin_m` of
-   the surface (found on a grid of `closing_samples` then refined by bisection); a finger that touches nothing
-   keeps the network's angles. The execution's squeeze then presses the touching fingers onto the object.
+2. fingers: every joint closes from the open hand along the line to the network's angle, continued `overshoot`
+   of the way past it, in `closing_samples` steps of the closing parameter (then `refinements` halved steps), and
+   stops once a link it moves comes within `contact_margin_m` of the surface, so distal links wrap on after the
+   proximal ones touch; a joint that brings nothing onto the surface keeps the network's angle. The execution's
+   squeeze then presses the touching links onto the object.
 
-The wrist orientation and the network's finger choice are kept. Each finger is one closing parameter, so the
-fingers are found in one batched pass for all grasps; a finger's links stop together (no wrap of the distal
-links after the proximal ones touch). Self-collision of the closing fingers is not checked. What a partial
-cloud does not show (its back side) counts as outside beyond `max_distance_m` of the cloud.
+The wrist orientation and the network's finger choice are kept; all grasps settle in one batched pass. Self-
+collision of the closing fingers is not checked. What a partial cloud does not show (its back side) counts as
+outside beyond `max_distance_m` of the visible points, and within it as inside, behind the visible surface: a
+hand the network put on the unseen side is backed out until it clears (measured in docs/benchmarks.md: on
+single-view clouds settling lowers force closure and part alignment).
 """
 
 from __future__ import annotations
