@@ -195,6 +195,10 @@ class PickClient:
         """The latest world position (3,) of object/<name>."""
         return self._poses[name][-1][1].copy()
 
+    def latest_pose_stamp(self, name: str) -> float:
+        """Sim time (s) of the latest object/<name> pose received."""
+        return self._poses[name][-1][0]
+
     def object_height_at(self, name: str, time_s: float) -> float:
         """World z (m) of object/<name> at the stamp nearest time_s (sim s) in the kept history."""
         stamps = np.array([s for s, _ in self._poses[name]])
@@ -288,6 +292,8 @@ def judge_hold(client: PickClient, config: PickDemoConfig, name: str, rest_z_m: 
     """Success: object/<name> at least min_lift_m above its rest height throughout hold_s of sim time."""
     start_s = client.now_s()
     end_s = wait_sim(client, config.hold_s, config.goal_timeout_s)
+    # /clock runs ahead of /tf in this process's queue when the machine is loaded: wait for the window's poses.
+    client.wait(lambda: client.latest_pose_stamp(name) >= end_s, config.goal_timeout_s, f"object/{name} TF")
     heights = client.object_heights(name, start_s, end_s)
     if len(heights) == 0:
         raise DemoError(f"no TF of object/{name} during the hold (the sim stopped publishing it)")
