@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from rclpy.action import ActionClient
 from rclpy.node import Node
 
@@ -105,6 +106,31 @@ def test_grasps_come_back_ranked_in_the_cloud_frame(client, module_ros_context):
     assert spin_until(module_ros_context, node, lambda: published, 5.0), "no GraspSet on generated_grasps"
     assert published[-1].prompt == "grasp the ball" and published[-1].header.frame_id == "table"
     assert [g.id for g in published[-1].grasps] == [g.id for g in again.grasps]
+
+
+def test_grasps_stay_above_the_table_perception_reports(client, module_ros_context):
+    from geometry_msgs.msg import PoseStamped
+
+    from flash_core.hands import make_hand
+    from flash_interfaces.action import GenerateGrasp
+    from flash_ros.qos import LATCHED
+
+    node, action, _ = client
+    table = PoseStamped()
+    table.header.frame_id = "table"
+    table.pose.position.z = 0.01  # the ball of _mug_cloud rests on it (centre z 0.05, radius 0.04)
+    table.pose.orientation.w = 1.0
+    publisher = node.create_publisher(PoseStamped, "table_plane", LATCHED)
+    publisher.publish(table)
+    goal = GenerateGrasp.Goal(prompt="grasp the ball", num_grasps=4, use_seed=True, seed=5,
+                              object_cloud=_mug_cloud("table"))
+    spin_until(module_ros_context, node, lambda: False, 1.0)  # the latched table reaches the server
+    result = _send(module_ros_context, node, action, goal)
+    assert result.error_code == GenerateGrasp.Result.SUCCESS, result.message
+    hand = make_hand("leap")
+    x = torch.tensor(np.stack([g.hand_parameters for g in result.grasps]), dtype=hand.dtype)
+    assert hand.surface_points(x)[..., 2].amin() > 0.01 - 1e-3  # no hand through the table
+    node.destroy_publisher(publisher)
 
 
 @pytest.mark.parametrize("case, code, words", [

@@ -40,6 +40,7 @@ from flash_core.geometry.cloud_sdf import CloudSDF, estimate_normals
 from flash_core.geometry.neighbors import knn
 from flash_core.geometry.rotations import matrix_to_quaternion, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.geometry.sampling import farthest_point_sample
+from flash_core.geometry.support_plane import SupportPlane
 from flash_core.model.polish import PolishConfig, cloud_sdf, polish_grasps
 from flash_core.model.settle import SettleConfig, settle_grasps
 from flash_core.model.settle import cloud_sdf as settle_sdf
@@ -179,10 +180,11 @@ class GraspGenerator:
     def sample(self, goals: GoalBatch, num_grasps: int, *, seed: int | None = None,
                solver: SolverConfig | None = None, should_continue: Callable[[float, int], bool] | None = None,
                on_progress: Callable[[float, int], None] | None = None, cached: bool = True,
-               initial: torch.Tensor | None = None):
+               initial: torch.Tensor | None = None, support_normal: torch.Tensor | None = None):
         """Integrate K grasps per goal. Returns (x (G, K, 25) in the centred frame, NFE).
 
-        initial (G * K, 25): start states in the centred frame; drawn from the initial-state distribution if None.
+        initial (G * K, 25): start states in the centred frame; drawn from the initial-state distribution if None
+        (only above the support plane whose upward normal (3,) is `support_normal`, when given).
         cached=False re-encodes the whole conditioning for every row at every evaluation (the reference the cached
         path must equal; used by tests and the benchmark).
         """
@@ -191,7 +193,8 @@ class GraspGenerator:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         num_goals = len(goals.prompts)
         if initial is None:
-            x_init = self.initial_states.sample(num_goals * num_grasps, generator=generator, device=self.device)
+            x_init = self.initial_states.sample(num_goals * num_grasps, generator=generator, device=self.device,
+                                                support_normal=support_normal)
         elif initial.shape != (num_goals * num_grasps, self.model.config.state_dim):
             raise ValueError(f"initial must be ({num_goals * num_grasps}, {self.model.config.state_dim}), "
                              f"got {tuple(initial.shape)}")
@@ -218,11 +221,14 @@ class GraspGenerator:
                  seed: int | None = None, object_normals=None, object_features=None, method: str | None = None,
                  steps: int | None = None, should_continue: Callable[[float, int], bool] | None = None,
                  on_progress: Callable[[float, int], None] | None = None, polish: bool = False,
-                 settle: bool = False) -> list[Grasp]:
+                 settle: bool = False, support_plane: SupportPlane | None = None) -> list[Grasp]:
         """K grasps for one goal, best first. object_points (N, 3) in any frame; grasps come back in that frame.
         polish: a few gradient steps against the cloud after the flow (`self.polish` configures them).
         settle: then the open hand slides along its approach onto the cloud's surface and the fingers close until
-        they touch it (`flash_core.model.settle`; `self.settle` configures it)."""
+        they touch it (`flash_core.model.settle`; `self.settle` configures it).
+        support_plane: the table the object rests on, in the cloud's frame (e.g. `SupportPlane.from_pose` of
+        flash_perception's table_plane):
+        the flow starts only above it, settling keeps the hand off it, and grasps through it rank last."""
         if hand is not None and hand != self.hand.name:
             raise ValueError(f"this generator's model is for hand {self.hand.name!r}, not {hand!r}")
         solver = SolverConfig(method=method or self.solver.method, steps=steps or self.solver.steps,
@@ -230,23 +236,26 @@ class GraspGenerator:
         goals = self.prepare_goals([prompt], [object_points],
                                    None if object_normals is None else [object_normals],
                                    None if object_features is None else [object_features])
+        support = None if support_plane is None else support_plane.shifted(goals.centres[0].cpu())  # centred frame
         x, _ = self.sample(goals, num_grasps, seed=seed, solver=solver, should_continue=should_continue,
-                           on_progress=on_progress)
+                           on_progress=on_progress, support_normal=None if support is None else support.normal)
         points = goals.points[0]
         normals = estimate_normals(points) if goals.normals is None else goals.normals[0]
         x = x[0]
         if polish:
             x = polish_grasps(self.hand, x.to(self.hand.dtype), cloud_sdf(points, normals, self.polish), self.polish)
         if settle:
-            x = settle_grasps(self.hand, x.to(self.hand.dtype), settle_sdf(points, normals, self.settle), self.settle).x
-        return self._rank(x, points, goals.centres[0], normals)
+            x = settle_grasps(self.hand, x.to(self.hand.dtype), settle_sdf(points, normals, self.settle), self.settle,
+                              support).x
+        return self._rank(x, points, goals.centres[0], normals, support)
 
     # ------------------------------------------------------------------------------------------------------------
 
     def _rank(self, x: torch.Tensor, points: torch.Tensor, centre: torch.Tensor,
-              normals: torch.Tensor | None) -> list[Grasp]:
-        """x (K, 25) centred grasps, points (N, 3) centred cloud (normals (N, 3) or None: estimated) -> ranked
-        Grasps in the input frame."""
+              normals: torch.Tensor | None, support: SupportPlane | None = None) -> list[Grasp]:
+        """x (K, 25) centred grasps, points (N, 3) centred cloud (normals (N, 3) or None: estimated), the support
+        plane in the centred frame or None -> ranked Grasps in the input frame. A grasp's penetration is the
+        deeper of the object's cloud and the support's."""
         rotation = rot6d_to_matrix(x[:, 3:9])  # Gram-Schmidt: a valid rotation whatever the solver left
         joints = self.hand.clamp_joints(x[:, 9:])
         x = torch.cat((x[:, :3], matrix_to_rot6d(rotation), joints), dim=-1)
@@ -254,6 +263,9 @@ class GraspGenerator:
             normals = estimate_normals(points)
         contact_distance, fingers = self._contact_distance(x, points)
         penetration = self._penetration(x, points, normals)
+        if support is not None:
+            below = torch.relu(-support.height_m(self.hand.surface_points(x))).amax(-1)  # (K,)
+            penetration = torch.maximum(penetration, below)
         opposed = torch.tensor([OPPOSING_FINGER in f and len(f) >= MIN_CONTACT_FINGERS for f in fingers],
                                device=x.device)
         score = -(contact_distance + PENETRATION_WEIGHT * penetration + NO_OPPOSITION_PENALTY * ~opposed)

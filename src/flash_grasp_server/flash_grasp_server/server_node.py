@@ -32,6 +32,8 @@ Parameters (config/grasp_server.yaml):
                         hand as its approach shape, as settling assumes (true)
     object_topic        latest segmented object cloud, used when a goal sets use_latest_object
     marker_topic        RViz markers of the last result
+    table_topic         the table the objects rest on (geometry_msgs/PoseStamped, latched: flash_perception's
+                        table_plane; "" = none): grasps start above it, settle off it, and rank last through it
     generated_topic     every successful result's grasps (flash_interfaces/GraspSet, latched): Pick goals name
                         grasps by index into the last one
     transform_timeout_s how long a goal waits for the cloud -> target_frame transform
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -57,6 +60,7 @@ from visualization_msgs.msg import MarkerArray
 from flash_core.flow.solver import SamplingCancelled
 from flash_core.generator import GraspGenerator
 from flash_core.geometry.rigid import rotate_vectors, transform_points
+from flash_core.geometry.support_plane import SupportPlane
 from flash_core.grasp_request import (
     InvalidRequest,
     NoUsableObject,
@@ -72,7 +76,7 @@ from flash_interfaces.action import GenerateGrasp
 from flash_interfaces.msg import GraspSet
 from flash_ros import run_node
 from flash_ros.cloud import CloudError, NoPointsError, read_points
-from flash_ros.frames import FrameError, make_frame_lookup, stamp_to_seconds
+from flash_ros.frames import FrameError, make_frame_lookup, pose_to_matrix, stamp_to_seconds
 from flash_ros.qos import LATCHED
 
 Result = GenerateGrasp.Result
@@ -123,6 +127,7 @@ class GraspServer(Node):
         self.declare_parameter("object_topic", "object_cloud")
         self.declare_parameter("marker_topic", "grasp_markers")
         self.declare_parameter("generated_topic", "generated_grasps")
+        self.declare_parameter("table_topic", "table_plane")
         self.declare_parameter("transform_timeout_s", 1.0)
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
@@ -154,6 +159,10 @@ class GraspServer(Node):
         self.create_subscription(PointCloud2, param("object_topic"), self._on_object, 1, callback_group=group)
         self._markers = self.create_publisher(MarkerArray, param("marker_topic"), 1)
         self._generated = self.create_publisher(GraspSet, param("generated_topic"), LATCHED)
+        self._table: PoseStamped | None = None
+        if param("table_topic"):
+            self.create_subscription(PoseStamped, param("table_topic"), self._on_table, LATCHED,
+                                     callback_group=group)
         self._server = ActionServer(
             self, GenerateGrasp, "generate_grasp", self._execute,
             goal_callback=self._on_goal,
@@ -167,6 +176,23 @@ class GraspServer(Node):
 
     def _on_object(self, msg: PointCloud2) -> None:
         self._latest_object = msg
+
+    def _on_table(self, msg: PoseStamped) -> None:
+        self._table = msg
+
+    def _support_plane(self, frame: str) -> SupportPlane | None:
+        """The latest table plane in `frame`, or None (none received, or no transform: then grasps are
+        generated as for an object in free space, and the pick planner still keeps the hand off the table)."""
+        table = self._table
+        if table is None:
+            return None
+        try:
+            frame_from_table = np.eye(4) if table.header.frame_id == frame else self._frames.lookup(
+                frame, table.header.frame_id, None, self._transform_timeout_s)
+            return SupportPlane.from_pose(frame_from_table @ pose_to_matrix(table.pose))
+        except (FrameError, ValueError) as exc:
+            self.get_logger().warning(f"table plane not used: {exc}")
+            return None
 
     def _on_goal(self, _goal) -> GoalResponse:
         if self._queue.has_room():
@@ -268,7 +294,8 @@ class GraspServer(Node):
                 goal.prompt, points, num_grasps=request.num_grasps, object_normals=normals,
                 seed=goal.seed if goal.use_seed else None,
                 should_continue=lambda _t, _nfe: self._should_continue(handle, request),
-                on_progress=on_progress, settle=self._settle, **self._solver,
+                on_progress=on_progress, settle=self._settle, support_plane=self._support_plane(frame),
+                **self._solver,
             )
         except SamplingCancelled as exc:
             evaluations[0] = exc.nfe

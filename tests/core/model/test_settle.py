@@ -108,3 +108,58 @@ def test_the_generator_settles_on_request_and_ranks_opposed_grasps_first(leap_ha
                    for g in grasps]
         assert opposed == sorted(opposed, reverse=True)  # every opposed grasp first
         assert all(g.score <= -NO_OPPOSITION_PENALTY for g, o in zip(grasps, opposed, strict=True) if not o)
+
+
+def test_the_generator_keeps_settled_hands_above_the_table_the_object_rests_on(leap_hand):
+    from flash_core.geometry.support_plane import SupportPlane
+
+    model = randomise_head(build_model(tiny_config("compact"), leap_hand)).eval()
+    generator = GraspGenerator(model, leap_hand, SolverConfig(method="euler", steps=2))
+    cloud = sphere_cloud(400).numpy() + [0.5, 0.1, 0.04]  # a ball resting on a table at z = 0
+    table = SupportPlane(torch.tensor([0.0, 0.0, 1.0]), 0.0)
+    grasps = generator.generate(PROMPTS[0], cloud, num_grasps=6, seed=0, settle=True, support_plane=table)
+    x = torch.tensor(np.stack([g.vector for g in grasps]), dtype=leap_hand.dtype)
+    assert leap_hand.surface_points(x)[..., 2].amin() > -1e-3  # no hand goes through the table
+    free = generator.generate(PROMPTS[0], cloud, num_grasps=6, seed=0, settle=True)
+    x = torch.tensor(np.stack([g.vector for g in free]), dtype=leap_hand.dtype)
+    assert leap_hand.surface_points(x)[..., 2].amin() < -0.01  # without it, hands reach under the ball
+
+
+@pytest.mark.parametrize("tilt", [0.0, 0.3])
+def test_on_a_table_the_hand_is_raised_off_it_and_never_slides_down_into_it(leap_hand, tilt):
+    from flash_core.geometry.support_plane import SupportPlane
+
+    config = SettleConfig()
+    x = facing(leap_hand, 0.01).repeat(2, 1)  # the open hand 1 cm off the sphere
+    geometry = finger_geometry(leap_hand, config.surface_points)
+    opened = x.clone()
+    opened[:, 9:] = leap_hand.open_joints()
+    normal = torch.tensor([np.sin(tilt), 0.0, np.cos(tilt)], dtype=torch.float32)
+    surface = geometry.surface.move(leap_hand.link_poses(opened))  # (2, N, 3)
+    lowest = (surface @ normal).amin(-1)  # a table through the hand's middle: the open hand is half below it
+    highest = (surface @ normal).amax(-1)
+    table = SupportPlane(normal, -float((lowest[0] + highest[0]) / 2))
+    settled = settle_grasps(leap_hand, x, cloud_sdf(sphere_cloud(3000, RADIUS_M), None, config), config, table)
+    opened_after = settled.x.clone()
+    opened_after[:, 9:] = leap_hand.open_joints()
+    heights = table.height_m(geometry.surface.move(leap_hand.link_poses(opened_after)))
+    assert heights.amin() > config.support_clearance_m - 1e-4  # the open hand clears the table
+    closed = table.height_m(geometry.surface.move(leap_hand.link_poses(settled.x)))
+    assert closed.amin() > -1e-3  # the fingers stopped on the table, not through it
+    without = settle_grasps(leap_hand, x, cloud_sdf(sphere_cloud(3000, RADIUS_M), None, config), config)
+    assert table.height_m(geometry.surface.move(leap_hand.link_poses(without.x))).amin() < 0  # it matters
+
+
+def test_support_plane_from_a_perception_pose():
+    from flash_core.geometry.support_plane import SupportPlane
+
+    pose = np.eye(4)
+    pose[:3, 3] = (0.5, 0.0, 0.02)
+    pose[:3, :3] = np.diag([1.0, -1.0, -1.0])  # z pointing down: flipped to up
+    plane = SupportPlane.from_pose(pose)
+    points = torch.tensor([[0.3, 0.2, 0.05], [0.1, 0.0, 0.0]])
+    torch.testing.assert_close(plane.height_m(points), torch.tensor([0.03, -0.02]))
+    shifted = plane.shifted(torch.tensor([0.1, 0.0, 0.01]))
+    torch.testing.assert_close(shifted.height_m(points - torch.tensor([0.1, 0.0, 0.01])), plane.height_m(points))
+    with pytest.raises(ValueError, match="normal"):
+        SupportPlane(torch.zeros(3), 0.0)

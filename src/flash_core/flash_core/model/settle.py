@@ -18,6 +18,11 @@ object cloud's signed distance (`flash_core.geometry.cloud_sdf.CloudSDF`):
    proximal ones touch; a joint that brings nothing onto the surface keeps the network's angle. The execution's
    squeeze then presses the touching links onto the object.
 
+On a table (`support`, the plane the object rests on, e.g. flash_perception's table_plane), the open hand is first
+raised along the table's normal until it clears the table by `support_clearance_m` (the network, trained on
+objects floating free, often reaches under a resting object), the wrist never slides nearer the table than that,
+and the fingers stop on the table as on the object.
+
 The wrist orientation and the network's finger choice are kept; all grasps settle in one batched pass. Self-
 collision of the closing fingers is not checked. What a partial cloud does not show (its back side) counts as
 outside beyond `max_distance_m` of the visible points, and within it as inside, behind the visible surface: a
@@ -34,6 +39,7 @@ import torch
 
 from flash_core.geometry.cloud_sdf import CloudSDF
 from flash_core.geometry.rotations import rot6d_to_matrix
+from flash_core.geometry.support_plane import SupportPlane
 from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.collision import hand_collision, outer_surface_points
 from flash_core.hands.hand_model import HandModel
@@ -52,10 +58,14 @@ class SettleConfig:
     neighbors: int = 8  # cloud points in each signed-distance estimate
     max_distance_m: float = 0.03  # hand points farther than this from the cloud count as outside
     surface_points: int = 512  # samples of the hand's collision surface (plus its ~650 polytope corners)
+    # With a support plane: the open hand stays this far above it (a planner pads the table by about as much).
+    support_clearance_m: float = 0.01
 
     def __post_init__(self) -> None:
         if min(self.clearance_m, self.max_backoff_m, self.max_advance_m) < 0:
             raise ValueError("clearance and travel limits must be >= 0")
+        if self.support_clearance_m < 0:
+            raise ValueError(f"support_clearance_m must be >= 0, got {self.support_clearance_m}")
         if self.overshoot < 0 or self.closing_samples < 2 or self.wrist_iterations < 1 or self.refinements < 0:
             raise ValueError("overshoot must be >= 0, closing_samples >= 2, wrist_iterations >= 1, refinements >= 0")
 
@@ -102,28 +112,45 @@ def cloud_sdf(points: torch.Tensor, normals: torch.Tensor | None, config: Settle
 
 
 def _link_clearance(geometry: FingerGeometry, hand: HandModel, x: torch.Tensor, sdf: CloudSDF,
-                    fingers_only: bool = False) -> torch.Tensor:
-    """x (B, 25) -> (B, L) signed distance of each link's collision surface to the cloud's surface (m; +inf for
-    links without collision geometry, and for the palm when `fingers_only`: the closing does not move it)."""
+                    fingers_only: bool = False, support: SupportPlane | None = None) -> torch.Tensor:
+    """x (B, 25) -> (B, L) signed distance of each link's collision surface to the cloud's surface, or to the
+    support plane where that is nearer (m; +inf for links without collision geometry, and for the palm when
+    `fingers_only`: the closing does not move it)."""
     points, link = geometry.surface.move(hand.link_poses(x)), geometry.surface.link_index  # (B, N, 3), (N,)
     if fingers_only:
         on_finger = geometry.link_finger[link] >= 0
         points, link = points[:, on_finger], link[on_finger]
     distance = sdf(points)  # (B, N)
+    if support is not None:
+        distance = torch.minimum(distance, support.height_m(points))
     out = torch.full((len(x), len(hand.link_names)), torch.inf, dtype=distance.dtype, device=distance.device)
     return out.scatter_reduce(1, link.expand(len(x), -1), distance, "amin")
 
 
 @torch.no_grad()
-def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: SettleConfig | None = None
-                  ) -> SettledGrasps:
-    """x (B, 25) finite grasps in the cloud's frame -> settled grasps in the same frame (module docstring)."""
+def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: SettleConfig | None = None,
+                  support: SupportPlane | None = None) -> SettledGrasps:
+    """x (B, 25) finite grasps in the cloud's frame -> settled grasps in the same frame (module docstring);
+    support: the plane the object rests on, in that frame, or None (an object in free space)."""
     config = config or SettleConfig()
     hand.validate_pose(x)
     geometry = finger_geometry(hand, config.surface_points)
     approach = rot6d_to_matrix(x[:, 3:9]) @ hand.palm_frame().normal  # (B, 3): the way the palm faces
     opened = x.clone()
     opened[:, 9:] = hand.open_joints()
+    travel_to_support = torch.full((len(x),), torch.inf, dtype=x.dtype, device=x.device)
+    if support is not None:
+        # 0. Raise the open hand off the table (a translation: every point rises by the same amount), and
+        # bound the wrist's travel along the approach by the table it must not come nearer than the clearance.
+        normal = support.normal.to(x.device, x.dtype)
+        low = support.height_m(geometry.surface.move(hand.link_poses(opened))).amin(-1)  # (B,)
+        raise_m = (config.support_clearance_m - low).clamp(min=0.0)
+        x = x.clone()
+        x[:, :3] += raise_m[:, None] * normal
+        opened[:, :3] = x[:, :3]
+        descent = -(approach @ normal)  # (B,) how fast a step along the approach goes down
+        room = (low + raise_m - config.support_clearance_m).clamp(min=0.0)
+        travel_to_support = torch.where(descent > 1e-6, room / descent.clamp(min=1e-6), travel_to_support)
 
     # 1. The open hand slides along its approach to `clearance_m` from the surface.
     shift = torch.zeros(len(x), dtype=x.dtype, device=x.device)
@@ -131,6 +158,7 @@ def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: Settl
     for _ in range(config.wrist_iterations):
         step = _link_clearance(geometry, hand, opened[rows], sdf).amin(-1) - config.clearance_m
         moved = (shift[rows] + step).clamp(-config.max_backoff_m, config.max_advance_m)
+        moved = torch.minimum(moved, travel_to_support[rows])
         change = (moved - shift[rows]).abs() > 1e-4  # (sub-0.1 mm steps: arrived, or at a travel limit)
         rows, moved = rows[change], moved[change]
         if len(rows) == 0:
@@ -151,7 +179,8 @@ def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: Settl
             return blocked
         posed = opened[rows].clone()
         posed[:, 9:] = hand.clamp_joints(hand.open_joints() + s[rows] * span[rows])
-        touching = _link_clearance(geometry, hand, posed, sdf, fingers_only=True) < config.contact_margin_m  # (R, L)
+        clearance = _link_clearance(geometry, hand, posed, sdf, fingers_only=True, support=support)  # (R, L)
+        touching = clearance < config.contact_margin_m
         blocked[rows] = (touching[:, None, :] & geometry.moves[None]).any(-1)
         return blocked
 
