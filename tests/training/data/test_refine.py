@@ -46,7 +46,6 @@ def test_refinement_removes_penetration_of_perturbed_grasps(hand, can):
     pushed = SynthesisConfig(gap_m=-0.035, jitter_rad=0.0)
     x = initial_poses(
         hand,
-        hand.palm_frame(),
         torch.as_tensor(can.points[pick]),
         torch.as_tensor(can.normals[pick]),
         pushed,

@@ -4,9 +4,9 @@
    part-specific text such as "hold the handle" becomes true), tilt the approach a little away from its surface
    normal, face the palm down the approach and turn the hand about it so that its fingers curl across the
    object's local long axis (the principal axis of the surface points within `neighbourhood_m`, projected across
-   the approach; either way round, with some noise): a hand curls around a handle, not along it. The palm's
-   centre, moved a random `aim_offset_m` towards the fingers, starts `gap_m` out from the target with the hand
-   open.
+   the approach; either way round, with some noise): a hand curls around a handle, not along it. The centre
+   of the palm's face (`palm_face`: the root link's collision face on the fingers' side), moved a random
+   `aim_offset_m` towards the fingers, starts `gap_m` out from the target with the hand open.
 2. Approach and close (`close_on_object`, GraspIt's approach-then-auto-grasp): the open hand moves down the
    approach until its collision geometry comes within `palm_margin_m` of the surface; then every joint closes
    along the hand's closing direction (pre-grasp minus open pose) in small steps, and a joint stops once a link
@@ -35,7 +35,7 @@ from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d,
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.hands.collision import hand_collision
-from flash_core.hands.hand_model import HandModel, PalmFrame
+from flash_core.hands.hand_model import HandModel
 from flash_core.hands.pose import join_pose
 from flash_training.data.contacts import (
     centre_of_mass,
@@ -94,29 +94,50 @@ class SynthesisConfig:
             raise ValueError(f"aim_offset_m must be an ordered pair of non-negative offsets, got {self.aim_offset_m}")
 
 
+def palm_face(hand: HandModel, band_m: float = 0.003) -> tuple[torch.Tensor, torch.Tensor]:
+    """In the hand frame: the outward unit normal (3,) and the area centroid (3,) of the palm's face, read off the
+    root link's official collision geometry: the face that sticks out furthest among those facing within 30
+    degrees of the way the fingertips move (`HandModel.palm_frame().normal`), with the coplanar faces within
+    `band_m` below it.
+
+    Not the fingertip direction itself: on the Allegro the thumb swings into opposition faster than the fingers
+    curl and tilts that direction 8 degrees off the palm box's normal, and a band of a few millimetres below the
+    highest point of a face tilted so picks one edge of the palm, 5 cm off its centre (docs/benchmarks.md,
+    "Allegro")."""
+    pieces = hand_collision(hand).pieces
+    root = hand.link_names.index(hand.spec.root_body)
+    triangles = pieces.triangles[np.isin(pieces.triangle_piece, np.flatnonzero(pieces.link_index == root))]
+    cross = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])  # (T, 3), outward
+    area = np.linalg.norm(cross, axis=1) / 2
+    normals, centres = cross / np.maximum(2 * area, 1e-12)[:, None], triangles.mean(1)
+    tips = hand.palm_frame().normal.cpu().numpy()
+    facing = (normals @ tips > np.cos(np.radians(30))) & (area > 0)
+    if not facing.any():
+        raise ValueError(f"hand {hand.name!r}: no collision face of its root link faces the palm side")
+    top = np.argmax(np.where(facing, centres @ tips, -np.inf))
+    normal = normals[top]
+    face = (normals @ normal > np.cos(np.radians(5))) & (centres @ normal > centres[top] @ normal - band_m)
+    centre = (area[face, None] * centres[face]).sum(0) / area[face].sum()
+    kw = {"dtype": hand.dtype, "device": hand.device}
+    return torch.as_tensor(normal, **kw), torch.as_tensor(centre, **kw)
+
+
 def hand_axes(hand: HandModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """In the hand frame: the palm normal, the direction straight fingers point, the lateral axis (normal x
-    fingers, the axis the fingers curl about) and the centre of the palm's face (the root link's collision surface
-    facing the normal)."""
-    palm = hand.palm_frame()
+    fingers, the axis the fingers curl about) and the centre of the palm's face (`palm_face`)."""
+    normal, face = palm_face(hand)
     poses = hand.open_pose(2)
     poses[1, 9:] = hand.pregrasp_joints()
     fingers = hand.contact_finger_index != hand.finger_names.index("thumb")
     with torch.no_grad():
         tips = hand.contact_candidates(poses)[:, fingers].mean(1)  # open, curled
     reach = tips[0] - tips[1]
-    along = torch.nn.functional.normalize(reach - (reach @ palm.normal) * palm.normal, dim=0)
-    geometry = contact_geometry(hand)
-    root = hand.link_names.index(hand.spec.root_body)
-    local = geometry.surface.local[geometry.point_link == root]  # the root link's frame is the hand frame
-    height = local @ palm.normal
-    face = local[height > height.max() - 0.003].mean(0)
-    return palm.normal, along, torch.linalg.cross(palm.normal, along), face
+    along = torch.nn.functional.normalize(reach - (reach @ normal) * normal, dim=0)
+    return normal, along, torch.linalg.cross(normal, along), face
 
 
 def initial_poses(
     hand: HandModel,
-    palm: PalmFrame,
     points: torch.Tensor,
     normals: torch.Tensor,
     config: SynthesisConfig,
@@ -345,8 +366,8 @@ def synthesize_grasps(
     ).repeat_interleave(k, 0)  # (count * k, N)
     pick = torch.multinomial(allowed.to(hand.dtype), 1, generator=generator).squeeze(1)
     surface, outward = torch.as_tensor(points, **kw), torch.as_tensor(normals, **kw)
-    x0 = initial_poses(hand, hand.palm_frame(), surface[pick], outward[pick], config, generator, cloud=surface)
-    approach = -(rot6d_to_matrix(x0[:, 3:9]) @ hand.palm_frame().normal)  # (B, 3): the palm faces down it
+    x0 = initial_poses(hand, surface[pick], outward[pick], config, generator, cloud=surface)
+    approach = -(rot6d_to_matrix(x0[:, 3:9]) @ hand_axes(hand)[0])  # (B, 3): the palm faces down it
     x = close_on_object(hand, x0, approach, grid, config.closing, exact=sdf)
     if progress is not None:
         progress(0)
