@@ -103,6 +103,7 @@ class Attempt:
     lift_m: float = 0.0                 # lowest height above rest during the hold (the judged one)
     peak_lift_m: float = 0.0
     lifted_m: float = 0.0               # height above rest when the lift segment ended (before the retreat)
+    grasp: dict = field(default_factory=dict)  # the executed grasp as the grasp server described it
     success: bool = False
     moments: list[tuple[str, float]] = field(default_factory=list)  # (stage, sim time s) for the strip
     pick_stages: list[str] = field(default_factory=list)  # the last Pick result's stages and seconds
@@ -285,6 +286,12 @@ def pick(client: PickClient, config: PickDemoConfig, scene: Scene, grasps: list,
     for stage, seconds in zip(result.stage_names, result.stage_times_s):
         attempt.stage_times_s[stage] = attempt.stage_times_s.get(stage, 0.0) + seconds
     attempt.candidates, attempt.grasp_index, attempt.reason = len(grasps), result.grasp_index, result.reason
+    if 0 <= result.grasp_index < len(grasps):
+        g = grasps[result.grasp_index]
+        p = g.wrist_pose.pose.position
+        attempt.grasp = {"id": g.id, "score": g.score, "contact_distance_m": g.contact_distance_m,
+                         "max_penetration_m": g.max_penetration_m, "contact_fingers": list(g.contact_fingers),
+                         "wrist_m": [p.x, p.y, p.z], "frame": g.wrist_pose.header.frame_id}
     attempt.executed = bool(result.success)
 
 
