@@ -37,7 +37,7 @@ class PickDemoConfig:
     out: Path = Path("outputs/sim_pick")
     object_name: str = ""            # the object judged (TF object/<name>); "": the scene's only object
     attempts: int = 3                # picks tried before giving up
-    num_grasps: int = 16             # candidates per GenerateGrasp goal
+    num_grasps: int = 32             # generated per GenerateGrasp goal (those that touch the object go to the pick)
     seed: int = 0                    # GenerateGrasp seed of the first attempt (+1 per new set of grasps)
     # The object must stay this far above its rest height for hold_s: the pick lifts 0.10 m and retreats to the
     # start configuration, higher still, so a held object ends well above this; a knocked-over one does not
@@ -252,7 +252,11 @@ def wait_until_serving(client: PickClient, config: PickDemoConfig) -> str:
 
 
 def generate_grasps(client: PickClient, config: PickDemoConfig, scene: Scene, seed: int) -> list:
-    """Ranked flash_interfaces/Grasp messages for the prompt and the scene's target cloud."""
+    """Ranked flash_interfaces/Grasp messages for the prompt and the scene's target cloud, only those the server
+    predicts to touch it (a finger within its contact threshold of the cloud): a hand that closes on air cannot
+    lift anything, and such grasps, clear of the object, are the easiest to plan, so the pick node ran them first
+    (seen: every executed grasp touched nothing). Not the thumb in opposition: on a single view the thumb is
+    usually behind the object, where the cloud has no points (0 of 96 mug grasps would pass)."""
     goal = client.GenerateGrasp.Goal(prompt=config.prompt, object_cloud=scene.object_cloud,
                                      num_grasps=config.num_grasps, use_seed=True, seed=seed)
     handle = client.wait_future(client.grasp_client.send_goal_async(goal), 30.0, "generate_grasp (goal)")
@@ -261,7 +265,7 @@ def generate_grasps(client: PickClient, config: PickDemoConfig, scene: Scene, se
     result = client.wait_future(handle.get_result_async(), config.goal_timeout_s, "generate_grasp (result)").result
     if result.error_code != client.GenerateGrasp.Result.SUCCESS or not result.grasps:
         raise DemoError(f"generate_grasp failed (error {result.error_code}): {result.message}")
-    return list(result.grasps)
+    return [g for g in result.grasps if g.contact_fingers]
 
 
 def pick(client: PickClient, config: PickDemoConfig, scene: Scene, grasps: list, attempt: Attempt, on_stage):
@@ -340,8 +344,12 @@ def run_attempts(client: PickClient, config: PickDemoConfig, name: str, console,
                 if fresh:
                     status.update(f"{label}: generating grasps for {config.prompt!r}")
                     grasps = generate_grasps(client, config, scene, seed)
-                    timer.done("grasp generation", f"{len(grasps)} ranked grasps (seed {seed})")
+                    timer.done("grasp generation", f"{len(grasps)} of {config.num_grasps} grasps touch the object "
+                                                   f"(seed {seed})")
                     seed += 1
+                if not grasps:
+                    attempt.reason = f"none of {config.num_grasps} grasps touches the object"
+                    break
                 timer.mark()
                 pick(client, config, scene, grasps, attempt, on_stage)
                 timer.report_pick()
