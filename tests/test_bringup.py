@@ -64,7 +64,8 @@ class _Context:
 def _stand_in_modules() -> dict[str, types.ModuleType]:
     classes = {
         "launch": ["LaunchDescription"],
-        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription", "LogInfo", "OpaqueFunction"],
+        "launch.actions": ["DeclareLaunchArgument", "IncludeLaunchDescription", "LogInfo", "OpaqueFunction",
+                           "SetEnvironmentVariable"],
         "launch.launch_description_sources": ["PythonLaunchDescriptionSource"],
         "launch.substitutions": ["PathJoinSubstitution"],
         "launch_ros": [],
@@ -164,6 +165,10 @@ def test_launch_file_starts_what_the_runner_starts(launch_file, mode, arguments,
                                               [*spec.arguments, *ros_arguments(spec)]), spec.name
     includes = [_include(action) for action in produced if type(action).__name__ == "IncludeLaunchDescription"]
     assert includes == [(i.package, i.file, i.arguments) for i in resolved.includes]
+    environment = {a.args[0]: a.args[1] for a in produced if type(a).__name__ == "SetEnvironmentVariable"}
+    assert environment == resolved.environment
+    if mode == "sim":  # a SIGKILLed pick node is noticed in 2 s (the trajectory servers then hold the arm)
+        assert Path(environment["FASTDDS_DEFAULT_PROFILES_FILE"]).name == "fastdds_short_lease.xml"
 
 
 def test_the_modes_start_the_nodes_the_arguments_ask_for(launch_file):

@@ -90,8 +90,9 @@ def restart(graph, name: str) -> None:
 def sim_graph(ros_env, tmp_path_factory):
     from flash_bringup.runner import Graph
 
-    env = {**ros_env, "FASTDDS_DEFAULT_PROFILES_FILE": str(SHORT_LEASE)}
-    with Graph.start("sim", {}, log_dir=tmp_path_factory.mktemp("logs"), echo=False, env=env) as graph:
+    # As shipped: the sim graph itself gives its nodes the short-lease profile (config/graph.yaml).
+    with Graph.start("sim", {}, log_dir=tmp_path_factory.mktemp("logs"), echo=False, env=ros_env) as graph:
+        assert graph.env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(SHORT_LEASE.resolve())
         yield graph
 
 

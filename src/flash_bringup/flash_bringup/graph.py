@@ -129,6 +129,7 @@ class ResolvedGraph:
     arguments: dict[str, str]  # every argument's text, defaults filled in
     nodes: tuple[NodeSpec, ...]
     includes: tuple[IncludeSpec, ...]
+    environment: dict[str, str] = field(default_factory=dict)  # set for every node (and include)
 
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
@@ -145,6 +146,7 @@ class Mode:
     nodes: tuple[dict, ...]
     includes: tuple[dict, ...]
     use_sim_time: bool = False
+    environment: tuple[tuple[str, str], ...] = ()  # (name, value text) set for every node of the mode
 
 
 class GraphDescription:
@@ -175,7 +177,8 @@ class GraphDescription:
         includes = tuple(IncludeSpec(package=raw["package"], file=raw["file"],
                                      arguments={k: substitute.text(v) for k, v in raw.get("arguments", {}).items()})
                          for raw in spec.includes if _selected(raw, texts))
-        return ResolvedGraph(mode=mode, arguments=texts, nodes=nodes, includes=includes)
+        environment = {name: substitute.text(value) for name, value in spec.environment}
+        return ResolvedGraph(mode=mode, arguments=texts, nodes=nodes, includes=includes, environment=environment)
 
     def _node(self, raw: dict, substitute: _Substitution, use_sim_time: bool) -> NodeSpec:
         parameters = {key: substitute(value) for key, value in raw.get("parameters", {}).items()}
@@ -251,7 +254,8 @@ def _read_mode(name: str, raw_modes: dict, path: Path) -> Mode:
             arguments[key] = replace(arguments[key], default=str(default))
             arguments[key].value(arguments[key].default)
         return Mode(name=name, description=raw.get("description", base.description), arguments=arguments,
-                    nodes=base.nodes, includes=base.includes, use_sim_time=base.use_sim_time)
+                    nodes=base.nodes, includes=base.includes, use_sim_time=base.use_sim_time,
+                    environment=base.environment)
     arguments = {}
     for key, spec in raw.get("arguments", {}).items():
         spec = dict(spec or {})
@@ -271,8 +275,12 @@ def _read_mode(name: str, raw_modes: dict, path: Path) -> Mode:
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise GraphError(f"{where}: node names must be unique, repeated: {sorted(duplicates)}")
+    environment = raw.get("environment", {})
+    if not isinstance(environment, dict) or not all(isinstance(v, str) for v in environment.values()):
+        raise GraphError(f"{where}: environment must map variable names to strings")
     return Mode(name=name, description=raw.get("description", ""), arguments=arguments, nodes=nodes,
-                includes=includes, use_sim_time=bool(raw.get("use_sim_time", False)))
+                includes=includes, use_sim_time=bool(raw.get("use_sim_time", False)),
+                environment=tuple(environment.items()))
 
 
 def _check_entry(entry: Any, allowed: set[str], required: set[str], where: str, arguments: dict) -> None:

@@ -8,7 +8,13 @@ Imported only under `ros2 launch` (launch and launch_ros are not on PyPI).
 
 from __future__ import annotations
 
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, LogInfo, OpaqueFunction
+from launch.actions import (
+    DeclareLaunchArgument,
+    IncludeLaunchDescription,
+    LogInfo,
+    OpaqueFunction,
+    SetEnvironmentVariable,
+)
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -41,7 +47,8 @@ def _graph_actions(context, mode: str) -> list:
                                                                 include.file])),
             launch_arguments=list(include.arguments.items()))
         for include in resolved.includes]
-    return includes + [_node(spec) for spec in resolved.nodes]
+    environment = [SetEnvironmentVariable(name, value) for name, value in resolved.environment.items()]
+    return environment + includes + [_node(spec) for spec in resolved.nodes]
 
 
 def _node(spec: NodeSpec) -> Node | LogInfo:

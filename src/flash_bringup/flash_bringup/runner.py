@@ -228,7 +228,8 @@ class Graph:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         stream = sys.stdout if echo is True else echo or None
-        graph = cls(resolved, log_dir, stream, ros_environment(env), timeouts or ShutdownTimeouts())
+        graph = cls(resolved, log_dir, stream, {**ros_environment(env), **resolved.environment},
+                    timeouts or ShutdownTimeouts())
         try:
             graph._launch()
         except BaseException:
