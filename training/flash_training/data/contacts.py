@@ -22,8 +22,8 @@ import torch
 
 from flash_core.hands import mjcf
 from flash_core.hands.attached import LinkAttachedPoints
-from flash_core.hands.collision import hand_collision, outer_surface_points
 from flash_core.hands.hand_model import HandModel
+from flash_core.hands.link_surface import link_surface
 
 PUSHES = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]], float)  # protocol (b)
 
@@ -45,15 +45,8 @@ class ContactGeometry:
 @functools.lru_cache(maxsize=8)
 def contact_geometry(hand: HandModel, num_points: int = 1024) -> ContactGeometry:
     """Built once per hand model (about a second)."""
-    points = outer_surface_points(hand_collision(hand).pieces, num_points)
-    surface = LinkAttachedPoints(points.points, points.link_index, hand.dtype, hand.device)
-    # Which links each joint moves: perturb each joint at the pre-grasp pose and see which link frames change.
-    x = hand.open_pose(hand.dof + 1)
-    x[:, 9:] = hand.pregrasp_joints()
-    x[1:, 9:] += 0.05 * torch.eye(hand.dof, dtype=hand.dtype, device=hand.device)
-    with torch.no_grad():
-        poses = hand.link_poses(x)
-    moves = (poses[1:] - poses[:1]).abs().flatten(2).amax(-1) > 1e-6  # (J, L)
+    links = link_surface(hand, num_points)
+    surface, moves = links.points, links.moves
     finger_joints = tuple(torch.nonzero(moves[:, hand.link_names.index(hand.spec.contact_fingers[f].links[-1])])
                           .squeeze(1) for f in hand.finger_names)
     finger_links = torch.stack([moves[j].any(0) for j in finger_joints])
@@ -61,7 +54,7 @@ def contact_geometry(hand: HandModel, num_points: int = 1024) -> ContactGeometry
     body_link = np.full(model.nbody, -1)
     for link, name in enumerate(hand.link_names):
         body_link[model.body(name).id] = link
-    return ContactGeometry(surface, torch.as_tensor(points.link_index, device=hand.device), moves, finger_joints,
+    return ContactGeometry(surface, surface.link_index, moves, finger_joints,
                            finger_links, model, np.array([model.joint(j).qposadr[0] for j in hand.model_joint_names]),
                            body_link)
 

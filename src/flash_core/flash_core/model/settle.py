@@ -41,8 +41,8 @@ from flash_core.geometry.cloud_sdf import CloudSDF
 from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.geometry.support_plane import SupportPlane
 from flash_core.hands.attached import LinkAttachedPoints
-from flash_core.hands.collision import hand_collision, outer_surface_points
 from flash_core.hands.hand_model import HandModel
+from flash_core.hands.link_surface import link_surface
 
 
 @dataclass(frozen=True)
@@ -81,17 +81,9 @@ class FingerGeometry:
 
 @functools.lru_cache(maxsize=8)
 def finger_geometry(hand: HandModel, num_points: int = 1024) -> FingerGeometry:
-    """Built once per hand (about a second: the collision geometry). Which links a joint moves: perturb each
-    joint at the pre-grasp pose and see which link frames change; a link belongs to the finger whose joints move
-    that finger's last contact link."""
-    points = outer_surface_points(hand_collision(hand).pieces, num_points)
-    surface = LinkAttachedPoints(points.points, points.link_index, hand.dtype, hand.device)
-    x = hand.open_pose(hand.dof + 1)
-    x[:, 9:] = hand.pregrasp_joints()
-    x[1:, 9:] += 0.05 * torch.eye(hand.dof, dtype=hand.dtype, device=hand.device)
-    with torch.no_grad():
-        poses = hand.link_poses(x)
-    moves = (poses[1:] - poses[:1]).abs().flatten(2).amax(-1) > 1e-6  # (J, L)
+    """Built once per hand: a link belongs to the finger whose joints move that finger's last contact link."""
+    links = link_surface(hand, num_points)
+    surface, moves = links.points, links.moves
     link_finger = torch.full((len(hand.link_names),), -1, dtype=torch.long, device=hand.device)
     for f, name in enumerate(hand.finger_names):
         tip = hand.link_names.index(hand.spec.contact_fingers[name].links[-1])
