@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/bench_grasp_server.py [--goals 10] [--warmup 2] [--num-grasps 16]
 
-For each solver setting, a fresh `flash_grasp_server` node (its own process, no `checkpoint` parameter, so it
-serves the packaged default model in flash_core/model/default) is started with config/grasp_server.yaml and
-the setting's `solver_method` / `solver_steps`; this process waits until the action server is ready, then sends
-goals one at a time (each after the previous result) asking for K grasps of a procedural mug: 2048 surface
-points with normals from flash_training's ProceduralSource + process_object, placed at (0.5, 0.1, 0.05) m in
-the cloud's own frame. Warm-up goals are not counted. The clock runs from send_goal_async to the result's
-arrival in this process, so it includes goal acceptance, validation, encoding, sampling, ranking and DDS.
+For each setting (parameter overrides of config/grasp_server.yaml), a fresh `flash_grasp_server` node (its own
+process, no `checkpoint` parameter, so it serves the packaged default model in flash_core/model/default) is
+started with config/grasp_server.yaml and the setting's overrides (solver, settle); this process waits until the
+action server is ready, then sends goals one at a time (each after the previous result) asking for K grasps of a
+procedural mug: 2048 surface points with normals from flash_training's ProceduralSource + process_object, placed
+at (0.5, 0.1, 0.05) m in the cloud's own frame. Warm-up goals are not counted. The clock runs from
+send_goal_async to the result's arrival in this process, so it includes goal acceptance, validation, encoding,
+sampling, settling, ranking and DDS.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "bench_grasp_server.json"
 CONFIG = ROOT / "config" / "grasp_server.yaml"
 OBJECT_CENTRE_M = (0.5, 0.1, 0.05)
 
-# (solver_method, solver_steps); None: the values in config/grasp_server.yaml (the server's defaults).
-SETTINGS: list[tuple[str, int] | None] = [None, ("euler", 16), ("euler", 8)]
+# Parameter overrides of config/grasp_server.yaml; {}: the server's defaults (euler 16, settle on).
+SETTINGS: list[dict[str, object]] = [{}, {"settle": False}, {"solver_steps": 8}]
 
 
 def mug_cloud(num_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +55,8 @@ def run_setting(setting, index: int, goal, args, context, console) -> dict:
     namespace = f"/bench{index}"
     command = [sys.executable, "-m", "flash_grasp_server.server_node", "--ros-args", "-r", f"__ns:={namespace}",
                "--params-file", str(CONFIG)]
-    if setting is not None:
-        command += ["-p", f"solver_method:={setting[0]}", "-p", f"solver_steps:={setting[1]}"]
+    for name, value in setting.items():
+        command += ["-p", f"{name}:={json.dumps(value)}"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)
     node = Node("bench_grasp_server", namespace=namespace, context=context)
@@ -93,8 +94,7 @@ def run_setting(setting, index: int, goal, args, context, console) -> dict:
                 latencies.append(elapsed)
                 evaluations.add(result.function_evaluations)
         console.print(f"  {label(setting)}: ready after {ready_s:.1f} s, median {np.median(latencies):.3f} s")
-        return {"solver": label(setting), "solver_method": setting[0] if setting else None,
-                "solver_steps": setting[1] if setting else None, "server_ready_s": ready_s,
+        return {"setting": label(setting), "overrides": setting, "server_ready_s": ready_s,
                 "function_evaluations": sorted(evaluations), "latencies_s": latencies,
                 "median_s": float(np.median(latencies)), "p95_s": float(np.percentile(latencies, 95)),
                 "min_s": float(np.min(latencies)), "max_s": float(np.max(latencies))}
@@ -112,7 +112,8 @@ def run_setting(setting, index: int, goal, args, context, console) -> dict:
 
 
 def label(setting) -> str:
-    return "default (config/grasp_server.yaml)" if setting is None else f"{setting[0]}, {setting[1]} steps"
+    overrides = ", ".join(f"{name} {value}" for name, value in setting.items())
+    return f"default (config/grasp_server.yaml){': ' + overrides if overrides else ''}"
 
 
 def main() -> None:
@@ -150,10 +151,10 @@ def main() -> None:
 
     table = Table(title=f"GenerateGrasp goal sent -> result received: K = {args.num_grasps}, {args.num_points}-point "
                         f"mug with normals, default model, {args.goals} goals after {args.warmup} warm-up")
-    for column in ("solver", "NFE", "median s", "p95 s", "min s", "max s", "server ready s"):
-        table.add_column(column, justify="left" if column == "solver" else "right")
+    for column in ("setting", "NFE", "median s", "p95 s", "min s", "max s", "server ready s"):
+        table.add_column(column, justify="left" if column == "setting" else "right")
     for r in rows:
-        table.add_row(r["solver"], ", ".join(map(str, r["function_evaluations"])), f"{r['median_s']:.3f}",
+        table.add_row(r["setting"], ", ".join(map(str, r["function_evaluations"])), f"{r['median_s']:.3f}",
                       f"{r['p95_s']:.3f}", f"{r['min_s']:.3f}", f"{r['max_s']:.3f}", f"{r['server_ready_s']:.1f}")
     console.print(table)
     console.print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
