@@ -41,6 +41,7 @@ def run_pair(prompt: str, arguments: dict[str, str], out, env) -> tuple[int, dic
     return code, json.loads((out / "summary.json").read_text())
 
 
+@pytest.mark.timeout(600)  # a graph start and two attempts; a pair whose candidates all fail planning is the slowest
 @pytest.mark.parametrize("prompt, arguments", PAIRS, ids=[p for p, _ in PAIRS])
 def test_pick_runs_and_records(prompt, arguments, tmp_path, ros_env):
     import imageio.v2 as imageio

@@ -22,6 +22,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 
@@ -180,11 +181,15 @@ class KortexExecutor:
             raise KortexError(f"kortex '{op}' failed: {reply.get('error')}")
         return reply
 
-    def execute(self, trajectory: JointTrajectory) -> None:
-        """Run an arm trajectory to its end (ACTION_END); KortexError on abort, worker death or timeout."""
+    def execute(self, trajectory: JointTrajectory, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Run an arm trajectory to its end (ACTION_END); KortexError on abort, worker death or timeout.
+        should_stop: asked once the arm has the trajectory; True stops it at once (a stop requested while the
+        request was on its way reached a worker with nothing to stop yet)."""
         waypoints = trajectory_to_waypoints(trajectory)
         reply = self.request("execute", waypoints=waypoints, use_optimal_blending=self.config.use_optimal_blending)
         request_id = reply["id"]
+        if should_stop():
+            self.stop()
         duration_s = sum(w["duration_s"] for w in waypoints)
         try:
             done = self._wait(lambda: self._finished.pop(request_id, None), "the end of the trajectory",

@@ -342,7 +342,7 @@ class PickNode(Node):
 
         def run() -> None:
             try:
-                self._kortex.execute(segment.trajectory)
+                self._kortex.execute(segment.trajectory, should_stop=is_cancelled)
                 outcome.append("")
             except KortexError as exc:
                 outcome.append(str(exc))
@@ -350,9 +350,7 @@ class PickNode(Node):
 
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s) through kortex_api")
         self._stop_segment = self._kortex.stop
-        threading.Thread(target=run, daemon=True).start()
-        if is_cancelled():
-            self._kortex.stop()
+        threading.Thread(target=run, daemon=True).start()  # a cancel before the arm has it: execute stops it
         try:
             return await done
         finally:
