@@ -187,8 +187,7 @@ class GraspServer(Node):
         if table is None:
             return None
         try:
-            frame_from_table = np.eye(4) if table.header.frame_id == frame else self._frames.lookup(
-                frame, table.header.frame_id, None, self._transform_timeout_s)
+            frame_from_table = self._frames.lookup(frame, table.header.frame_id, None, self._transform_timeout_s)
             return SupportPlane.from_pose(frame_from_table @ pose_to_matrix(table.pose))
         except (FrameError, ValueError) as exc:
             self.get_logger().warning(f"table plane not used: {exc}")

@@ -132,8 +132,6 @@ class PickNode(Node):
     # --- inputs ---
     def base_from(self, header) -> np.ndarray:
         """T_base_frame (4, 4) for a message header, at its stamp (zero stamp: latest); raises FrameError."""
-        if header.frame_id == self.base_frame:
-            return np.eye(4)
         if not header.frame_id:
             raise FrameError(f"the message has an empty frame_id (expected a frame TF connects to '{self.base_frame}')")
         return self._frames.lookup(self.base_frame, header.frame_id, stamp_to_seconds(header.stamp),

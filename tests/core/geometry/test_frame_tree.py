@@ -97,6 +97,7 @@ def test_errors_name_the_frames():
     tree.set_transform("table", "mug", np.eye(4), static=True)
     with pytest.raises(UnknownFrameError, match="'gripper'.*base_link"):
         tree.lookup("base_link", "gripper")
+    np.testing.assert_array_equal(tree.lookup("gripper", "gripper"), np.eye(4))  # tf2's answer, known or not
     with pytest.raises(DisconnectedFramesError, match="'mug' and 'camera'"):
         tree.lookup("camera", "mug")
     with pytest.raises(ValueError, match="loop"):
