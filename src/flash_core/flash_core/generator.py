@@ -262,10 +262,10 @@ class GraspGenerator:
         if normals is None:
             normals = estimate_normals(points)
         contact_distance, fingers = self._contact_distance(x, points)
-        penetration = self._penetration(x, points, normals)
+        surface = self.hand.surface_points(x)  # (K, M, 3)
+        penetration = self._penetration(surface, points, normals)
         if support is not None:
-            below = torch.relu(-support.height_m(self.hand.surface_points(x))).amax(-1)  # (K,)
-            penetration = torch.maximum(penetration, below)
+            penetration = torch.maximum(penetration, torch.relu(-support.height_m(surface)).amax(-1))
         opposed = torch.tensor([OPPOSING_FINGER in f and len(f) >= MIN_CONTACT_FINGERS for f in fingers],
                                device=x.device)
         score = -(contact_distance + PENETRATION_WEIGHT * penetration + NO_OPPOSITION_PENALTY * ~opposed)
@@ -293,6 +293,7 @@ class GraspGenerator:
                     for k in range(x.shape[0])]
         return per_finger.mean(-1), touching
 
-    def _penetration(self, x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+    def _penetration(self, surface: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+        """surface (K, M, 3) hand points -> (K,) deepest depth inside the cloud's surface."""
         sdf = CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
-        return torch.relu(-sdf(self.hand.surface_points(x))).amax(-1)  # (K,)
+        return torch.relu(-sdf(surface)).amax(-1)
