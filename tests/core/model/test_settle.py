@@ -10,6 +10,7 @@ from tiny_models import PROMPTS, build_model, randomise_head, sphere_cloud, tiny
 from flash_core.flow.solver import SolverConfig
 from flash_core.generator import MIN_CONTACT_FINGERS, NO_OPPOSITION_PENALTY, OPPOSING_FINGER, GraspGenerator
 from flash_core.geometry.rotations import rot6d_to_matrix
+from flash_core.hands.link_surface import per_link_min
 from flash_core.model.settle import SettleConfig, cloud_sdf, finger_geometry, settle_grasps
 
 RADIUS_M = 0.04
@@ -19,8 +20,7 @@ def sphere_clearance(hand, x: torch.Tensor) -> torch.Tensor:
     """(B, L) exact distance of each link's collision surface to the sphere at the origin (negative inside)."""
     geometry = finger_geometry(hand, SettleConfig().surface_points)
     distance = geometry.surface.move(hand.link_poses(x)).norm(dim=-1) - RADIUS_M  # (B, N)
-    out = torch.full((len(x), len(hand.link_names)), torch.inf)
-    return out.scatter_reduce(1, geometry.surface.link_index.expand(len(x), -1), distance, "amin")
+    return per_link_min(distance, geometry.surface.link_index, len(hand.link_names))
 
 
 def facing(hand, gap_m: float) -> torch.Tensor:

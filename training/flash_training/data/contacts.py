@@ -23,7 +23,7 @@ import torch
 from flash_core.hands import mjcf
 from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.hand_model import HandModel
-from flash_core.hands.link_surface import link_surface
+from flash_core.hands.link_surface import link_surface, per_link_min
 
 PUSHES = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]], float)  # protocol (b)
 
@@ -64,8 +64,7 @@ def link_distances(hand: HandModel, x: torch.Tensor, sdf) -> torch.Tensor:
     +inf for links without collision geometry). `sdf` maps (B, N, 3) -> (B, N): a grid or the exact SDF."""
     geometry = contact_geometry(hand)
     distance = sdf(geometry.surface.move(hand.link_poses(x)))  # (B, N)
-    out = torch.full((len(x), len(hand.link_names)), torch.inf, dtype=distance.dtype, device=distance.device)
-    return out.scatter_reduce(1, geometry.point_link.expand(len(x), -1), distance, "amin")
+    return per_link_min(distance, geometry.point_link, len(hand.link_names))
 
 
 @dataclass(frozen=True)

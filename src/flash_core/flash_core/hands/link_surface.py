@@ -19,6 +19,13 @@ class LinkSurface:
     moves: torch.Tensor  # (J, L) bool: joint j moves link l
 
 
+def per_link_min(values: torch.Tensor, link_index: torch.Tensor, num_links: int) -> torch.Tensor:
+    """values (B, N) at points on the links `link_index` (N,) -> (B, num_links): each link's minimum (e.g. its
+    collision surface's distance to an object), +inf for links without points."""
+    out = torch.full((len(values), num_links), torch.inf, dtype=values.dtype, device=values.device)
+    return out.scatter_reduce(1, link_index.expand(len(values), -1), values, "amin")
+
+
 @functools.lru_cache(maxsize=8)
 def link_surface(hand: HandModel, num_points: int = 1024) -> LinkSurface:
     """Built once per hand and sample count (about a second: the collision geometry). Which links a joint moves:

@@ -42,7 +42,7 @@ from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.geometry.support_plane import SupportPlane
 from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.hand_model import HandModel
-from flash_core.hands.link_surface import link_surface
+from flash_core.hands.link_surface import link_surface, per_link_min
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,7 @@ def _link_clearance(geometry: FingerGeometry, hand: HandModel, x: torch.Tensor, 
     distance = sdf(points)  # (B, N)
     if support is not None:
         distance = torch.minimum(distance, support.height_m(points))
-    out = torch.full((len(x), len(hand.link_names)), torch.inf, dtype=distance.dtype, device=distance.device)
-    return out.scatter_reduce(1, link.expand(len(x), -1), distance, "amin")
+    return per_link_min(distance, link, len(hand.link_names))
 
 
 @torch.no_grad()
