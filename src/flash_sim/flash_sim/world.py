@@ -159,7 +159,7 @@ def build_model(scene: SceneConfig, seed: int, config: WorldConfig):
     """Compile the world's MjModel; returns (model, {object name: mesh in its own frame})."""
     mujoco = _mujoco()
     from flash_training.eval.convex import convex_pieces
-    from flash_training.eval.scene import _object_inertia  # the evaluation's object inertia, reused as is
+    from flash_training.eval.scene import object_inertia
 
     physics = config.physics
     spec = assembly_spec()
@@ -202,7 +202,7 @@ def build_model(scene: SceneConfig, seed: int, config: WorldConfig):
         body = world.add_body(name=OBJECT_BODY_PREFIX + obj.name,
                               pos=[obj.xy_m[0], obj.xy_m[1], table.height_m - lowest + 1e-3], quat=_quat_of(rotation))
         body.add_freejoint(name=OBJECT_BODY_PREFIX + obj.name)
-        centre, inertia = _object_inertia(mesh, pieces, physics.object_mass_kg)
+        centre, inertia = object_inertia(mesh, pieces, physics.object_mass_kg)
         body.explicitinertial = True
         body.mass, body.ipos, body.fullinertia = physics.object_mass_kg, centre, inertia
         for i, vertices in enumerate(pieces.vertices):

@@ -69,7 +69,7 @@ class Contacts:
     object_links: tuple[str, ...]  # hand bodies touching the object (sorted, unique)
 
 
-def _object_inertia(mesh: trimesh.Trimesh, pieces: ConvexPieces, mass_kg: float) -> tuple[np.ndarray, np.ndarray]:
+def object_inertia(mesh: trimesh.Trimesh, pieces: ConvexPieces, mass_kg: float) -> tuple[np.ndarray, np.ndarray]:
     """(centre of mass (3,), full inertia [ixx, iyy, izz, ixy, ixz, iyz]) of a uniform body of `mass_kg`; the
     mesh gives them when it is a closed volume, else the hull of its convex pieces."""
     closed = mesh.is_watertight and mesh.volume > 0
@@ -117,7 +117,7 @@ class GraspScene:
                           data=[0.0] * 6 + [1.0, 0.0, 0.0, 0.0] + [1.0, 0.0])  # anchor, relpose = identity, torquescale
         body = spec.worldbody.add_body(name=OBJECT_BODY)
         body.add_freejoint()
-        centre, inertia = _object_inertia(mesh, pieces, config.object_mass_kg)
+        centre, inertia = object_inertia(mesh, pieces, config.object_mass_kg)
         body.explicitinertial = True
         body.mass, body.ipos, body.fullinertia = config.object_mass_kg, centre, inertia
         for i, vertices in enumerate(pieces.vertices):
