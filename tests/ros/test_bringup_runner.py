@@ -72,7 +72,7 @@ def test_a_dead_node_is_reported_and_the_others_keep_serving(graph_file, tmp_pat
             time.sleep(0.1)
         assert graph.exited == {"frames": -signal.SIGKILL}
         assert graph.node("controller").returncode is None
-        graph.wait_for_actions([ACTION], timeout_s=5)  # still served
+        graph.wait_for_actions([ACTION], timeout_s=30)  # still served
         log = out.getvalue()
         assert "[bringup] node frames died (killed by SIGKILL)" in log
         assert "[bringup]     ready" in log  # its last lines
