@@ -212,5 +212,5 @@ def test_table_from_plane():
     top_centre = pose[:3, 3] + pose[:3, 2] * box.halfSide[2]
     np.testing.assert_allclose(pose[:3, 2], normal)
     np.testing.assert_allclose(top_centre, (0.5, 0.0, 0.03), atol=1e-12)
-    with pytest.raises(ValueError, match="table plane pose"):
+    with pytest.raises(ValueError, match="plane pose"):
         table_from_plane(np.full((4, 4), np.nan))

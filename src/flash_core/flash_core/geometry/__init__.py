@@ -18,5 +18,6 @@ One concept per module; import from the module that owns it, e.g.
 - `mesh`         load, normalise and sample meshes
 - `mesh_repair`  make meshes water-tight (voxel remesh, hole filling, smoothing)
 - `rigid`        rigid transforms in numpy (compose, invert, quaternions x-y-z-w, slerp)
+- `plane`        a plane facing up (numpy) from a pose or coefficients; `support_plane` the same in torch
 - `frame_tree`   tf2's transform tree without ROS (static + dynamic edges, interpolation, lookups)
 """

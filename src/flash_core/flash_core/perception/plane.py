@@ -13,30 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
-
-@dataclass(frozen=True)
-class Plane:
-    """Points x with normal . x + offset_m = 0; the unit normal points up (towards +z of the cloud's frame)."""
-
-    normal: np.ndarray  # (3,) unit
-    offset_m: float
-
-    def signed_distance_m(self, points_m: np.ndarray) -> np.ndarray:
-        """(P, 3) -> (P,) metres, positive above the plane."""
-        return points_m @ self.normal + self.offset_m
-
-    def project(self, point_m: np.ndarray) -> np.ndarray:
-        """The foot (3,) of `point_m` (3,) on the plane."""
-        return point_m - self.signed_distance_m(point_m[None])[0] * self.normal
+from flash_core.geometry.plane import UP, Plane
 
 
 @dataclass(frozen=True)
 class PlaneFitConfig:
     distance_m: float = 0.008  # inlier band half-width: depth noise plus the table's own unevenness
     iterations: int = 200  # 3-point hypotheses tried per plane
-    max_tilt_deg: float = 20.0  # largest angle between the plane normal and +z
+    max_tilt_deg: float = 20.0  # largest angle between the plane normal and `up`
     max_planes: int = 4  # planes tried, largest first: the tilted ones (walls, object faces) are skipped
-    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    up: tuple[float, float, float] = UP
 
     def __post_init__(self) -> None:
         if not self.distance_m > 0:
@@ -62,8 +48,6 @@ def fit_plane_ransac(
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"points_m must be (P, 3), got {points.shape}")
     min_inliers = max(min_inliers, 3)
-    up = np.asarray(config.up, np.float64) / np.linalg.norm(config.up)
-    min_cos = np.cos(np.radians(config.max_tilt_deg))
     o3d.utility.random.seed(int(rng.integers(2**31)))
     remaining = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     tilted_deg = []
@@ -73,13 +57,11 @@ def fit_plane_ransac(
         model, inlier_indices = remaining.segment_plane(config.distance_m, 3, config.iterations)
         if len(inlier_indices) < min_inliers:
             break
-        length = np.linalg.norm(model[:3])
-        sign = 1.0 if model[:3] @ up >= 0 else -1.0
-        normal, offset = sign * model[:3] / length, sign * model[3] / length
-        if normal @ up >= min_cos:
-            plane = Plane(normal, float(offset))
+        plane = Plane.from_coefficients(model, config.up)
+        tilt_deg = plane.tilt_deg(config.up)
+        if tilt_deg <= config.max_tilt_deg:
             return plane, np.abs(plane.signed_distance_m(points)) <= config.distance_m
-        tilted_deg.append(round(float(np.degrees(np.arccos(np.clip(normal @ up, -1.0, 1.0)))), 1))
+        tilted_deg.append(round(tilt_deg, 1))
         remaining = remaining.select_by_index(inlier_indices, invert=True)
     raise NoPlaneError(f"no plane within {config.max_tilt_deg} deg of up with at least {min_inliers} inliers among "
                        f"{len(points)} points (planes tilted by {tilted_deg} deg skipped)")

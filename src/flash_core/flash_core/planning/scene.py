@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from flash_core.geometry.plane import Plane
+
 
 @dataclass(frozen=True)
 class TableConfig:
@@ -22,19 +24,14 @@ class TableConfig:
 
 def table_from_plane(plane_pose: np.ndarray, table: TableConfig | None = None) -> TableConfig:
     """The table whose top face lies in a measured plane: plane_pose (4, 4) in the base frame has a point of the
-    plane as origin and the plane normal as z axis (flash_perception's `table_plane` pose). Size, thickness and
-    centre xy come from `table` (default TableConfig); a normal pointing down is flipped."""
-    pose = np.asarray(plane_pose, dtype=float)
-    if pose.shape != (4, 4) or not np.isfinite(pose).all():
-        raise ValueError(f"table plane pose must be a finite (4, 4) matrix, got shape {pose.shape}")
-    normal = pose[:3, 2] / max(np.linalg.norm(pose[:3, 2]), 1e-12)
-    normal = -normal if normal[2] < 0 else normal
-    if normal[2] < 0.5:  # more than 60 degrees from level: not a table the arm stands on
-        raise ValueError(f"table plane normal {normal.round(3).tolist()} is more than 60 degrees from vertical")
+    plane as origin and the plane normal as z axis (flash_perception's `table_plane` pose; `Plane.from_pose`, which
+    flips a normal pointing down). Size, thickness and centre xy come from `table` (default TableConfig)."""
+    plane = Plane.from_pose(plane_pose)
+    if plane.tilt_deg() > 60.0:  # not a table the arm stands on
+        raise ValueError(f"table plane normal {plane.normal.round(3).tolist()} is more than 60 degrees from vertical")
     table = table or TableConfig()
-    point = pose[:3, 3]
-    offset_xy = np.asarray(table.center_xy_m) - point[:2]
-    top_z_m = point[2] - float(normal[:2] @ offset_xy) / normal[2]  # the plane's height at the table centre
+    normal = plane.normal
+    top_z_m = -(normal[:2] @ np.asarray(table.center_xy_m) + plane.offset_m) / normal[2]  # height at the centre
     return replace(table, top_z_m=float(top_z_m), normal_in_base=tuple(float(v) for v in normal))
 
 
