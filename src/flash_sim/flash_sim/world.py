@@ -46,18 +46,14 @@ from flash_training.eval.scene import SimConfig  # noqa: E402
 
 from flash_core.planning.description import ARM_JOINT_NAMES, HAND_ROOT_BODY, assembly_spec  # noqa: E402
 from flash_core.planning.robot_model import HOME_ARM_Q_RAD  # noqa: E402
+from flash_core.sim import require_mujoco as _mujoco  # noqa: E402
 from flash_core.sim.depth_camera import CameraIntrinsics, back_project  # noqa: E402
 from flash_core.utils.cache import cache_dir  # noqa: E402
-from flash_core.utils.require import require_package  # noqa: E402
 from flash_sim.scene import CameraConfig, SceneConfig, load_scene, object_mesh, with_object  # noqa: E402
 
 DEPTH_CAMERA = "camera_depth"
 OVERVIEW_CAMERA = "camera_overview"
 OBJECT_BODY_PREFIX = "object_"
-
-
-def _mujoco():
-    return require_package("mujoco", feature="the simulator", install_hint="pip install mujoco==4.0.0")
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,10 @@ import numpy as np
 import trimesh
 from flash_training.eval.convex import ConvexPieces
 
-from flash_core.utils.require import require_package
+from flash_core.sim import require_mujoco as _mujoco
 
 OBJECT_BODY = "flash_object"
 MOCAP_BODY = "flash_wrist_target"
-
-
-def _mujoco():
-    return require_package("mujoco", feature="grasp simulation", install_hint="pip install mujoco==4.0.0")
 
 
 @dataclass(frozen=True)

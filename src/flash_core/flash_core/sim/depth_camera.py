@@ -24,15 +24,11 @@ from typing import Sequence
 
 import numpy as np
 
+from flash_core.sim import require_mujoco
 from flash_core.sim.render import offscreen_context
-from flash_core.utils.require import require_package
 
 BACKGROUND = -1  # segment label of pixels that see nothing
 TABLE = -2  # segment label of the table plane
-
-
-def _mujoco():
-    return require_package("mujoco", feature="depth rendering", install_hint="pip install mujoco==4.0.0")
 
 
 @dataclass(frozen=True)
@@ -241,7 +237,7 @@ class DepthCamera:
         near_m: float = 0.05,
         far_m: float = 10.0,
     ) -> None:
-        mujoco = _mujoco()
+        mujoco = require_mujoco()
         self.intrinsics = intrinsics or CameraIntrinsics()
         if not 0.0 < near_m < far_m:
             raise ValueError(f"clipping planes must satisfy 0 < near < far, got near={near_m}, far={far_m}")
@@ -286,7 +282,7 @@ class DepthCamera:
         self._scene.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = True
 
     def _geom_pose(self, index: int) -> np.ndarray:
-        mujoco = _mujoco()
+        mujoco = require_mujoco()
         rotation = np.zeros(9)
         mujoco.mju_quat2Mat(rotation, self._model.geom_quat[index])
         pose = np.eye(4)
@@ -303,7 +299,7 @@ class DepthCamera:
 
     def render(self, cam_to_world: np.ndarray) -> DepthImage:
         """Depth and segment images seen from `cam_to_world` (4, 4, OpenCV frame)."""
-        mujoco = _mujoco()
+        mujoco = require_mujoco()
         pose = _check_pose(cam_to_world, "cam_to_world")
         k = self.intrinsics
         width, height = k.width, k.height

@@ -15,16 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from flash_core.utils.require import require_package
-
-
-def _mujoco():
-    return require_package("mujoco", feature="rendering", install_hint="pip install mujoco==4.0.0")
+from flash_core.sim import require_mujoco
 
 
 def offscreen_context(width: int, height: int):
     """A current OpenGL context of the platform MUJOCO_GL names (egl, osmesa or glfw)."""
-    _mujoco()
+    require_mujoco()
     backend = os.environ.get("MUJOCO_GL", "egl").lower()
     if backend == "osmesa":
         from mujoco.osmesa import GLContext
@@ -49,7 +45,7 @@ class View:
 def _scene_model(hand_name: str, mesh):
     """MjModel of the hand (free-floating root) plus the object mesh; returns (model, free qpos address,
     qpos addresses of the hand joints in FLASH order)."""
-    mujoco = _mujoco()
+    mujoco = require_mujoco()
     from flash_core.hands.mjcf import load_source
     from flash_core.hands.spec import load_spec
 
@@ -91,7 +87,7 @@ def render_grasps(hand_name: str, poses: np.ndarray, mesh, *, size: int = 400,
 
     from flash_core.geometry.rotations import matrix_to_quaternion, rot6d_to_matrix
 
-    mujoco = _mujoco()
+    mujoco = require_mujoco()
     poses = np.atleast_2d(np.asarray(poses, dtype=np.float64))
     if poses.shape[1] != 25 or not np.isfinite(poses).all():
         raise ValueError(f"poses must be finite (K, 25), got shape {poses.shape}")
