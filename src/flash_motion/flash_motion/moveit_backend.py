@@ -13,9 +13,14 @@ Hand moves (open, close) are the core's minimum-jerk trajectories; the closing s
 The table and the object cloud enter MoveIt's planning scene as boxes: the table as one box, the cloud as the
 occupied leaves of the same octree the core collides (`scene_boxes`). Hand-object contact is allowed during
 the approach, closing and lift (as in pick.py); moveit_py binds the scene's allowed-collision matrix to its
-const getter (edits land on a copy), so those stages and the retreat are planned in a copy of the scene
-without the object, and the core validator then
-re-checks every segment against the full scene with only the hand-object pairs allowed. MoveIt results
+const getter (edits land on a copy), so the approach is planned in a copy of the scene without the object.
+After the close the object is attached to the hand as in MoveIt's pick-and-place tutorial: in a copy of the
+scene set to the grasp configuration, an AttachedCollisionObject moves it from the world onto `leap_palm`,
+the hand's links as its touch links (`attach_object_msg`), so MoveIt carries it: the lift in that copy without
+the table (the object rests on it as the lift begins), the retreat with the table. The pick ends holding the
+object, so nothing is detached; the copies are dropped and the monitored scene keeps it in the world. The core
+validator then re-checks every segment against the full scene with only the hand-object pairs allowed and the
+carried object attached in the lift and retreat (`carried_object_checkers`, as OmplPlanner). MoveIt results
 become the same `JointTrajectory` / `PickResult` types, so the pick node executes either backend alike.
 
 The MoveIt parameters come from the `gen3_leap_moveit_config` package (config/moveit_py.yaml and the rest);
@@ -44,6 +49,7 @@ from flash_core.planning.pick import (
 from flash_core.planning.pick_stages import (
     approach_hand_shape,
     candidate_pregrasp_pose,
+    carried_object_checkers,
     check_hand_closing,
     hand_motion,
     pick_segments,
@@ -205,20 +211,17 @@ class MoveItPyPlanner:
                   table_plane_pose: np.ndarray | None = None) -> PickResult:
         scene = Scene.for_pick(self.config.scene, object_points_m, obstacle_points_m, table_plane_pose)
         checker = CollisionChecker(self.robot, scene, self.config.collision)
-        carry_checker = CollisionChecker(self.robot, scene.without_object(), self.config.collision)
         with_object, without_object = self._planning_scenes(scene)
         return plan_first_feasible(
             self.robot, candidates, start_arm_q, start_hand_q,
             lambda candidate, arm_q, hand_q: self._plan_candidate(
-                candidate, checker, carry_checker, with_object, without_object, arm_q, hand_q),
+                candidate, scene, checker, with_object, without_object, arm_q, hand_q),
         )
 
     # --- MoveIt -----------------------------------------------------------------------------------------
     def _planning_scenes(self, scene: Scene):
         """(scene with table and object, a copy without the object); the monitor's scene gets both objects
         so RViz shows what is planned against."""
-        from moveit_msgs.msg import CollisionObject
-
         with self.scene_monitor.read_write() as monitored:
             monitored.remove_all_collision_objects()
             for name, boxes in scene_boxes(scene).items():
@@ -227,10 +230,19 @@ class MoveItPyPlanner:
         with self.scene_monitor.read_only() as monitored:
             with_object = copy.copy(monitored)  # PlanningScene.__copy__ clones
         without_object = copy.copy(with_object)
-        remove = CollisionObject(id=OBJECT_ID, operation=CollisionObject.REMOVE)
-        remove.header.frame_id = BASE_LINK
-        without_object.apply_collision_object(remove)
+        without_object.apply_collision_object(_remove_object_msg(OBJECT_ID))
         return with_object, without_object
+
+    def _carrying_scenes(self, with_object, grasp_arm_q: np.ndarray, hand_q: np.ndarray, has_table: bool):
+        """(lift scene, retreat scene): copies of `with_object` with the object attached to the hand where the
+        grasp (grasp_arm_q, hand_q) holds it; the lift's without the table the object still rests on."""
+        carrying = copy.copy(with_object)
+        carrying.current_state = self._state(grasp_arm_q, hand_q)  # the attachment keeps the object's pose here
+        carrying.process_attached_collision_object(attach_object_msg(self.robot.hand_link_names))
+        lifting = copy.copy(carrying)
+        if has_table:
+            lifting.apply_collision_object(_remove_object_msg(TABLE_ID))
+        return lifting, carrying
 
     def _state(self, arm_q: np.ndarray, hand_q: np.ndarray):
         from moveit.core.robot_state import RobotState
@@ -259,9 +271,8 @@ class MoveItPyPlanner:
         msg = result.trajectory.get_robot_trajectory_msg().joint_trajectory
         return joint_trajectory_from_msg(msg, self.robot.arm_joint_names, self.robot.continuous, start_arm_q)
 
-    def _plan_candidate(self, candidate: GraspCandidate, checker: CollisionChecker,
-                        carry_checker: CollisionChecker, with_object, without_object,
-                        start_arm_q: np.ndarray, start_hand_q: np.ndarray) -> PickPlan:
+    def _plan_candidate(self, candidate: GraspCandidate, scene: Scene, checker: CollisionChecker, with_object,
+                        without_object, start_arm_q: np.ndarray, start_hand_q: np.ndarray) -> PickPlan:
         robot, cfg = self.robot, self.config
         approach_hand_q = approach_hand_shape(candidate)
         start_q = robot.full_q(start_arm_q, approach_hand_q)
@@ -281,7 +292,9 @@ class MoveItPyPlanner:
                                           pose=grasp)
                 grasp_q = approach.positions[-1]
                 check_hand_closing(checker, grasp_q, approach_hand_q, candidate.hand_q, cfg.hand_close_checks)
-                lift = self._plan_arm("lift", grasp_q, candidate.hand_q, without_object, pose=lifted)
+                lifting, carrying = self._carrying_scenes(with_object, grasp_q, candidate.hand_q,
+                                                          scene.config.table is not None)
+                lift = self._plan_arm("lift", grasp_q, candidate.hand_q, lifting, pose=lifted)
                 break
             except CandidateRejected as exc:
                 last_error = exc
@@ -289,7 +302,7 @@ class MoveItPyPlanner:
             raise CandidateRejected(f"no pre-grasp in {self.moveit_config.pregrasp_attempts} MoveIt attempts gave a "
                                     f"clear approach and lift ({last_error})")
         retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
-        retreat = self._plan_arm("retreat", lift.positions[-1], candidate.hand_q, without_object,
+        retreat = self._plan_arm("retreat", lift.positions[-1], candidate.hand_q, carrying,
                                  goal_arm_q=unwrap_near(retreat_q, lift.positions[-1], robot.continuous))
 
         duration, timing = cfg.hand_move_duration_s, cfg.timing
@@ -304,8 +317,31 @@ class MoveItPyPlanner:
             "retreat": retreat,
         }
         segments = pick_segments(robot, trajectories, approach_hand_q, candidate.hand_q)
-        validate_segments(segments, checker, carry_checker, cfg.validation)
+        lift_checker, carry_checker = carried_object_checkers(robot, scene, candidate, cfg)
+        validate_segments(segments, checker, carry_checker, cfg.validation, lift_checker)
         return PickPlan(-1, grasp_q, segments, 0.0)
+
+
+def attach_object_msg(touch_links: Sequence[str]):
+    """moveit_msgs/AttachedCollisionObject (ADD) attaching the scene's object, by id, to `leap_palm`: MoveIt moves
+    it from the world onto the link at its pose in the scene's current state; touch_links (the hand's links) may
+    touch it (the link itself always may)."""
+    from moveit_msgs.msg import AttachedCollisionObject, CollisionObject
+
+    msg = AttachedCollisionObject(link_name=TIP_LINK, touch_links=list(touch_links))
+    msg.object.id = OBJECT_ID
+    msg.object.header.frame_id = BASE_LINK
+    msg.object.operation = CollisionObject.ADD
+    return msg
+
+
+def _remove_object_msg(object_id: str):
+    """moveit_msgs/CollisionObject (REMOVE) of a world object."""
+    from moveit_msgs.msg import CollisionObject
+
+    msg = CollisionObject(id=object_id, operation=CollisionObject.REMOVE)
+    msg.header.frame_id = BASE_LINK
+    return msg
 
 
 def _pose_stamped(pose: np.ndarray):

@@ -3,10 +3,13 @@
 Not MoveIt: it lets the backend's orchestration (scenes, stage order, goals, pipelines, trajectory conversion,
 segment layout, validation) run here. It keeps moveit_py's call signatures as read from moveit2's bindings
 (MoveItPy(node_name, config_dict), PlanningComponent.set_start_state/set_goal_state/plan(single_plan_parameters,
-planning_scene), PlanRequestParameters(moveit, namespace), PlanningScene.apply_collision_object/__copy__,
-RobotState.joint_positions/update) and MoveIt's habits the backend must cope with: trajectories list joints in
-their own order and continuous joints wrapped to [-pi, pi]. "Pipelines": OMPL = core IK + core OMPL path;
-Pilz LIN = the core's 1 mm straight line; both timed by toppra within the core's limits.
+planning_scene), PlanRequestParameters(moveit, namespace), PlanningScene.apply_collision_object/
+process_attached_collision_object/current_state/__copy__, RobotState.joint_positions/update) and MoveIt's
+habits the backend must cope with: trajectories list joints in their own order and continuous joints wrapped to
+[-pi, pi]. "Pipelines": OMPL = core IK + core OMPL path;
+Pilz LIN = the core's 1 mm straight line; both timed by toppra within the core's limits. An attached object is
+carried as MoveIt does: taken from the world at its pose relative to the link in the scene's current state, then
+collided (by its box centres, as the world object) with what stays in the world.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ class CollisionObject(Msg):
 
     def __init__(self, **fields):
         super().__init__(**{"primitives": [], "primitive_poses": [], **fields})
+
+
+class AttachedCollisionObject(SimpleNamespace):
+    def __init__(self, **fields):
+        super().__init__(**{"link_name": "", "object": CollisionObject(), "touch_links": [], **fields})
 
 
 class SolidPrimitive(Msg):
@@ -90,6 +98,7 @@ class RobotState:
 class PlanningScene:
     def __init__(self):
         self.objects: dict[str, CollisionObject] = {}
+        self.attached: dict[str, np.ndarray] = {}  # id -> (K, 3) box centres in the link's frame
         self.current_state = RobotState(None)
 
     def remove_all_collision_objects(self):
@@ -102,9 +111,23 @@ class PlanningScene:
         else:
             self.objects[collision_object_msg.id] = collision_object_msg
 
+    def process_attached_collision_object(self, object):
+        """ADD of an object in the world by id, as MoveIt's pick-and-place tutorial attaches: it leaves the world
+        and stays where it is relative to the link, at the scene's current state."""
+        robot = PlanningComponent.robot
+        assert object.link_name == "leap_palm" and object.object.operation == CollisionObject.ADD
+        assert object.object.header.frame_id == "base_link" and not object.object.primitives  # the world's geometry
+        assert set(object.touch_links) <= set(robot.hand_link_names) and object.link_name in object.touch_links
+        world = self.objects.pop(object.object.id)
+        q = np.array([self.current_state.joint_positions[n] for n in robot.joint_names])
+        link = robot.frame_pose(q, robot.hand_root_frame)
+        centres = np.array([[p.position.x, p.position.y, p.position.z] for p in world.primitive_poses])
+        self.attached[object.object.id] = (centres - link[:3, 3]) @ link[:3, :3]
+
     def __copy__(self):
         clone = PlanningScene()
-        clone.objects = copy.deepcopy(self.objects)
+        clone.objects, clone.attached = copy.deepcopy(self.objects), copy.deepcopy(self.attached)
+        clone.current_state.joint_positions = dict(self.current_state.joint_positions)
         return clone
 
 
@@ -149,7 +172,7 @@ class PlanningComponent:
     fail_first: int = 0  # plans to refuse before planning for real (MoveIt failing, e.g. an IK timeout)
 
     def __init__(self, name, moveit):
-        self.name, self.log = name, []
+        self.name, self.log, self.scenes = name, [], []  # per plan: (planner, world ids, attached ids), scene
 
     def set_start_state(self, configuration_name=None, robot_state=None):
         self.start = robot_state
@@ -163,13 +186,15 @@ class PlanningComponent:
              solution_selection_function=None, stopping_criterion_callback=None):
         robot = PlanningComponent.robot
         params = single_plan_parameters
-        self.log.append((params.planner_id, sorted(planning_scene.objects)))
+        self.log.append((params.planner_id, sorted(planning_scene.objects), sorted(planning_scene.attached)))
+        self.scenes.append(planning_scene)
         if PlanningComponent.fail_first > 0:
             PlanningComponent.fail_first -= 1
             return _Result(None)
         q = np.array([self.start.joint_positions[n] for n in robot.joint_names])
         arm, hand = q[:robot.n_arm], q[robot.n_arm:]
-        checker = CollisionChecker(robot, _scene_of(planning_scene))
+        attached = planning_scene.attached.get("object")
+        checker = CollisionChecker(robot, _scene_of(planning_scene), attached_points_in_hand_m=attached)
         is_valid_arm = lambda arm_q: checker.is_valid(robot.full_q(arm_q, hand))  # noqa: E731
         timing, names = TimingConfig(), robot.arm_joint_names
         if params.planner_id == "LIN":
@@ -258,6 +283,7 @@ def install(monkeypatch, robot) -> None:
     modules["moveit.planning"].PlanRequestParameters = PlanRequestParameters
     modules["moveit.core.robot_state"].RobotState = RobotState
     modules["moveit_msgs.msg"].CollisionObject = CollisionObject
+    modules["moveit_msgs.msg"].AttachedCollisionObject = AttachedCollisionObject
     modules["shape_msgs.msg"].SolidPrimitive = SolidPrimitive
     modules["moveit_configs_utils"].MoveItConfigsBuilder = MoveItConfigsBuilder
     for name, module in modules.items():

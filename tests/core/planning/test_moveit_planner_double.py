@@ -10,7 +10,7 @@ from planning_reference import box_cloud
 from flash_core.planning import HOME_ARM_Q_RAD, GraspCandidate, PickConfig
 from flash_core.planning.ik import unwrap_near
 from flash_core.planning.pick import SEGMENT_LAYOUT
-from flash_motion.moveit_backend import MoveItConfig, MoveItPyPlanner
+from flash_motion.moveit_backend import MoveItConfig, MoveItPyPlanner, attach_object_msg
 
 # A box a little to the left of the one in test_pick_sequence, grasped from above with a power grasp.
 OBJECT = box_cloud((0.5, 0.08, 0.06), (0.03, 0.03, 0.06), n=1200, seed=3)
@@ -40,9 +40,10 @@ def test_stages_use_their_pipelines_and_scenes(planner, robot):
         result.rejected[0][1]
     arm_log = MoveItPy.instances[-1].components["manipulator"].log
     # Three pre-grasp attempts for the unreachable grasp, then the four arm stages of the feasible one:
-    # OMPL with the object, Pilz LIN approach and lift and the OMPL retreat without it (contact allowed).
-    assert arm_log == [("RRTConnectkConfigDefault", ["object", "table"])] * 4 + [
-        ("LIN", ["table"]), ("LIN", ["table"]), ("RRTConnectkConfigDefault", ["table"])]
+    # OMPL with the object, the Pilz LIN approach without it (contact allowed), then the object attached to the
+    # hand: the Pilz LIN lift off the table (out of the lift's scene) and the OMPL retreat with the table.
+    assert arm_log == [("RRTConnectkConfigDefault", ["object", "table"], [])] * 4 + [
+        ("LIN", ["table"], []), ("LIN", [], ["object"]), ("RRTConnectkConfigDefault", ["table"], ["object"])]
     monitored = MoveItPy.instances[-1].monitor.scene.objects
     assert sorted(monitored) == ["object", "table"] and len(monitored["object"].primitives) > 50
 
@@ -69,3 +70,29 @@ def test_a_failed_moveit_plan_is_retried_with_a_new_pregrasp(planner):
     PlanningComponent.fail_first = 3  # every attempt fails: the candidate is rejected with MoveIt's reason
     result = planner.plan_pick([GraspCandidate(_palm_down_at(GRASP), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
     assert not result.success and "no pre-grasp in 3 MoveIt attempts" in result.rejected[0][1]
+
+
+def test_the_object_is_attached_to_the_hand_where_the_grasp_holds_it(planner, robot):
+    result = planner.plan_pick([GraspCandidate(_palm_down_at(GRASP), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD)
+    assert result.success
+    component = MoveItPy.instances[-1].components["manipulator"]
+    lifting, carrying = component.scenes[-2:]
+    world = MoveItPy.instances[-1].monitor.scene.objects["object"]  # the monitored scene keeps it in the world
+    centres = np.array([[p.position.x, p.position.y, p.position.z] for p in world.primitive_poses])
+    hand = robot.frame_pose(robot.full_q(result.plan.arm_q_grasp, GRASP_HAND_Q), robot.hand_root_frame)
+    for scene in (lifting, carrying):
+        in_hand = scene.attached["object"]  # attached at the grasp configuration, not at the start
+        np.testing.assert_allclose(in_hand @ hand[:3, :3].T + hand[:3, 3], centres, atol=1e-9)
+
+
+def test_the_attach_message_names_the_object_the_palm_and_the_hand_links(monkeypatch, robot):
+    from moveit_double import AttachedCollisionObject, CollisionObject
+
+    install(monkeypatch, robot)
+    msg = attach_object_msg(robot.hand_link_names)
+    assert isinstance(msg, AttachedCollisionObject) and msg.link_name == "leap_palm"
+    assert msg.touch_links == list(robot.hand_link_names) and "leap_palm" in msg.touch_links
+    assert all(not name.startswith("leap_") for name in robot.arm_link_names)  # touch links are the hand only
+    assert (msg.object.id, msg.object.operation, msg.object.header.frame_id) == ("object", CollisionObject.ADD,
+                                                                                 "base_link")
+    assert msg.object.primitives == []  # by id: MoveIt takes the world object's own geometry and pose
