@@ -187,3 +187,42 @@ def test_scene_cloud_and_depth_image_give_the_target_and_bad_inputs_are_logged(s
         perception.wait(timeout=10)
     perception_log = "".join(log)
     assert "Traceback" not in perception_log, perception_log
+
+
+def test_complete_occluded_sends_the_unseen_side_of_the_target(spawn, ros_context):
+    """complete_occluded on: the cylinder's cloud comes back with its far side (away from the camera) added, every
+    point on its true surface (radius 35 mm, top at 160 mm)."""
+    from tests.core.perception.tabletop_scene import OBJECT_CENTRES_M
+
+    base_points, _ = scene_points(render_scene())
+    camera_points = transform_points(np.linalg.inv(BASE_FROM_CAMERA), base_points)
+    start_static_publisher(spawn, _camera_entry())
+    perception = spawn("-m", "flash_perception.perception_node", "--ros-args", "--params-file", str(CONFIG),
+                       "-p", f"num_points:={NUM_POINTS}", "-p", "complete_occluded:=true",
+                       "-p", "target_mode:=closest", "-p", "target_point_m:=[0.6, 0.0, 0.0]")
+    node = Node("perception_completion_client", context=ros_context)
+    listener = _Listener(node)
+    cloud_pub = node.create_publisher(PointCloud2, "points", 1)
+    try:
+        assert spin_until(ros_context, node, lambda: cloud_pub.get_subscription_count() > 0
+                          and listener.matched(node), 30.0), "perception node did not come up"
+        cloud_pub.publish(make_cloud(camera_points, "camera_optical"))
+        assert spin_until(ros_context, node, lambda: listener.objects, 20.0), "no target published"
+    finally:
+        node.destroy_node()
+        os.killpg(perception.pid, signal.SIGINT)
+        perception.wait(timeout=10)
+    fields = read_points(listener.objects[0], extra_fields=("normal_x", "normal_y", "normal_z"))
+    points = fields["xyz"].astype(np.float64)
+    normals = np.stack([fields[f"normal_{c}"] for c in "xyz"], axis=1)
+    assert points.shape == normals.shape == (NUM_POINTS, 3)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-4)
+    centre = OBJECT_CENTRES_M[CYLINDER]
+    radial = np.linalg.norm(points[:, :2] - centre[:2], axis=1)
+    top = centre[2] + 0.07
+    to_surface = np.where(points[:, 2] > top - 0.004, np.maximum(radial - 0.035, abs(points[:, 2] - top)),
+                          abs(radial - 0.035))
+    assert np.percentile(to_surface, 95) < 0.005
+    view = centre[:2] - BASE_FROM_CAMERA[:2, 3]
+    beyond = (points[:, :2] - centre[:2]) @ (view / np.linalg.norm(view))  # along the view, from the axis
+    assert (beyond > 0.02).sum() > NUM_POINTS // 8  # the far side, which the camera does not see

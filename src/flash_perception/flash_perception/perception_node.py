@@ -8,8 +8,9 @@ Input, either or both:
     depth_topic         sensor_msgs/Image, 16UC1 (mm) or 32FC1 (m) z-depth, 0/NaN = no return; with the pinhole
                         intrinsics of the latest sensor_msgs/CameraInfo on camera_info_topic (empty: no depth input)
 Output, in base_frame, latched (transient local) so that a node started later gets the latest scene:
-    object_topic        the target: PointCloud2 x, y, z, normal_x, normal_y, normal_z (normals face the camera),
-                        at most num_points points (the grasp server's object_topic; its use_latest_object)
+    object_topic        the target: PointCloud2 x, y, z, normal_x, normal_y, normal_z (outward: on the seen side
+                        they face the camera), at most num_points points (the grasp server's object_topic; its
+                        use_latest_object); with complete_occluded, the side the camera does not see is added
     obstacles_topic     the other objects: PointCloud2 x, y, z, cluster (uint32 obstacle index), on a voxel grid
     table_topic         geometry_msgs/PoseStamped of the table's seen rectangle, z along the plane normal
     marker_topic        visualization_msgs/MarkerArray: target, obstacles, table, workspace box
@@ -29,6 +30,9 @@ refused with the reason. Defaults: config/perception.yaml (flash_bringup's confi
                         flash_core.perception.segmentation.SegmentationConfig
     target_mode         "largest" | "closest" (to target_point_m, base frame) | "index" (target_index, objects
                         counted left to right from the robot)
+    complete_occluded   bool: complete the target's unseen side by symmetry (flash_core.perception.completion,
+                        the camera at the TF origin of the input's frame, up along the table's normal); a view
+                        no symmetry explains is sent as seen
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ from visualization_msgs.msg import MarkerArray
 
 from flash_core.geometry.rigid import transform_points
 from flash_core.perception.clusters import voxel_downsample
+from flash_core.perception.completion import CompletionError, complete_occluded
 from flash_core.perception.plane import PlaneFitConfig
 from flash_core.perception.segmentation import (
+    ObjectCloud,
     SegmentationConfig,
     SegmentationError,
     TargetSelection,
@@ -61,6 +67,7 @@ from flash_ros.qos import LATCHED
 from flash_ros.run import run_node
 
 DEPTH_SCALE_M = {"16UC1": 1e-3, "mono16": 1e-3, "32FC1": 1.0}  # metres per unit of each depth encoding
+COMPLETE_OCCLUDED = False  # complete_occluded's default (docs/benchmarks.md, "The default model")
 
 _DEFAULTS = SegmentationConfig()
 _PLANE = _DEFAULTS.plane
@@ -134,6 +141,7 @@ class PerceptionNode(Node):
         param = lambda name, default: self.declare_parameter(name, default).value  # noqa: E731
         self._base_frame = param("base_frame", "base_link")
         self._transform_timeout_s = float(param("transform_timeout_s", 0.5))
+        self._complete_occluded = bool(param("complete_occluded", COMPLETE_OCCLUDED))
         self._lock = threading.Lock()  # settings change from the parameter service's thread
         self._config, self._selection = settings_from({name: param(name, d) for name, d in TUNABLE.items()})
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -199,6 +207,9 @@ class PerceptionNode(Node):
         scene = segment_scene(points, config)
         target = select_target(scene, selection)
         cloud = object_cloud(points[scene.labels == target.label], config.num_points, base_from_camera[:3, 3])
+        added = ""
+        if self._complete_occluded:
+            cloud, added = self._completed(cloud, base_from_camera[:3, 3], scene.table.normal, config.num_points)
         frame, stamp = self._base_frame, header.stamp
         self._object_pub.publish(pack_cloud({**xyz_columns(cloud.points_m), **xyz_columns(cloud.normals, "normal_")},
                                             frame, stamp))
@@ -214,7 +225,20 @@ class PerceptionNode(Node):
                                                tuple(float(s) for s in scene.table_size_m),
                                                np.asarray(config.workspace_min_m), np.asarray(config.workspace_max_m)))
         self.get_logger().info(f"target: object {target.label} of {len(scene.objects)} ({target.num_points} points, "
-                               f"centroid {np.round(target.centroid_m, 3).tolist()} m), {len(cloud.points_m)} sent")
+                               f"centroid {np.round(target.centroid_m, 3).tolist()} m), {len(cloud.points_m)} sent"
+                               + added)
+
+    def _completed(self, cloud: ObjectCloud, camera_m: np.ndarray, up: np.ndarray,
+                   num_points: int) -> tuple[ObjectCloud, str]:
+        """The cloud with its unseen side added (thinned back to num_points), and what the log line says of it; a
+        cloud that cannot be completed is sent as seen, with a warning."""
+        try:
+            done = complete_occluded(cloud.points_m, camera_m, cloud.normals, up=up).thinned(num_points)
+        except CompletionError as exc:
+            self.get_logger().warning(f"the target is sent as seen: {exc}")
+            return cloud, ""
+        added = int(done.added.sum())
+        return ObjectCloud(done.points_m, done.normals), f" ({added} of them added by {done.method} symmetry)"
 
 
 def main(args=None) -> None:
