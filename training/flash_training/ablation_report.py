@@ -6,7 +6,8 @@
 Table 1 compares methods (the FLASH model, with the polish, settled, nearest-neighbour retrieval, the geometry-only
 optimiser) by simulated success in both protocols, penetration, SDF loss, Chamfer distance to the data set's grasps
 and part alignment; Table 2 the ablations of the model by the paper's SDF loss and Chamfer distance, with success,
-penetration and alignment beside them. Every figure is given for full clouds and for single-view partial clouds.
+penetration and alignment beside them. Every figure is given for full clouds and for single-view partial clouds
+(and, with `--clouds ... partial_completed`, for those views completed by symmetry).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from flash_training.ablations import VARIANTS
+from flash_training.ablations import DEFAULT_CLOUDS, VARIANTS
 
 TABLE_1 = ("full", "full_polish", "full_settle", "retrieval", "optimiser")
 
@@ -70,11 +71,11 @@ def _clouds(result, cloud: str):
     return result.summaries.get(cloud, result.summaries.get("full") if result.note else None)
 
 
-def table_1(results) -> list[str]:
+def table_1(results, clouds: tuple[str, ...] = ("full", "partial")) -> list[str]:
     lines = ["| method | cloud | lift | force (5 cm / 15 deg) | force strict (2 cm) | max pen. mm (mean) | "
              "pen. < 2 mm | SDF loss mm | Chamfer mm | part alignment | s per goal |", "|---" * 11 + "|"]
     for result in (r for name in TABLE_1 for r in results if r.name == name):
-        for cloud in ("full", "partial"):
+        for cloud in clouds:
             summary = _clouds(result, cloud)
             seconds = result.seconds_per_goal.get(cloud, result.seconds_per_goal.get("full"))
             lines.append(f"| {result.label} | {cloud} | " + " | ".join(
@@ -83,18 +84,18 @@ def table_1(results) -> list[str]:
     return lines
 
 
-def table_2(results, plans) -> list[str]:
+def table_2(results, plans, clouds: tuple[str, ...] = ("full", "partial")) -> list[str]:
     figures = ("sdf_loss", "chamfer", "force", "under_2mm", "part")
     names = {"sdf_loss": "SDF loss mm", "chamfer": "Chamfer mm", "force": "force success", "under_2mm": "pen. < 2 mm",
              "part": "part alignment"}
-    header = " | ".join(f"{names[f]} ({c})" for f in figures for c in ("full", "partial"))
-    lines = [f"| variant | {header} | training time |", "|---" * (2 + 2 * len(figures)) + "|"]
+    header = " | ".join(f"{names[f]} ({c})" for f in figures for c in clouds)
+    lines = [f"| variant | {header} | training time |", "|---" * (2 + len(clouds) * len(figures)) + "|"]
     by_name = {r.name: r for r in results}
     for plan in plans:
-        if plan.config is None:
+        if plan.config is None or plan.name not in by_name:  # not judged (--methods)
             continue
         result = by_name[plan.name]
-        cells = " | ".join(_cell(result.summaries.get(c), f) for f in figures for c in ("full", "partial"))
+        cells = " | ".join(_cell(result.summaries.get(c), f) for f in figures for c in clouds)
         minutes = "-" if plan.train_seconds is None else f"{plan.train_seconds / 60:.1f} min"
         lines.append(f"| {plan.label} | {cells} | {minutes} |")
     return lines
@@ -119,11 +120,13 @@ def write_report(out: Path, config, base, plans, results, goal_counts: dict[str,
         + "".join(f" --set {o}" for o in config.overrides)
         + (f" --config {config.train_config}" if config.train_config else "")
         + (f" --full-run {config.full_run}" if config.full_run else "")
-        + (f" --variants {' '.join(config.variants)}" if tuple(config.variants) != VARIANTS else "") + "`", "",
-        "## Table 1: methods", "", *table_1(results), "",
+        + (f" --variants {' '.join(config.variants)}" if tuple(config.variants) != VARIANTS else "")
+        + (f" --clouds {' '.join(config.clouds)}" if tuple(config.clouds) != DEFAULT_CLOUDS else "")
+        + (f" --methods {' '.join(config.methods)}" if config.methods else "") + "`", "",
+        "## Table 1: methods", "", *table_1(results, tuple(config.clouds)), "",
         "Max pen.: each grasp's deepest penetration of the hand's collision geometry into the object's mesh, averaged "
         "over grasps. SDF loss: mean depth of the hand's surface points inside the object.", "",
-        "## Table 2: ablations", "", *table_2(results, plans), "",
+        "## Table 2: ablations", "", *table_2(results, plans, tuple(config.clouds)), "",
     ]
     notes = [f"- {p.label}: not run: {p.reason}" for p in plans if p.config is None]
     notes += [f"- {r.label}: {r.note}" for r in results if r.note]

@@ -50,7 +50,10 @@ import numpy as np
 UNREFINED_FILE = "x_unrefined.npy"
 TIME_FILE = "ablation_time.json"
 MAX_REFERENCES = 64  # ground-truth grasps per goal for the Chamfer metric
-CLOUDS = ("full", "partial")
+# "partial_completed": the single-view cloud completed by symmetry (flash_core.perception.completion), as the
+# perception node sends it with complete_occluded on.
+CLOUDS = ("full", "partial", "partial_completed")
+DEFAULT_CLOUDS = ("full", "partial")
 VARIANTS = ("full", "no_live_hand", "scratch_text", "semantics", "no_text", "unrefined")
 
 
@@ -73,6 +76,8 @@ class AblationConfig:
     progress: bool = True
     variants: tuple[str, ...] = VARIANTS  # the variants trained and judged ("full" always is)
     full_run: str | None = None  # a finished `flash train` run as the full model: its config and steps are the base
+    clouds: tuple[str, ...] = DEFAULT_CLOUDS  # the goal clouds judged (CLOUDS)
+    methods: tuple[str, ...] | None = None  # judge only these methods (folder names, e.g. full_settle); None: all
 
     def __post_init__(self) -> None:
         if min(self.budget_steps, self.goals, self.grasps_per_goal, self.solver_steps, self.workers) < 1:
@@ -80,6 +85,8 @@ class AblationConfig:
         unknown = set(self.variants) - set(VARIANTS)
         if unknown:
             raise ValueError(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
+        if not self.clouds or set(self.clouds) - set(CLOUDS):
+            raise ValueError(f"clouds must be some of {', '.join(CLOUDS)}, got {list(self.clouds)}")
 
 
 @dataclass
@@ -250,7 +257,9 @@ def given_run_seconds(run_dir: Path) -> float | None:
 
 
 def make_goals(config: AblationConfig, hand: str) -> tuple[dict[str, list], Any]:
-    """Goals per cloud kind ("partial" only when the data stores views) and the objects they refer to."""
+    """Goals per cloud kind of `config.clouds` (the partial ones only when the data stores views) and the objects
+    they refer to."""
+    from flash_core.perception.completion import complete_occluded
     from flash_training.data.storage import DatasetReader
     from flash_training.eval.dataset_input import read_dataset
     from flash_training.grasp_methods import Goal
@@ -258,7 +267,7 @@ def make_goals(config: AblationConfig, hand: str) -> tuple[dict[str, list], Any]
     picked = read_dataset(config.data, config.split, config.goals, (hand,), config.seed)
     reader = DatasetReader(config.data)
     hand_index = reader.hands.index(hand)
-    goals: dict[str, list] = {"full": [], "partial": []}
+    goals: dict[str, list] = {cloud: [] for cloud in CLOUDS}
     for number, case in enumerate(picked.cases):
         obj = int(reader.grasp_object[case.index])
         arrays = reader.object_arrays(obj)
@@ -272,10 +281,16 @@ def make_goals(config: AblationConfig, hand: str) -> tuple[dict[str, list], Any]
         if "view_points" in arrays:
             view = int(np.random.default_rng([config.seed, number]).integers(len(arrays["view_points"])))
             nearest = np.array(arrays["view_nearest"][view])
-            goals["partial"].append(Goal(
-                points=np.array(arrays["view_points"][view]), normals=np.array(arrays["view_normals"][view]),
-                features=None if semantic is None else semantic[nearest], cloud="partial", **common))
-    return {cloud: g for cloud, g in goals.items() if g}, picked.objects
+            points, normals = np.array(arrays["view_points"][view]), np.array(arrays["view_normals"][view])
+            goals["partial"].append(Goal(points=points, normals=normals, cloud="partial",
+                                         features=None if semantic is None else semantic[nearest], **common))
+            if "partial_completed" in config.clouds:  # the object frame has z up, as the views render it
+                done = complete_occluded(points, arrays["view_cam_to_object"][view][:3, 3], normals).thinned(
+                    len(points))
+                goals["partial_completed"].append(Goal(
+                    points=done.points_m, normals=done.normals, cloud="partial_completed",
+                    features=None if semantic is None else semantic[nearest[done.source]], **common))
+    return {cloud: goals[cloud] for cloud in config.clouds if goals[cloud]}, picked.objects
 
 
 def judging_settings(config: AblationConfig) -> dict[str, Any]:
@@ -375,11 +390,13 @@ def run_ablations(config: AblationConfig, log=print) -> Path:
     goals, objects = make_goals(config, hand.name)
     results = []
     for name, label, factory in judged_methods(plans, config, out, hand):
+        if config.methods is not None and name not in config.methods:
+            continue
         method, result = functools.cache(factory), MethodResult(name, label)  # made once, when first needed
-        for cloud in CLOUDS:
+        for cloud in config.clouds:
             if cloud not in goals:
                 continue
-            if name == "optimiser" and cloud == "partial":
+            if name == "optimiser" and cloud != "full":
                 result.note = "given the mesh: its grasps do not depend on the cloud (partial = full)"
                 continue
             result.summaries[cloud], result.seconds_per_goal[cloud] = judge(
@@ -412,6 +429,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="simulation processes")
     parser.add_argument("--renders", type=int, default=2, help="failed grasps drawn per method, cloud and protocol")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clouds", nargs="+", choices=CLOUDS, default=list(DEFAULT_CLOUDS),
+                        help="goal clouds judged: full, one camera's view, that view completed by symmetry")
+    parser.add_argument("--methods", nargs="+", help="judge only these methods (e.g. full_settle retrieval; "
+                        "default: all)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -429,7 +450,8 @@ def run(args: argparse.Namespace) -> None:
             solver=args.solver, solver_steps=args.solver_steps,
             protocols=("lift", "force") if args.protocol == "both" else (args.protocol,), workers=args.workers,
             renders=args.renders, seed=args.seed, progress=not args.no_progress, variants=tuple(args.variants),
-            full_run=args.full_run)
+            full_run=args.full_run, clouds=tuple(args.clouds),
+            methods=None if args.methods is None else tuple(args.methods))
         report = run_ablations(config)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         sys.exit(f"flash ablations: {exc}")

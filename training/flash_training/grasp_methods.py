@@ -29,7 +29,7 @@ class Goal:
     normals: np.ndarray | None = None  # (N, 3) outward unit normals of the cloud
     features: np.ndarray | None = None  # (N, C) per-point semantic features, where the data has them
     target_part: str | None = None  # the part the prompt names, if any
-    cloud: str = "full"  # "full" or "partial" (one camera's view)
+    cloud: str = "full"  # "full", "partial" (one camera's view) or "partial_completed" (that view completed)
     reference_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 25)))  # ground-truth grasps, for Chamfer
 
 
