@@ -1,5 +1,5 @@
 """Signed distance from an oriented point cloud: exact on a plane, close to the true SDF of a sampled sphere,
-estimated normals, the partial-view cut-off and clear input errors."""
+estimated normals, the partial-view cut-off, the bounded query settling uses, and clear input errors."""
 
 import pytest
 import torch
@@ -48,6 +48,26 @@ def test_points_far_from_a_partial_cloud_count_as_outside():
     query = torch.tensor([[[0.0, 0.0, -0.035]]])
     assert CloudSDF(cap, cap / 0.04)(query) < 0
     assert CloudSDF(cap, cap / 0.04, max_distance_m=0.03)(query) > 0.03
+
+
+def test_the_bounded_query_is_exact_below_the_cut_off_and_a_lower_bound_at_or_above_it():
+    """Queries all around a camera's view of a sphere: far from the cloud's box (not searched), near the box but
+    with no cloud point within the cut-off, with only some of their k neighbours within it, and with all."""
+    cap = sphere(2000)
+    cap = cap[cap[:, 2] > 0.02]
+    sdf = CloudSDF(cap, cap / 0.04, max_distance_m=0.03)
+    query = (torch.rand(1, 4000, 3, generator=torch.Generator().manual_seed(3)) - 0.5) * 0.2  # a 20 cm cube
+    exact, bounded = sdf(query)[0], sdf.bounded(query)[0]
+    nearest = torch.cdist(query[0], cap).topk(sdf.neighbors, largest=False).values  # (Q, k) ascending
+    low, high = cap.amin(0), cap.amax(0)
+    beyond_box = (query[0] - query[0].clamp(low, high)).norm(dim=-1) >= 0.03
+    none_near = ~beyond_box & (nearest[:, 0] >= 0.03)
+    some_near = (nearest[:, 0] < 0.03) & (nearest[:, -1] >= 0.03)
+    assert min(beyond_box.sum(), none_near.sum(), some_near.sum(), (nearest[:, -1] < 0.03).sum()) >= 10
+    below = exact < 0.03
+    assert torch.equal(bounded[below], exact[below])
+    assert (bounded[~below] >= 0.03).all() and (bounded[~below] <= exact[~below] + 1e-7).all()
+    assert torch.equal(CloudSDF(cap, cap / 0.04).bounded(query), CloudSDF(cap, cap / 0.04)(query))  # no cut-off
 
 
 def test_one_neighbour_is_the_nearest_point_plane_distance():

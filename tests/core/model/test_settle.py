@@ -9,6 +9,7 @@ from tiny_models import PROMPTS, build_model, randomise_head, sphere_cloud, tiny
 
 from flash_core.flow.solver import SolverConfig
 from flash_core.generator import MIN_CONTACT_FINGERS, NO_OPPOSITION_PENALTY, OPPOSING_FINGER, GraspGenerator
+from flash_core.geometry.cloud_sdf import CloudSDF
 from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.hands.link_surface import per_link_min
 from flash_core.model.settle import SettleConfig, cloud_sdf, finger_geometry, settle_grasps
@@ -87,12 +88,44 @@ def test_a_hovering_hand_comes_in_and_one_out_of_reach_is_left_as_it_was(leap_ha
     assert not settled.touching[1].any()
 
 
+class ExactCloudSDF(CloudSDF):
+    """The reference: every hand point searched, every value exact."""
+
+    def bounded(self, query: torch.Tensor) -> torch.Tensor:
+        return self(query)
+
+
+@pytest.mark.parametrize("on_table", [False, True])
+def test_settling_on_exact_values_only_where_they_matter_changes_nothing(leap_hand, on_table):
+    """Hands facing the sphere from all sides, sunk in, touching, hovering and out of reach (the wrist's far
+    case): the same grasps as when every point of every hand is searched."""
+    from flash_core.geometry.rotations import matrix_to_rot6d
+    from flash_core.geometry.support_plane import SupportPlane
+
+    config = SettleConfig()
+    x = torch.cat([facing(leap_hand, gap) for gap in (-0.012, -0.004, 0.0, 0.015, 0.05)])  # (5, 25)
+    turn = rot6d_to_matrix(torch.randn(len(x), 6, generator=torch.Generator().manual_seed(0)))  # about the centre
+    x = torch.cat(((turn @ x[:, :3, None])[..., 0], matrix_to_rot6d(turn @ rot6d_to_matrix(x[:, 3:9])), x[:, 9:]), -1)
+    table = SupportPlane(torch.tensor([0.0, 0.0, 1.0]), RADIUS_M) if on_table else None
+    cloud = sphere_cloud(3000, RADIUS_M)
+    fast = settle_grasps(leap_hand, x, cloud_sdf(cloud, None, config), config, table)
+    reference = settle_grasps(leap_hand, x, ExactCloudSDF(cloud, None, config.neighbors,
+                                                          max_distance_m=config.max_distance_m), config, table)
+    torch.testing.assert_close(fast.x, reference.x, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fast.wrist_shift_m, reference.wrist_shift_m, atol=1e-6, rtol=0)
+    assert torch.equal(fast.touching, reference.touching)
+    assert fast.touching.any() and (fast.wrist_shift_m < 0).any()  # backed out, closed onto the surface
+    assert on_table or (fast.wrist_shift_m > 0).any()  # came in (on the table these are held off it)
+
+
 def test_bad_input_and_config_are_refused(leap_hand):
     sdf = cloud_sdf(sphere_cloud(200, RADIUS_M), None, SettleConfig())
     with pytest.raises(ValueError, match="NaN"):
         settle_grasps(leap_hand, torch.full((1, 25), float("nan")), sdf)
     with pytest.raises(ValueError, match="closing_samples"):
         SettleConfig(closing_samples=1)
+    with pytest.raises(ValueError, match="contact_margin_m"):  # contact judged where the surface is not exact
+        settle_grasps(leap_hand, facing(leap_hand, 0.0), sdf, SettleConfig(contact_margin_m=0.02))
 
 
 def test_the_generator_settles_on_request_and_ranks_opposed_grasps_first(leap_hand):

@@ -104,18 +104,21 @@ def cloud_sdf(points: torch.Tensor, normals: torch.Tensor | None, config: Settle
 
 
 def _link_clearance(geometry: FingerGeometry, hand: HandModel, x: torch.Tensor, sdf: CloudSDF,
-                    fingers_only: bool = False, support: SupportPlane | None = None) -> torch.Tensor:
+                    links: torch.Tensor | None = None, support: SupportPlane | None = None,
+                    exact: bool = False) -> torch.Tensor:
     """x (B, 25) -> (B, L) signed distance of each link's collision surface to the cloud's surface, or to the
-    support plane where that is nearer (m; +inf for links without collision geometry, and for the palm when
-    `fingers_only`: the closing does not move it)."""
+    support plane where that is nearer (m; +inf for links without collision geometry and, when `links` (B, L)
+    bool is given, for the links it leaves out). Exact below the cloud's `max_distance_m`, a lower bound at or
+    above it (`CloudSDF.bounded`: a hand's points that far from the cloud's box are not searched) unless `exact`."""
     points, link = geometry.surface.move(hand.link_poses(x)), geometry.surface.link_index  # (B, N, 3), (N,)
-    if fingers_only:
-        on_finger = geometry.link_finger[link] >= 0
-        points, link = points[:, on_finger], link[on_finger]
-    distance = sdf(points)  # (B, N)
+    wanted = links[:, link] if links is not None else torch.ones(points.shape[:2], dtype=torch.bool,
+                                                                  device=points.device)  # (B, N)
+    picked = points[wanted][None]  # (1, W, 3): one search for all the wanted points
+    measured = sdf(picked) if exact else sdf.bounded(picked)  # (1, W)
     if support is not None:
-        distance = torch.minimum(distance, support.height_m(points))
-    return per_link_min(distance, link, len(hand.link_names))
+        measured = torch.minimum(measured, support.height_m(picked))
+    distance = torch.full(wanted.shape, torch.inf, dtype=points.dtype, device=points.device)
+    return per_link_min(distance.masked_scatter(wanted, measured), link, len(hand.link_names))
 
 
 @torch.no_grad()
@@ -125,6 +128,10 @@ def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: Settl
     support: the plane the object rests on, in that frame, or None (an object in free space)."""
     config = config or SettleConfig()
     hand.validate_pose(x)
+    if sdf.max_distance_m is not None and 2 * config.contact_margin_m >= sdf.max_distance_m:
+        # Contact is judged on values below 2 margins, and the surface's are exact only below max_distance_m.
+        raise ValueError(f"contact_margin_m ({config.contact_margin_m}) must be under half the surface's "
+                         f"max_distance_m ({sdf.max_distance_m})")
     geometry = finger_geometry(hand, config.surface_points)
     approach = rot6d_to_matrix(x[:, 3:9]) @ hand.palm_frame().normal  # (B, 3): the way the palm faces
     opened = x.clone()
@@ -147,7 +154,12 @@ def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: Settl
     shift = torch.zeros(len(x), dtype=x.dtype, device=x.device)
     rows = torch.arange(len(x), device=x.device)  # hands still moving
     for _ in range(config.wrist_iterations):
-        step = _link_clearance(geometry, hand, opened[rows], sdf).amin(-1) - config.clearance_m
+        clearance = _link_clearance(geometry, hand, opened[rows], sdf).amin(-1)  # (R,)
+        if sdf.max_distance_m is not None:  # a lower bound there: the step of a hand that far is measured
+            far = clearance >= sdf.max_distance_m
+            if far.any():
+                clearance[far] = _link_clearance(geometry, hand, opened[rows[far]], sdf, exact=True).amin(-1)
+        step = clearance - config.clearance_m
         moved = (shift[rows] + step).clamp(-config.max_backoff_m, config.max_advance_m)
         moved = torch.minimum(moved, travel_to_support[rows])
         change = (moved - shift[rows]).abs() > 1e-4  # (sub-0.1 mm steps: arrived, or at a travel limit)
@@ -162,15 +174,17 @@ def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: Settl
     # s (joints = open + s (network - open)) on a grid, then halved steps for the joints that stopped.
     span = x[:, 9:] - hand.open_joints()  # (B, J)
 
-    def blocked_at(s: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """s (B, J) -> (B, J) joints moving a link within the margin of the surface at s (only `rows` (R,) are
-        measured; the others are reported blocked)."""
+    def blocked_at(s: torch.Tensor, tested: torch.Tensor) -> torch.Tensor:
+        """s (B, J) -> (B, J) joints moving a link within the margin of the surface at s. Only the `tested`
+        (B, J) joints are measured, on the links they move; the others are reported blocked."""
         blocked = torch.ones_like(s, dtype=torch.bool)
+        rows = torch.nonzero(tested.any(-1)).squeeze(1)  # (R,)
         if len(rows) == 0:
             return blocked
         posed = opened[rows].clone()
         posed[:, 9:] = hand.clamp_joints(hand.open_joints() + s[rows] * span[rows])
-        clearance = _link_clearance(geometry, hand, posed, sdf, fingers_only=True, support=support)  # (R, L)
+        links = (tested[rows, :, None] & geometry.moves[None]).any(1)  # (R, L) moved by a tested joint
+        clearance = _link_clearance(geometry, hand, posed, sdf, links, support)  # (R, L)
         touching = clearance < config.contact_margin_m
         blocked[rows] = (touching[:, None, :] & geometry.moves[None]).any(-1)
         return blocked
@@ -181,7 +195,7 @@ def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: Settl
     active = span != 0
     for _ in range(config.closing_samples - 1):
         trial = torch.where(active, (s + step).clamp(max=end), s)
-        blocked = blocked_at(trial, torch.nonzero(active.any(-1)).squeeze(1))
+        blocked = blocked_at(trial, active)
         s = torch.where(active & ~blocked, trial, s)
         active &= ~blocked & (s < end)
         if not active.any():
@@ -190,7 +204,7 @@ def settle_grasps(hand: HandModel, x: torch.Tensor, sdf: CloudSDF, config: Settl
     s = torch.where(stopped, s, 1.0)  # a joint that moves nothing onto the surface keeps the network's angle
     for level in range(1, config.refinements + 1):
         trial = torch.where(stopped, s + step / 2 ** level, s)
-        s = torch.where(stopped & ~blocked_at(trial, torch.nonzero(stopped.any(-1)).squeeze(1)), trial, s)
+        s = torch.where(stopped & ~blocked_at(trial, stopped), trial, s)
     settled = opened.clone()
     settled[:, 9:] = hand.clamp_joints(hand.open_joints() + s * span)
     link_touching = _link_clearance(geometry, hand, settled, sdf) < 2 * config.contact_margin_m  # (B, L)
