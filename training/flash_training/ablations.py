@@ -25,8 +25,10 @@ geometry-only optimiser given the mesh (`baselines.optimiser`).
 
 Judging: `--goals` grasps drawn (seeded) from the `--split` split (default: unseen objects) give goals, each its
 object and its high-level prompt; every method generates `--grasps` grasps per goal from the object's full cloud
-and, separately, from one of its stored single-view clouds; `flash_training.eval.evaluate_grasps` simulates both
-protocols and measures them, with every stored grasp of the goal's object as the Chamfer reference.
+and, separately, from one of its stored single-view clouds (`--clouds ... partial_completed`: also from that view
+completed by symmetry, `flash_core.perception.completion`); `flash_training.eval.evaluate_grasps` simulates both
+protocols and measures them, with every stored grasp of the goal's object as the Chamfer reference. `--methods`
+judges only the methods named (e.g. `full_settle`).
 
     <out>/runs/<variant>/          the `flash train` run (its model/ is what is judged) + ablation_time.json
     <out>/data-unrefined/          the data set with the unrefined grasps in place (symbolic links)
