@@ -51,6 +51,7 @@ class CompletionConfig:
     # Mirror normals tried: the viewing direction turned about `up` (a hammer or a box seen askew mirrors about
     # its own axes, not the view).
     yaw_offsets_deg: tuple[float, ...] = (0.0, 30.0, -30.0, 60.0, -60.0, 90.0)
+    search_points: int = 512  # seen points (evenly strided) whose reflections score each mirror plane searched
     margin_m: float = 0.005  # a point this far in front of the seen surface contradicts it (depth noise, thinning)
     # Fraction of added points a nearer mirror plane may contradict beyond the best one's (0: the nearest plane of
     # the fewest violations; measured on rendered boxes and cylinders, larger slacks pull the plane towards the camera).
@@ -70,8 +71,8 @@ class CompletionConfig:
             raise ValueError("offset_step_m and pixel_spacings must be positive and margin_m non-negative")
         if not (0.0 <= self.violation_slack <= 1.0 and 0.0 <= self.rotation_slack <= 1.0):
             raise ValueError(f"the slacks must lie in [0, 1], got {self.violation_slack}, {self.rotation_slack}")
-        if not self.yaw_offsets_deg or self.rotation_copies < 2 or self.min_points < 3:
-            raise ValueError("need at least one yaw offset, rotation_copies >= 2 and min_points >= 3")
+        if not self.yaw_offsets_deg or self.rotation_copies < 2 or self.min_points < 3 or self.search_points < 1:
+            raise ValueError("need at least one yaw offset, rotation_copies >= 2, min_points >= 3, search_points >= 1")
 
 
 @dataclass(frozen=True)
@@ -205,21 +206,23 @@ def _joined(points: np.ndarray, normals: np.ndarray | None, new_points: np.ndarr
 def _mirror(points, normals, view, up, free: SeenFreeSpace, config: CompletionConfig) -> Completion:
     """The nearest vertical mirror plane (over the yaw offsets and offsets) within the slack of the fewest
     free-space violations."""
-    best = None  # (violation, offset rank, normal, offset)
+    best = None  # (violation, normal, offset)
+    probe = points[np.linspace(0, len(points) - 1, min(len(points), config.search_points)).astype(np.int64)]
     for yaw in np.radians(config.yaw_offsets_deg):
         # Rodrigues about `up` (view is horizontal, so up x view is horizontal too).
         normal = np.cos(yaw) * view + np.sin(yaw) * np.cross(up, view)
-        along = points @ normal  # (P,) position of each point along the normal
+        along = probe @ normal  # (S,) position of each probe point along the normal
         # From the nearest seen point to one seen extent beyond the farthest: past that the mirrored half floats
         # off the seen one.
         offsets = np.arange(along.min(), along.max() + np.ptp(along) + config.offset_step_m, config.offset_step_m)
-        mirrored = points[None] - 2 * (along[None, :, None] - offsets[:, None, None]) * normal  # (O, P, 3)
+        mirrored = probe[None] - 2 * (along[None, :, None] - offsets[:, None, None]) * normal  # (O, S, 3)
         fraction = free.violations(mirrored, config.margin_m).mean(1)  # (O,)
         chosen = int(np.flatnonzero(fraction <= fraction.min() + config.violation_slack)[0])
         if best is None or fraction[chosen] < best[0] - 1e-9:
             best = (float(fraction[chosen]), normal, float(offsets[chosen]))
-    violation, normal, offset = best
+    _, normal, offset = best
     new_points = points - 2 * (points @ normal - offset)[:, None] * normal
+    violation = float(free.violations(new_points, config.margin_m).mean())
     new_normals = None if normals is None else normals - 2 * (normals @ normal)[:, None] * normal
     return _joined(points, normals, new_points, new_normals, np.arange(len(points)), "mirror", violation,
                    plane_normal=normal, plane_offset_m=offset)
