@@ -1,6 +1,6 @@
 """Grasp server goal latency: GenerateGrasp goal sent -> result received, over real DDS, with the default model.
 
-    .venv/bin/python benchmarks/bench_grasp_server.py [--goals 10] [--warmup 2] [--num-grasps 16]
+    .venv/bin/python benchmarks/bench_grasp_server.py [--goals 10] [--warmup 2] [--num-grasps 16] [--baseline REV]
 
 For each setting (parameter overrides of config/grasp_server.yaml), a fresh `flash_grasp_server` node (its own
 process, no `checkpoint` parameter, so it serves the packaged default model in flash_core/model/default) is
@@ -9,7 +9,9 @@ action server is ready, then sends goals one at a time (each after the previous 
 procedural mug: 2048 surface points with normals from flash_training's ProceduralSource + process_object, placed
 at (0.5, 0.1, 0.05) m in the cloud's own frame. Warm-up goals are not counted. The clock runs from
 send_goal_async to the result's arrival in this process, so it includes goal acceptance, validation, encoding,
-sampling, settling, ranking and DDS.
+sampling, settling, ranking and DDS. With --baseline REV a first row serves the default setting with git revision
+REV's core (src/flash_core extracted with git archive, first on the server's PYTHONPATH; the node itself is this
+tree's), so a change to the core is compared with the code before it in one run, on the same load.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +48,7 @@ def mug_cloud(num_points: int) -> tuple[np.ndarray, np.ndarray]:
     return processed.points + np.asarray(OBJECT_CENTRE_M, np.float32), processed.normals
 
 
-def run_setting(setting, index: int, goal, args, context, console) -> dict:
+def run_setting(setting, index: int, goal, args, context, console, core: str | None = None) -> dict:
     from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
@@ -57,8 +60,13 @@ def run_setting(setting, index: int, goal, args, context, console) -> dict:
                "--params-file", str(CONFIG)]
     for name, value in setting.items():
         command += ["-p", f"{name}:={json.dumps(value)}"]
+    env = None
+    if core is not None:  # the server imports that revision's flash_core
+        from bench_train_step import extract_baseline
+
+        env = extract_baseline(core, Path(args.workdir) / core)
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+                              start_new_session=True, env=env)
     node = Node("bench_grasp_server", namespace=namespace, context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -93,11 +101,14 @@ def run_setting(setting, index: int, goal, args, context, console) -> dict:
             if i >= args.warmup:
                 latencies.append(elapsed)
                 evaluations.add(result.function_evaluations)
-        console.print(f"  {label(setting)}: ready after {ready_s:.1f} s, median {np.median(latencies):.3f} s")
-        return {"setting": label(setting), "overrides": setting, "server_ready_s": ready_s,
+        grasps = [[*g.joint_positions, g.wrist_pose.pose.position.x, g.wrist_pose.pose.position.y,
+                   g.wrist_pose.pose.position.z] for g in result.grasps]  # the last goal's, ranked
+        console.print(f"  {label(setting, core)}: ready after {ready_s:.1f} s, median {np.median(latencies):.3f} s")
+        return {"setting": label(setting, core), "overrides": setting, "core": core or "working tree",
+                "server_ready_s": ready_s,
                 "function_evaluations": sorted(evaluations), "latencies_s": latencies,
                 "median_s": float(np.median(latencies)), "p95_s": float(np.percentile(latencies, 95)),
-                "min_s": float(np.min(latencies)), "max_s": float(np.max(latencies))}
+                "min_s": float(np.min(latencies)), "max_s": float(np.max(latencies)), "grasps": grasps}
     finally:
         executor.remove_node(node)
         node.destroy_node()
@@ -111,9 +122,10 @@ def run_setting(setting, index: int, goal, args, context, console) -> dict:
                 server.wait()
 
 
-def label(setting) -> str:
+def label(setting, core: str | None = None) -> str:
     overrides = ", ".join(f"{name} {value}" for name, value in setting.items())
-    return f"default (config/grasp_server.yaml){': ' + overrides if overrides else ''}"
+    return (f"default (config/grasp_server.yaml){': ' + overrides if overrides else ''}"
+            f"{f', core of {core}' if core else ''}")
 
 
 def main() -> None:
@@ -122,6 +134,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed goals first")
     parser.add_argument("--num-grasps", type=int, default=16, help="K, grasps asked per goal")
     parser.add_argument("--num-points", type=int, default=2048, help="object cloud size")
+    parser.add_argument("--baseline", help="git revision whose core serves a first row (the default setting)")
     args = parser.parse_args()
     os.environ.update({"ROS_DOMAIN_ID": str(1 + os.getpid() % 200), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
                        "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp", "PYTHONUNBUFFERED": "1"})
@@ -140,11 +153,14 @@ def main() -> None:
     load_before = os.getloadavg()
     context = rclpy.Context()
     rclpy.init(context=context)
+    runs = ([({}, args.baseline)] if args.baseline else []) + [(setting, None) for setting in SETTINGS]
     rows = []
     try:
-        for i, setting in enumerate(SETTINGS):
-            console.print(f"[{i + 1}/{len(SETTINGS)}] {label(setting)}")
-            rows.append(run_setting(setting, i, goal, args, context, console))
+        with tempfile.TemporaryDirectory() as workdir:
+            args.workdir = workdir
+            for i, (setting, core) in enumerate(runs):
+                console.print(f"[{i + 1}/{len(runs)}] {label(setting, core)}")
+                rows.append(run_setting(setting, i, goal, args, context, console, core))
     finally:
         context.try_shutdown()
     load_after = os.getloadavg()
@@ -157,10 +173,18 @@ def main() -> None:
         table.add_row(r["setting"], ", ".join(map(str, r["function_evaluations"])), f"{r['median_s']:.3f}",
                       f"{r['p95_s']:.3f}", f"{r['min_s']:.3f}", f"{r['max_s']:.3f}", f"{r['server_ready_s']:.1f}")
     console.print(table)
+    if args.baseline:  # the same goal and seed: the baseline's grasps and this tree's default's, rank by rank
+        before, after = np.asarray(rows[0]["grasps"]), np.asarray(rows[1]["grasps"])
+        joints_rad, wrist_m = np.abs(after - before)[:, :-3].max(), np.abs(after - before)[:, -3:].max()
+        console.print(f"grasps vs the baseline's (rank by rank): max |joint difference| {joints_rad:.2e} rad, "
+                      f"max |wrist translation difference| {wrist_m:.2e} m")
+        rows[1]["vs_baseline"] = {"max_joint_difference_rad": float(joints_rad),
+                                  "max_wrist_difference_m": float(wrist_m)}
     console.print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
                   f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} on {os.cpu_count()} cores")
     command = (f"python benchmarks/bench_grasp_server.py --goals {args.goals} --warmup {args.warmup} "
-               f"--num-grasps {args.num_grasps} --num-points {args.num_points}")
+               f"--num-grasps {args.num_grasps} --num-points {args.num_points}"
+               f"{f' --baseline {args.baseline}' if args.baseline else ''}")
     summary = {"command": command, "num_grasps": args.num_grasps, "num_points": args.num_points,
                "goals": args.goals, "warmup": args.warmup, "load_before": load_before, "load_after": load_after,
                "cpu_count": os.cpu_count(), "results": rows}
