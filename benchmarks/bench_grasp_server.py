@@ -4,8 +4,9 @@
 
 For each setting (parameter overrides of config/grasp_server.yaml), a fresh `flash_grasp_server` node (its own
 process, no `checkpoint` parameter, so it serves the packaged default model in flash_core/model/default) is
-started with config/grasp_server.yaml and the setting's overrides (solver, settle); this process waits until the
-action server is ready, then sends goals one at a time (each after the previous result) asking for K grasps of a
+started with config/grasp_server.yaml and the setting's overrides (solver, settle); once every server is ready,
+this process sends goals round robin, one to each server in turn and each after the previous result, so every row
+sees the same load from other jobs on the machine. A goal asks for K grasps of a
 procedural mug: 2048 surface points with normals from flash_training's ProceduralSource + process_object, placed
 at (0.5, 0.1, 0.05) m in the cloud's own frame. Warm-up goals are not counted. The clock runs from
 send_goal_async to the result's arrival in this process, so it includes goal acceptance, validation, encoding,
@@ -48,78 +49,93 @@ def mug_cloud(num_points: int) -> tuple[np.ndarray, np.ndarray]:
     return processed.points + np.asarray(OBJECT_CENTRE_M, np.float32), processed.normals
 
 
-def run_setting(setting, index: int, goal, args, context, console, core: str | None = None) -> dict:
-    from rclpy.action import ActionClient
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
+class ServedSetting:
+    """One row: a server process with the setting's overrides (and `core`'s flash_core, if given) and this
+    process's action client to it, timing one goal at a time."""
 
-    from flash_interfaces.action import GenerateGrasp
+    def __init__(self, setting: dict, index: int, context, workdir: Path, core: str | None = None):
+        from rclpy.action import ActionClient
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
 
-    namespace = f"/bench{index}"
-    command = [sys.executable, "-m", "flash_grasp_server.server_node", "--ros-args", "-r", f"__ns:={namespace}",
-               "--params-file", str(CONFIG)]
-    for name, value in setting.items():
-        command += ["-p", f"{name}:={json.dumps(value)}"]
-    env = None
-    if core is not None:  # the server imports that revision's flash_core
-        from bench_train_step import extract_baseline
+        from flash_interfaces.action import GenerateGrasp
 
-        env = extract_baseline(core, Path(args.workdir) / core)
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True, env=env)
-    node = Node("bench_grasp_server", namespace=namespace, context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
+        self.setting, self.core, self.label = setting, core, label(setting, core)
+        namespace = f"/bench{index}"
+        command = [sys.executable, "-m", "flash_grasp_server.server_node", "--ros-args", "-r",
+                   f"__ns:={namespace}", "--params-file", str(CONFIG)]
+        for name, value in setting.items():
+            command += ["-p", f"{name}:={json.dumps(value)}"]
+        env = None
+        if core is not None:  # the server imports that revision's flash_core
+            from bench_train_step import extract_baseline
 
-    def wait(predicate, timeout_s: float) -> bool:
+            env = extract_baseline(core, workdir / core)
+        self.server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                       start_new_session=True, env=env)
+        self.node = Node("bench_grasp_server", namespace=namespace, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.action = ActionClient(self.node, GenerateGrasp, "generate_grasp")
+        self.started = time.monotonic()
+        self.ready_s: float | None = None
+        self.latencies: list[float] = []
+        self.evaluations: set[int] = set()
+        self.grasps: list[list[float]] = []
+
+    def wait(self, predicate, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
-        while not predicate() and time.monotonic() < deadline and server.poll() is None:
-            executor.spin_once(timeout_sec=0.01)
+        while not predicate() and time.monotonic() < deadline and self.server.poll() is None:
+            self.executor.spin_once(timeout_sec=0.01)
         return predicate()
 
-    try:
-        action = ActionClient(node, GenerateGrasp, "generate_grasp")
-        started = time.monotonic()
-        if not wait(action.server_is_ready, 180.0):
-            output = server.stdout.read() if server.poll() is not None else "(still running)"
-            raise RuntimeError(f"the server did not come up in 180 s:\n{output}")
-        ready_s = time.monotonic() - started
-        latencies, evaluations = [], set()
-        for i in range(args.warmup + args.goals):
-            t0 = time.perf_counter()
-            send = action.send_goal_async(goal)
-            if not wait(send.done, 30.0) or not send.result().accepted:
-                raise RuntimeError(f"goal {i} was not accepted")
-            result_future = send.result().get_result_async()
-            if not wait(result_future.done, 120.0):
-                raise RuntimeError(f"goal {i} got no result in 120 s")
-            elapsed = time.perf_counter() - t0
-            result = result_future.result().result
-            if result.error_code != GenerateGrasp.Result.SUCCESS or len(result.grasps) != args.num_grasps:
-                raise RuntimeError(f"goal {i}: error {result.error_code} ({result.message}), "
-                                   f"{len(result.grasps)} grasps")
-            if i >= args.warmup:
-                latencies.append(elapsed)
-                evaluations.add(result.function_evaluations)
-        grasps = [[*g.joint_positions, g.wrist_pose.pose.position.x, g.wrist_pose.pose.position.y,
-                   g.wrist_pose.pose.position.z] for g in result.grasps]  # the last goal's, ranked
-        console.print(f"  {label(setting, core)}: ready after {ready_s:.1f} s, median {np.median(latencies):.3f} s")
-        return {"setting": label(setting, core), "overrides": setting, "core": core or "working tree",
-                "server_ready_s": ready_s,
-                "function_evaluations": sorted(evaluations), "latencies_s": latencies,
-                "median_s": float(np.median(latencies)), "p95_s": float(np.percentile(latencies, 95)),
-                "min_s": float(np.min(latencies)), "max_s": float(np.max(latencies)), "grasps": grasps}
-    finally:
-        executor.remove_node(node)
-        node.destroy_node()
-        executor.shutdown()
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGINT)
+    def wait_ready(self) -> None:
+        if not self.wait(self.action.server_is_ready, 180.0):
+            output = self.server.stdout.read() if self.server.poll() is not None else "(still running)"
+            raise RuntimeError(f"{self.label}: the server did not come up in 180 s:\n{output}")
+        self.ready_s = time.monotonic() - self.started
+
+    def send(self, goal, timed: bool) -> None:
+        """One goal, sent after the previous result; its latency recorded when `timed`."""
+        from flash_interfaces.action import GenerateGrasp
+
+        t0 = time.perf_counter()
+        send = self.action.send_goal_async(goal)
+        if not self.wait(send.done, 30.0) or not send.result().accepted:
+            raise RuntimeError(f"{self.label}: a goal was not accepted")
+        result_future = send.result().get_result_async()
+        if not self.wait(result_future.done, 120.0):
+            raise RuntimeError(f"{self.label}: a goal got no result in 120 s")
+        elapsed = time.perf_counter() - t0
+        result = result_future.result().result
+        if result.error_code != GenerateGrasp.Result.SUCCESS or len(result.grasps) != goal.num_grasps:
+            raise RuntimeError(f"{self.label}: error {result.error_code} ({result.message}), "
+                               f"{len(result.grasps)} grasps")
+        if timed:
+            self.latencies.append(elapsed)
+            self.evaluations.add(result.function_evaluations)
+        self.grasps = [[*g.joint_positions, g.wrist_pose.pose.position.x, g.wrist_pose.pose.position.y,
+                        g.wrist_pose.pose.position.z] for g in result.grasps]  # the last goal's, ranked
+
+    def summary(self) -> dict:
+        latencies = self.latencies
+        return {"setting": self.label, "overrides": self.setting, "core": self.core or "working tree",
+                "server_ready_s": self.ready_s, "function_evaluations": sorted(self.evaluations),
+                "latencies_s": latencies, "median_s": float(np.median(latencies)),
+                "p95_s": float(np.percentile(latencies, 95)), "min_s": float(np.min(latencies)),
+                "max_s": float(np.max(latencies)), "grasps": self.grasps}
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+        self.executor.shutdown()
+        if self.server.poll() is None:
+            os.killpg(self.server.pid, signal.SIGINT)
             try:
-                server.wait(timeout=10)
+                self.server.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+                os.killpg(self.server.pid, signal.SIGKILL)
+                self.server.wait()
 
 
 def label(setting, core: str | None = None) -> str:
@@ -154,14 +170,21 @@ def main() -> None:
     context = rclpy.Context()
     rclpy.init(context=context)
     runs = ([({}, args.baseline)] if args.baseline else []) + [(setting, None) for setting in SETTINGS]
-    rows = []
+    served = []
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            args.workdir = workdir
-            for i, (setting, core) in enumerate(runs):
-                console.print(f"[{i + 1}/{len(runs)}] {label(setting, core)}")
-                rows.append(run_setting(setting, i, goal, args, context, console, core))
+            served = [ServedSetting(setting, i, context, Path(workdir), core) for i, (setting, core) in enumerate(runs)]
+            for row in served:
+                row.wait_ready()
+                console.print(f"  ready after {row.ready_s:.1f} s: {row.label}")
+            # Round robin, one goal per server in turn: every row sees the same load (other jobs on the machine).
+            for i in range(args.warmup + args.goals):
+                for row in served:
+                    row.send(goal, timed=i >= args.warmup)
+        rows = [row.summary() for row in served]
     finally:
+        for row in served:
+            row.close()
         context.try_shutdown()
     load_after = os.getloadavg()
 
