@@ -284,8 +284,8 @@ class GraspGenerator:
 
     def _contact_distance(self, x: torch.Tensor, points: torch.Tensor):
         candidates = self.hand.contact_candidates(x)  # (K, C, 3)
-        cloud = points[None].expand(x.shape[0], -1, -1).contiguous()
-        distance = knn(candidates, cloud, 1).dist_m[..., 0]  # (K, C)
+        nearest = knn(candidates.reshape(1, -1, 3), points[None], 1)  # one search (one tree) for all K grasps
+        distance = nearest.dist_m[0, :, 0].reshape(candidates.shape[:2])  # (K, C)
         finger_index = self.hand.contact_finger_index  # (C,)
         names = self.hand.finger_names
         per_finger = torch.stack([distance[:, finger_index == f].amin(-1) for f in range(len(names))], -1)  # (K, F)
@@ -296,4 +296,4 @@ class GraspGenerator:
     def _penetration(self, surface: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
         """surface (K, M, 3) hand points -> (K,) deepest depth inside the cloud's surface."""
         sdf = CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
-        return torch.relu(-sdf(surface)).amax(-1)
+        return torch.relu(-sdf.bounded(surface)).amax(-1)  # exact where negative: only points near are searched
