@@ -66,3 +66,36 @@ def test_scratch_tokenizer_is_trained_on_the_corpus_and_round_trips():
         load_text_backbone(TextBackboneConfig(kind="scratch"))
     with pytest.raises(ValueError, match="non-empty"):
         backbone.tokenize([""])
+
+
+def test_processes_converting_at_once_each_get_the_whole_cache(tmp_path, monkeypatch):
+    """The nodes of one graph start together and each converts the GGUF on first use: every converter must end
+    with the complete folder (a shared partial file was renamed by one and missing for the others)."""
+    import threading
+    import time
+
+    calls = []
+
+    def slow_conversion(gguf, out_dir):
+        calls.append(out_dir)
+        (out_dir / "model.safetensors.partial").write_bytes(b"weights")
+        time.sleep(0.2)  # the others arrive meanwhile
+        (out_dir / "model.safetensors.partial").rename(out_dir / "model.safetensors")
+
+    monkeypatch.setattr(text_backbone, "_dequantise_gguf", slow_conversion)
+    converted = tmp_path / "smollm2-x"
+    errors = []
+
+    def convert():
+        try:
+            text_backbone._convert_once(tmp_path / "model.gguf", converted)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=convert) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(calls) == 1  # one converted, the others waited and found it
+    assert (converted / "model.safetensors").read_bytes() == b"weights"

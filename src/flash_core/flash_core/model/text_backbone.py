@@ -148,13 +148,25 @@ def _load_smollm2(config: TextBackboneConfig) -> TextBackbone:
     else:
         gguf = smollm2_gguf_path()
         version = importlib.metadata.version(SMOLLM2_DISTRIBUTION)
-    converted = cache_dir("llm", f"smollm2-{version}-{_file_sha256(gguf)[:12]}")
+    converted = cache_dir("llm") / f"smollm2-{version}-{_file_sha256(gguf)[:12]}"
     if not (converted / "model.safetensors").is_file():
-        _dequantise_gguf(gguf, converted)
+        _convert_once(gguf, converted)
     model, tokenizer = _load_converted(converted)
     source = {"kind": "smollm2", "name": "SmolLM2-135M-Instruct", "source": f"{SMOLLM2_DISTRIBUTION}=={version}",
               "weights_sha256": _file_sha256(gguf)}
     return TextBackbone(model, tokenizer, config, source)
+
+
+def _convert_once(gguf: Path, converted: Path) -> None:
+    """Convert under an exclusive lock: processes started together (the nodes of one graph, a benchmark's servers)
+    each find no cache on first use; the first converts, the others wait and then find it complete."""
+    import fcntl
+
+    with open(converted.parent / f"{converted.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        if not (converted / "model.safetensors").is_file():
+            converted.mkdir(parents=True, exist_ok=True)
+            _dequantise_gguf(gguf, converted)
 
 
 def _dequantise_gguf(gguf: Path, out_dir: Path) -> None:
