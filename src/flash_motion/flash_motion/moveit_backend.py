@@ -60,6 +60,7 @@ from flash_core.planning.pick_stages import (
 from flash_core.planning.robot_model import RobotModel
 from flash_core.planning.scene import Scene
 from flash_core.planning.srdf import BASE_LINK, MANIPULATOR_GROUP, ROBOT_NAME, TIP_LINK
+from flash_core.planning.timing import stationary
 from flash_core.planning.trajectory import JointTrajectory
 
 CONFIG_PACKAGE = "gen3_leap_moveit_config"
@@ -302,8 +303,9 @@ class MoveItPyPlanner:
             raise CandidateRejected(f"no pre-grasp in {self.moveit_config.pregrasp_attempts} MoveIt attempts gave a "
                                     f"clear approach and lift ({last_error})")
         retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
-        retreat = self._plan_arm("retreat", lift.positions[-1], candidate.hand_q, carrying,
-                                 goal_arm_q=unwrap_near(retreat_q, lift.positions[-1], robot.continuous))
+        retreat = (self._plan_arm("retreat", lift.positions[-1], candidate.hand_q, carrying,
+                                  goal_arm_q=unwrap_near(retreat_q, lift.positions[-1], robot.continuous))
+                   if cfg.retreat_to_start else stationary(robot.arm_joint_names, lift.positions[-1]))
 
         duration, timing = cfg.hand_move_duration_s, cfg.timing
         trajectories = {

@@ -69,6 +69,7 @@ class PickNode(Node):
         self.declare_parameter("lift_m", defaults.lift_m)
         self.declare_parameter("hand_move_duration_s", defaults.hand_move_duration_s)
         self.declare_parameter("squeeze_fraction", defaults.squeeze_fraction)
+        self.declare_parameter("retreat_to_start", defaults.retreat_to_start)
         self.declare_parameter("transform_timeout_s", 1.0)
         # How long a segment waits for its controller's action server to be discovered (DDS discovery of a
         # controller that just started, or on a loaded machine, takes seconds).
@@ -86,7 +87,7 @@ class PickNode(Node):
         self.planner = make_planner(param("planner"), PickConfig(
             pregrasp_distance_m=float(param("pregrasp_distance_m")), lift_m=float(param("lift_m")),
             hand_move_duration_s=float(param("hand_move_duration_s")),
-            squeeze_fraction=float(param("squeeze_fraction"))))
+            squeeze_fraction=float(param("squeeze_fraction")), retreat_to_start=bool(param("retreat_to_start"))))
 
         group = ReentrantCallbackGroup()
         self.arm_client = ActionClient(self, FollowJointTrajectory, param("arm_action"), callback_group=group)

@@ -188,3 +188,17 @@ def test_squeeze_target_stays_within_the_hand_limits(planner):
     np.testing.assert_allclose(squeeze_hand_q(robot, np.zeros(16), GRASP_HAND_Q, 0.0), GRASP_HAND_Q)
     with pytest.raises(ValueError, match="squeeze_fraction"):
         squeeze_hand_q(robot, np.zeros(16), GRASP_HAND_Q, -0.1)
+
+
+def test_retreat_can_hold_the_object_where_the_lift_left_it(robot, result):
+    """retreat_to_start=False: no joint path back (it turns the carried object with the hand); the retreat is one
+    point at the lift's end, and the stages before it are planned as with the default."""
+    holding = OmplPlanner(PickConfig(retreat_to_start=False), robot)
+    plan = holding.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD,
+                             start_hand_q=np.full(16, 0.2)).plan
+    retreat, lift = plan.segment("retreat").trajectory, plan.segment("lift").trajectory
+    assert retreat.positions.shape == (1, 7) and retreat.duration_s == 0.0
+    np.testing.assert_allclose(retreat.positions[0], lift.positions[-1], atol=1e-12)
+    assert tuple(s.name for s in plan.segments) == ORDER
+    # the default returns to the start: its retreat ends elsewhere
+    assert np.abs(result.plan.segment("retreat").trajectory.positions[-1] - lift.positions[-1]).max() > 0.1

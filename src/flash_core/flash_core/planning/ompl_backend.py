@@ -34,7 +34,7 @@ from flash_core.planning.pick_stages import (
 )
 from flash_core.planning.robot_model import RobotModel
 from flash_core.planning.scene import Scene
-from flash_core.planning.timing import time_parameterise_polyline, time_parameterise_spline
+from flash_core.planning.timing import stationary, time_parameterise_polyline, time_parameterise_spline
 
 
 class OmplPlanner:
@@ -96,14 +96,16 @@ class OmplPlanner:
             raise CandidateRejected(f"no pre-grasp branch gives a clear approach and lift ({last_error})")
 
         to_pregrasp = self._joint_path(lambda q: strict(robot.full_q(q, approach_hand_q)), start_arm_q, pregrasp_q)
-        retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
-        retreat_q = unwrap_near(retreat_q, lift[-1], robot.continuous)  # the same pose, the shorter way round
-        carry = lambda q: carry_checker.is_valid(q)  # noqa: E731
-        retreat_goal = robot.full_q(retreat_q, candidate.hand_q)
-        if not carry(retreat_goal):
-            raise CandidateRejected("retreat goal in collision carrying the object: "
-                                    f"{carry_checker.colliding_pairs(retreat_goal)[:3]}")
-        retreat = self._joint_path(lambda q: carry(robot.full_q(q, candidate.hand_q)), lift[-1], retreat_q)
+        retreat = None  # without retreat_to_start: hold where the lift ended
+        if cfg.retreat_to_start:
+            retreat_q = start_arm_q if cfg.retreat_arm_q is None else np.asarray(cfg.retreat_arm_q, dtype=float)
+            retreat_q = unwrap_near(retreat_q, lift[-1], robot.continuous)  # the same pose, the shorter way round
+            carry = lambda q: carry_checker.is_valid(q)  # noqa: E731
+            retreat_goal = robot.full_q(retreat_q, candidate.hand_q)
+            if not carry(retreat_goal):
+                raise CandidateRejected("retreat goal in collision carrying the object: "
+                                        f"{carry_checker.colliding_pairs(retreat_goal)[:3]}")
+            retreat = self._joint_path(lambda q: carry(robot.full_q(q, candidate.hand_q)), lift[-1], retreat_q)
 
         arm_names = robot.arm_joint_names
         squeeze = squeeze_hand_q(robot, approach_hand_q, candidate.hand_q, cfg.squeeze_fraction)
@@ -114,7 +116,8 @@ class OmplPlanner:
             "approach": time_parameterise_spline(arm_names, approach, vmax, amax, timing),
             "close_hand": hand_motion(robot, approach_hand_q, squeeze, cfg.hand_move_duration_s, timing),
             "lift": time_parameterise_spline(arm_names, lift, vmax, amax, timing),
-            "retreat": time_parameterise_polyline(arm_names, retreat, vmax, amax, timing),
+            "retreat": (stationary(arm_names, lift[-1]) if retreat is None
+                        else time_parameterise_polyline(arm_names, retreat, vmax, amax, timing)),
         }
         segments = pick_segments(robot, trajectories, approach_hand_q, candidate.hand_q)
         validate_segments(segments, checker, carry_checker, cfg.validation, lift_checker)

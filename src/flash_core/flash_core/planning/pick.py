@@ -9,7 +9,10 @@ For each candidate (best first) until one is feasible:
                   to the contact pose would hold with no force (DexGraspBench squeezes to 1.1x the grasp);
                   limiting the current is the driver's job;
   5. lift         straight line up by lift_m, hand closed;
-  6. retreat      OMPL joint path to the retreat configuration (default: where the arm started).
+  6. retreat      OMPL joint path to the retreat configuration (default: where the arm started), or, with
+                  `retreat_to_start` off, a hold where the lift ended: the joint path back turns the carried object
+                  with the hand, and a grasp that holds against gravity in the grasp's own orientation need not in
+                  another.
 
 Allowed contacts (documented choice): the hand may touch the object in approach, close_hand and lift, where
 the fingers are meant to reach it; the arm links may never touch it; nothing may touch the table. From the
@@ -102,6 +105,7 @@ class PickConfig:
     # 0.1 is DexGraspBench's x 1.1 squeeze, which flash eval's protocols use too.
     squeeze_fraction: float = 0.1
     retreat_arm_q: tuple[float, ...] | None = None  # None: return to the start configuration
+    retreat_to_start: bool = True  # False: the retreat holds the object where the lift left it, same orientation
     robot: RobotModelConfig = field(default_factory=RobotModelConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)
     collision: CollisionConfig = field(default_factory=CollisionConfig)
