@@ -39,9 +39,9 @@ class PickDemoConfig:
     attempts: int = 3                # picks tried before giving up
     num_grasps: int = 32             # generated per GenerateGrasp goal (those that touch the object go to the pick)
     seed: int = 0                    # GenerateGrasp seed of the first attempt (+1 per new set of grasps)
-    # The object must stay this far above its rest height for hold_s: the pick lifts 0.10 m and retreats to the
-    # start configuration, higher still, so a held object ends well above this; a knocked-over one does not
-    # (its frame rises by its radius: 0.03 m seen for a toppled bottle).
+    # The object must stay this far above its rest height for hold_s: the pick lifts 0.10 m (and, with the pick
+    # node's retreat_to_start, goes back to the start configuration, higher still), so a held object ends above
+    # this; a knocked-over one does not (its frame rises by its radius: 0.03 m seen for a toppled bottle).
     min_lift_m: float = 0.08
     hold_s: float = 2.0              # sim seconds the object must stay up after the pick
     moved_m: float = 0.01            # an object displaced by more than this gets new grasps
@@ -309,10 +309,10 @@ def judge_hold(client: PickClient, config: PickDemoConfig, name: str, rest_z_m: 
     if len(heights) == 0:
         raise DemoError(f"no TF of object/{name} during the hold (the sim stopped publishing it)")
     attempt.lift_m, attempt.peak_lift_m = float(heights.min() - rest_z_m), float(heights.max() - rest_z_m)
-    # Slip while lifting, or a drop during the retreat: the height when the lift ended tells them apart.
-    lift_end_s = next((t for stage, t in attempt.moments if stage == "retreat"), None)
-    if lift_end_s is not None:
-        attempt.lifted_m = float(client.object_height_at(name, lift_end_s) - rest_z_m)
+    # Slip while lifting, or a drop during the retreat: the height when the lift ended tells them apart (with
+    # retreat_to_start off the pick ends with the lift: the hold starts there).
+    lift_end_s = next((t for stage, t in attempt.moments if stage == "retreat"), start_s)
+    attempt.lifted_m = float(client.object_height_at(name, lift_end_s) - rest_z_m)
     attempt.success = attempt.executed and attempt.lift_m >= config.min_lift_m
     attempt.moments.append(("held" if attempt.success else "not held", end_s))
 
