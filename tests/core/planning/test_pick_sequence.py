@@ -202,3 +202,19 @@ def test_retreat_can_hold_the_object_where_the_lift_left_it(robot, result):
     assert tuple(s.name for s in plan.segments) == ORDER
     # the default returns to the start: its retreat ends elsewhere
     assert np.abs(result.plan.segment("retreat").trajectory.positions[-1] - lift.positions[-1]).max() > 0.1
+
+
+def test_a_measured_start_hand_a_little_past_its_limits_is_clamped(planner, robot):
+    """Fingers pressed on something read a little past their limits: within 0.05 rad the pick plans from the
+    limit (the open_hand segment starts there); farther is an error naming the joint and by how much."""
+    lower = robot.lower_rad[robot.n_arm:]
+    start = np.clip(np.full(16, 0.2), lower, None)
+    start[0] = lower[0] - 0.03
+    plan = planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD,
+                             start_hand_q=start).plan
+    assert plan.segment("open_hand").trajectory.positions[0][0] == pytest.approx(lower[0])
+    start[0] = lower[0] - 0.2
+    name = robot.hand_joint_names[0]
+    with pytest.raises(ValueError, match=f"outside the LEAP limits: {name} by 0.200 rad"):
+        planner.plan_pick([GraspCandidate(_pose((0.46, 0.0, 0.165)), GRASP_HAND_Q)], OBJECT, HOME_ARM_Q_RAD,
+                          start_hand_q=start)

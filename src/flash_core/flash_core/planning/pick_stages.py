@@ -27,6 +27,10 @@ from flash_core.planning.timing import TimingConfig, minimum_jerk, stationary
 from flash_core.planning.trajectory import JointTrajectory
 from flash_core.planning.validate import ValidationConfig, validate_trajectory
 
+# A measured start state may read this far past a hand joint's limit (fingers pressed on an object or the table)
+# and is clamped onto it; MoveIt's start-state bounds fix allows the same 0.05 rad by default.
+MEASURED_LIMIT_TOLERANCE_RAD = 0.05
+
 
 def candidate_pregrasp_pose(candidate: GraspCandidate, config: PickConfig) -> np.ndarray:
     """(4, 4) pre-grasp pose: the grasp's own approach direction and distance, else PickConfig's."""
@@ -150,7 +154,8 @@ def plan_first_feasible(robot: RobotModel, candidates: Sequence[GraspCandidate],
                         plan_candidate: Callable[[GraspCandidate, np.ndarray, np.ndarray], PickPlan]) -> PickResult:
     """Check the start, then plan candidates best first until one succeeds; the others' reasons are kept."""
     start_arm_q = np.asarray(start_arm_q, dtype=float)
-    start_hand_q = np.zeros(robot.n_hand) if start_hand_q is None else robot.check_hand_q(start_hand_q)
+    start_hand_q = (np.zeros(robot.n_hand) if start_hand_q is None
+                    else robot.check_hand_q(start_hand_q, MEASURED_LIMIT_TOLERANCE_RAD))
     robot.full_q(start_arm_q, start_hand_q)  # shape / NaN check
     if not candidates:
         raise ValueError("no grasp candidates given")

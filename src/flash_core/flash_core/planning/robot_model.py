@@ -216,17 +216,20 @@ class RobotModel:
             raise ValueError("joint positions contain NaN or inf")
         return np.concatenate([arm_q, hand_q])
 
-    def check_hand_q(self, hand_q: np.ndarray) -> np.ndarray:
-        """Validate (16,) hand joint positions against the LEAP limits."""
+    def check_hand_q(self, hand_q: np.ndarray, tolerance_rad: float = 1e-6) -> np.ndarray:
+        """Validate (16,) hand joint positions against the LEAP limits; positions outside by at most
+        `tolerance_rad` come back clamped onto them (a measured state: fingers pressed on an object or the table
+        read a little past their limits, which MoveIt's start-state bounds fix also tolerates)."""
         hand_q = np.asarray(hand_q, dtype=float)
         if hand_q.shape != (self.n_hand,) or not np.isfinite(hand_q).all():
             raise ValueError(f"hand joint positions must be {self.n_hand} finite values, got shape {hand_q.shape}")
         lo, hi = self.lower_rad[self.n_arm:], self.upper_rad[self.n_arm:]
-        bad = np.flatnonzero((hand_q < lo - 1e-6) | (hand_q > hi + 1e-6))
+        excess = np.maximum(lo - hand_q, hand_q - hi)  # (16,) rad beyond the nearer limit
+        bad = np.flatnonzero(excess > tolerance_rad)
         if bad.size:
-            names = [self.hand_joint_names[i] for i in bad]
+            names = ", ".join(f"{self.hand_joint_names[i]} by {excess[i]:.3f} rad" for i in bad)
             raise ValueError(f"hand joint positions outside the LEAP limits: {names}")
-        return hand_q
+        return np.clip(hand_q, lo, hi)
 
     def frame_pose(self, q: np.ndarray, frame: str) -> np.ndarray:
         """(4, 4) pose of `frame` in the robot base frame at full configuration q (23,)."""
