@@ -7,7 +7,8 @@ without a whole build, with the simulated failures by kind.
 
 `--synthesis-file` runs another version of `flash_training/data/synthesis.py` (e.g. `git show
 REV:training/flash_training/data/synthesis.py > /tmp/old.py`) for before/after figures on the same objects and
-seeds. Prints one line per unit and the totals; writes benchmarks/results/synthesis_holds.json.
+seeds. Prints one line per unit and the totals; writes benchmarks/results/synthesis_holds.json (or --out) with
+each simulated grasp's measures (needed friction, touching fingers, penetration) beside its verdict.
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=8, help="grasps per unit (each the best of --tries)")
     parser.add_argument("--tries", type=int, default=16, help="approach-and-close tries per grasp (the presets')")
     parser.add_argument("--synthesis-file", help="another version of synthesis.py to measure")
+    parser.add_argument("--out", default="benchmarks/results/synthesis_holds.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     module = load_synthesis(args.synthesis_file)
     source = ProceduralSource(count_per_category=10)
     totals = {hand: Counter() for hand in args.hands.split(",")}
-    units = []
+    units, grasps = [], []
     for name in args.objects.split(","):
         obj = process_object(source.load(name), ProcessingConfig())
         target = AssessedObject.from_processed(obj)
@@ -90,6 +92,10 @@ def main() -> None:
                 pose = grasp_pose(x[i].cpu().numpy().astype(np.float64), np.array([0.0, 0.0, 1.0]), approach)
                 depths = (float(assessment.max_penetration_m[i]), float(assessment.self_penetration_m[i]))
                 result = run_force_closure(scene, pose, depths_m=depths)
+                grasps.append({"object": name, "hand": hand_name, "held": result.success, "reason": result.reason,
+                               "required_friction": float(assessment.required_friction[i]),
+                               "contact_fingers": int(assessment.contact_fingers[i]),
+                               "max_penetration_m": depths[0]})
                 if not result.success:
                     failures[failure_kind(result.reason)] += 1
             accepted = int(assessment.accepted.sum())
@@ -103,9 +109,10 @@ def main() -> None:
     for hand_name, total in totals.items():
         print(f"{hand_name}: accepted {total['accepted']}/{total['candidates']}, held in protocol (b) "
               f"{total['held']}/{total['accepted']} ({100 * total['held'] / max(total['accepted'], 1):.0f} %)")
-    out = Path("benchmarks/results/synthesis_holds.json")
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"units": units, "totals": totals, "synthesis_file": args.synthesis_file,
+    out.write_text(json.dumps({"units": units, "totals": totals, "grasps": grasps,
+                               "synthesis_file": args.synthesis_file,
                                "load_average_1min": os.getloadavg()[0]}, indent=1))
 
 
