@@ -77,8 +77,9 @@ def test_sim_node_speaks_the_isaac_topic_contract(spawn, ros_context):
     reset = _reset_request(node)
     wait = lambda predicate, timeout_s=15.0: spin_until(ros_context, node, predicate, timeout_s)  # noqa: E731
     try:
-        assert wait(lambda: (len(listener.clouds) >= 1 and len(listener.infos) >= 1 and len(listener.states) >= 10
-                             and len(listener.static) >= 2), 40.0), f"the sim published nothing; its output:\n{sim.stdout.read() if sim.poll() else ''}"
+        published = wait(lambda: (len(listener.clouds) >= 1 and len(listener.infos) >= 1
+                                  and len(listener.states) >= 10 and len(listener.static) >= 2), 40.0)
+        assert published, f"the sim published nothing; its output:\n{sim.stdout.read() if sim.poll() else ''}"
         # The clock runs forward, joint states carry the contract's names, position, velocity and effort.
         assert listener.clock[-1] > listener.clock[0] and np.all(np.diff(listener.clock) > 0)
         state = listener.states[-1]
