@@ -42,22 +42,24 @@ def _reason_kind(reason: str) -> str:
 
 def _simulation_lines(stats: dict, object_split: dict[str, str]) -> list[str]:
     """The simulated acceptance stage (protocol (b) on accepted candidates, best first, until the quota holds):
-    per object split and per category the candidates simulated, held and the kept fraction; the failures by kind.
-    object_split: object id -> its split (train, unseen_object, unseen_category)."""
+    per object split and hand, and per category, the candidates simulated, held and the kept fraction; the failures
+    by kind. object_split: object id -> its split (train, unseen_object, unseen_category)."""
     simulated = {u: s for u, s in stats.items() if "simulated" in s}
     if not simulated:
         return []
     per_category: dict[str, Counter] = defaultdict(Counter)
-    per_split: dict[str, Counter] = defaultdict(Counter)
+    per_split: dict[tuple[str, str], Counter] = defaultdict(Counter)  # (split, hand) -> counts
     reasons: Counter = Counter()
     for unit, s in simulated.items():
         results = s["simulated"].values()
-        for counts in (per_category[s["category"]], per_split[object_split.get(unit.split("|")[0], "?")]):
+        object_id, hand = unit.split("|")
+        for counts in (per_category[s["category"]], per_split[object_split.get(object_id, "?"), hand],
+                       per_split["all", hand]):
             counts["passing"] += s["passing"]
             counts["simulated"] += len(results)
             counts["held"] += sum(r["held"] for r in results)
         reasons.update(_reason_kind(r["reason"]) for r in results if not r["held"])
-    total = sum(per_category.values(), Counter())
+    total = sum(per_category.values(), Counter())  # each unit once (per_split counts it under "all" too)
     lines = [
         "",
         "## Simulated acceptance (protocol (b), docs/eval.md)",
@@ -68,11 +70,11 @@ def _simulation_lines(stats: dict, object_split: dict[str, str]) -> list[str]:
         f"- simulated {total['simulated']} of {total['passing']} accepted candidates; held {total['held']} "
         f"({100 * total['held'] / max(1, total['simulated']):.1f} %)",
         "",
-        "| object split | accepted | simulated | held | kept fraction |",
-        "|---|---|---|---|---|",
+        "| object split | hand | accepted | simulated | held | kept fraction |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {k} | {n['passing']} | {n['simulated']} | {n['held']} | "
-              f"{100 * n['held'] / max(1, n['simulated']):.0f} % |" for k, n in sorted(per_split.items())]
+    lines += [f"| {split} | {hand} | {n['passing']} | {n['simulated']} | {n['held']} | "
+              f"{100 * n['held'] / max(1, n['simulated']):.0f} % |" for (split, hand), n in sorted(per_split.items())]
     lines += [
         "",
         "| category | accepted | simulated | held | kept fraction |",
