@@ -28,8 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SHORT_LEASE = ROOT / "config" / "fastdds_short_lease.xml"
 COMMANDS_STOP_WITHIN_S = 8.0  # wall seconds after the kill
 QUIET_S = 4.0  # then this long with no command ...
-# ... and still joints over its last STILL_WINDOW_S: the hold command stops a fast arm abruptly, it settles in
-# ~1.5 s (seen: 0.27 rad of joint_3 overshoot after a SIGKILL at full speed), then no joint moves by 1e-4 rad.
+# ... and still joints, in sim time (a loaded machine runs the sim at a fraction of real time): the hold command
+# stops a fast arm abruptly, it settles in ~1.5 s (seen: 0.27 rad of joint_3 overshoot after a SIGKILL at full
+# speed), then over STILL_WINDOW_S no joint moves by 1e-4 rad.
+SETTLE_S = 2.0
 STILL_WINDOW_S = 2.0
 STILL_RAD = 2e-3
 
@@ -49,7 +51,7 @@ def top_down_grasp(centroid_m: np.ndarray):
 
 
 class Monitor:
-    """Wall arrival times of /isaac_joint_commands and /isaac_joint_states (with arm + hand positions)."""
+    """Wall arrival times of /isaac_joint_commands; /isaac_joint_states' sim-time stamps and positions (arm + hand)."""
 
     def __init__(self, node):
         from sensor_msgs.msg import JointState
@@ -59,12 +61,17 @@ class Monitor:
         node.create_subscription(JointState, "/isaac_joint_commands", lambda m: self.commands.append(time.monotonic()),
                                  100)
         node.create_subscription(JointState, "/isaac_joint_states",
-                                 lambda m: self.states.append((time.monotonic(), np.array(m.position))), 100)
+                                 lambda m: self.states.append((stamp_s(m.header.stamp), np.array(m.position))), 100)
 
-    def motion_since(self, since: float) -> np.ndarray:
-        """(23,) largest change of each joint (rad) over the states received since then (inf: fewer than 2)."""
-        positions = np.array([q for t, q in self.states if t >= since])
+    def motion_between(self, start_s: float, end_s: float) -> np.ndarray:
+        """(23,) largest change of each joint (rad) over the states stamped in [start_s, end_s] of sim time, however
+        late they were read (inf: fewer than 2)."""
+        positions = np.array([q for t, q in self.states if start_s <= t <= end_s])
         return np.abs(positions - positions[0]).max(axis=0) if len(positions) > 1 else np.full(23, np.inf)
+
+
+def stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def reset_sim(client) -> None:
@@ -128,7 +135,10 @@ def test_killing_the_pick_node_mid_pick_stops_the_arm_and_the_rest_serves(sim_gr
                     COMMANDS_STOP_WITHIN_S + QUIET_S, "silence on /isaac_joint_commands")
         late = [round(t - killed, 2) for t in monitor.commands if t > killed + COMMANDS_STOP_WITHIN_S]
         assert not late, f"commands {late} s after the kill"
-        motion = monitor.motion_since(time.monotonic() - STILL_WINDOW_S)
+        window_start_s = wait_sim(client, SETTLE_S, 60.0)
+        window_end_s = wait_sim(client, STILL_WINDOW_S, 60.0)
+        client.wait(lambda: monitor.states[-1][0] >= window_end_s, 30.0, "the still window's joint states")
+        motion = monitor.motion_between(window_start_s, window_end_s)
         assert motion.max() < STILL_RAD, f"joints still moving (rad): {np.round(motion, 4).tolist()}"
 
         # The others serve: the simulator publishes, the grasp server answers a goal.
