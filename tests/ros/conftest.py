@@ -6,6 +6,7 @@ runs on one machine never see each other; every process a test starts is killed 
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -104,9 +105,16 @@ def module_spawn(ros_env) -> Iterator[ProcessGroup]:
 
 
 def spin_until(context, node, predicate, timeout_s: float) -> bool:
-    """Spin `node` until predicate() is true or the timeout passes; returns predicate()."""
+    """Spin `node` until predicate() is true or the timeout passes; returns predicate().
+
+    The garbage collector is off inside the loop (it runs between calls): a collection that started inside the
+    executor's wait (finalising rclpy objects of earlier tests) deadlocked the test process in one CI run
+    (every thread parked on a futex, the main one "Garbage-collecting" in `wait_for_ready_callbacks`). No
+    collection is forced here: its pause starves the in-process Dynamixel double's thread."""
     from rclpy.executors import SingleThreadedExecutor
 
+    collecting = gc.isenabled()
+    gc.disable()
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:
@@ -117,3 +125,5 @@ def spin_until(context, node, predicate, timeout_s: float) -> bool:
     finally:
         executor.remove_node(node)
         executor.shutdown()
+        if collecting:
+            gc.enable()
