@@ -30,7 +30,13 @@ def _start_controller(spawn, time_scale=0.0):
                  "-r", "joint_states:=/test_flash_motion/controller_states")
     assert proc.stdout.readline().strip() == "ready", "fake controller did not start"
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+            print(f"[fake controller] {line}", end="", flush=True)  # in the test's captured output on a failure
+
+    threading.Thread(target=read, daemon=True).start()
     return lines
 
 
@@ -142,6 +148,40 @@ def test_grasp_message_is_planned_and_executed(spawn, ros_context):
     np.testing.assert_allclose(hand["final"], SQUEEZED_Q, atol=1e-9)  # reordered there and back exactly
     np.testing.assert_allclose(goals[-1]["final"], HOME, atol=1e-9)  # retreat returns to the start
     assert all(g["points"] > 10 and g["duration_s"] > 0.3 for g in goals)
+
+
+def test_a_lost_result_response_is_asked_for_again(spawn, ros_context, monkeypatch):
+    """The first result request of every segment is dropped, as DDS drops a response sent before the requester's
+    reply reader is matched: the node asks again and the pick completes."""
+    from rclpy.action.client import ClientGoalHandle
+    from rclpy.task import Future
+
+    asked: dict[bytes, int] = {}
+    real = ClientGoalHandle.get_result_async
+
+    def drop_first(handle):
+        if handle._action_client._action_name not in (ARM_ACTION, HAND_ACTION):  # the test's own Pick client
+            return real(handle)
+        key = bytes(handle.goal_id.uuid)
+        asked[key] = asked.get(key, 0) + 1
+        return Future() if asked[key] == 1 else real(handle)
+
+    monkeypatch.setattr(ClientGoalHandle, "get_result_async", drop_first)
+    lines = _start_controller(spawn)
+    status = _run(ros_context, _grasp())
+    assert status[-1] == "succeeded: pick executed", status
+    assert len(_goals(lines)) == 5 and len(asked) == 5 and all(n >= 2 for n in asked.values()), asked
+
+
+def test_a_segment_without_result_in_time_is_cancelled_and_fails(spawn, ros_context):
+    """A controller 50 x slower than the trajectory: the first segment is cancelled after 1.2 x its duration +
+    0.2 s, and the goal fails with that reason instead of waiting."""
+    _start_controller(spawn, time_scale=50.0)
+    status = _run(ros_context, _grasp(), timeout_s=30.0, parameters=[Parameter("execution_margin_s", value=0.2)])
+    assert status[-1].startswith("failed: to_pregrasp: no result from the controller within"), status
+    assert status[-1].endswith("cancelled"), status
+    duration_s = float(status[-1].split("segment's ")[1].split(" s")[0])
+    assert _run.result.stage_times_s[-1] == pytest.approx(1.2 * duration_s + 0.2, abs=1.0)
 
 
 def test_grasp_in_a_frame_unknown_to_tf_fails_clearly(spawn, ros_context):

@@ -48,8 +48,10 @@ from flash_ros import run_node
 from flash_ros.cloud import read_points
 from flash_ros.frames import FrameError, make_frame_lookup, pose_to_matrix, stamp_to_seconds
 from flash_ros.qos import LATCHED
+from flash_ros.waiting import wait_for
 
 EXECUTORS = ("follow_joint_trajectory", "kortex_api")
+RESULT_REQUEST_PERIOD_S = 1.0  # how often a segment asks its controller again for a result that has not come
 
 
 class PickNode(Node):
@@ -74,6 +76,11 @@ class PickNode(Node):
         # How long a segment waits for its controller's action server to be discovered (DDS discovery of a
         # controller that just started, or on a loaded machine, takes seconds).
         self.declare_parameter("controller_timeout_s", 5.0)
+        # A segment whose result has not come after scaling x its duration + margin is cancelled and fails (MoveIt's
+        # allowed_execution_duration_scaling 1.2, allowed_goal_duration_margin 0.5 s; the margin is 1 s here as the
+        # result crosses DDS from another process, on machines that may be loaded).
+        self.declare_parameter("execution_duration_scaling", 1.2)
+        self.declare_parameter("execution_margin_s", 1.0)
         param = lambda name: self.get_parameter(name).value  # noqa: E731
 
         executor = param("executor")
@@ -89,7 +96,13 @@ class PickNode(Node):
             hand_move_duration_s=float(param("hand_move_duration_s")),
             squeeze_fraction=float(param("squeeze_fraction")), retreat_to_start=bool(param("retreat_to_start"))))
 
-        group = ReentrantCallbackGroup()
+        self._execution_scaling = float(param("execution_duration_scaling"))
+        self._execution_margin_s = float(param("execution_margin_s"))
+        if self._execution_scaling < 1.0 or self._execution_margin_s < 0.0:
+            raise ValueError(f"execution_duration_scaling must be >= 1 and execution_margin_s >= 0, got "
+                             f"{self._execution_scaling} and {self._execution_margin_s}")
+        # Reentrant: the goal's coroutine awaits action responses and wait_for's deadline timers in this group.
+        group = self._group = ReentrantCallbackGroup()
         self.arm_client = ActionClient(self, FollowJointTrajectory, param("arm_action"), callback_group=group)
         self.hand_client = ActionClient(self, FollowJointTrajectory, param("hand_action"), callback_group=group)
         self.create_subscription(PointCloud2, "object_cloud", lambda m: self._on_cloud("object", m), 1,
@@ -315,23 +328,46 @@ class PickNode(Node):
             client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
         else:
             client, msg = self.hand_client, hand_trajectory_for_driver(segment.trajectory, self.hand_joint_names)
-        if not client.wait_for_server(timeout_sec=self.get_parameter("controller_timeout_s").value):
+        timeout_s = float(self.get_parameter("controller_timeout_s").value)
+        if not client.wait_for_server(timeout_sec=timeout_s):
             return f"no FollowJointTrajectory server on {client._action_name}"
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
-        handle = await client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
+        sent = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
+        if not await wait_for(self, sent, timeout_s, self._group):
+            return f"the controller on {client._action_name} did not answer the goal within {timeout_s:.1f} s"
+        handle = sent.result()
         if not handle.accepted:
             return "goal rejected by the controller"
         self._stop_segment = handle.cancel_goal_async
         if is_cancelled():
             handle.cancel_goal_async()
+        limit_s = segment.trajectory.duration_s * self._execution_scaling + self._execution_margin_s
         try:
-            response = await handle.get_result_async()
+            response = await self._await_result(handle, limit_s)
         finally:
             self._stop_segment = None
+        if response is None:
+            handle.cancel_goal_async()
+            return (f"no result from the controller within {limit_s:.2f} s ({self._execution_scaling} x the "
+                    f"segment's {segment.trajectory.duration_s:.2f} s + {self._execution_margin_s} s): cancelled")
         if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
             return (f"controller ended with status {response.status}, error {response.result.error_code} "
                     f"'{response.result.error_string}'")
         return ""
+
+    async def _await_result(self, handle, limit_s: float):
+        """The goal's result response, or None when none came within `limit_s` (node clock). The result is asked
+        for again every RESULT_REQUEST_PERIOD_S: a lost response would otherwise hang the goal, and the server
+        answers every request (with the cached result once the goal has ended)."""
+        started = self.get_clock().now()
+        request = handle.get_result_async()
+        while True:
+            left_s = limit_s - (self.get_clock().now() - started).nanoseconds * 1e-9
+            if left_s <= 0.0:
+                return None
+            if await wait_for(self, request, min(left_s, RESULT_REQUEST_PERIOD_S), self._group):
+                return request.result()
+            request = handle.get_result_async()
 
     async def _run_on_kortex(self, segment, is_cancelled) -> str:
         """The Kortex call blocks until the arm ends the segment: it runs in its own thread, which wakes the
