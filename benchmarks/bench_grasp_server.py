@@ -84,9 +84,12 @@ class ServedSetting:
         self.grasps: list[list[float]] = []
 
     def wait(self, predicate, timeout_s: float) -> bool:
+        from flash_ros.spinning import collector_paused
+
         deadline = time.monotonic() + timeout_s
-        while not predicate() and time.monotonic() < deadline and self.server.poll() is None:
-            self.executor.spin_once(timeout_sec=0.01)
+        with collector_paused():  # a collection inside the executor's wait can deadlock rclpy
+            while not predicate() and time.monotonic() < deadline and self.server.poll() is None:
+                self.executor.spin_once(timeout_sec=0.01)
         return predicate()
 
     def wait_ready(self) -> None:

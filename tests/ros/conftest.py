@@ -6,7 +6,6 @@ runs on one machine never see each other; every process a test starts is killed 
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import subprocess
@@ -105,25 +104,20 @@ def module_spawn(ros_env) -> Iterator[ProcessGroup]:
 
 
 def spin_until(context, node, predicate, timeout_s: float) -> bool:
-    """Spin `node` until predicate() is true or the timeout passes; returns predicate().
-
-    The garbage collector is off inside the loop (it runs between calls): a collection that started inside the
-    executor's wait (finalising rclpy objects of earlier tests) deadlocked the test process in one CI run
-    (every thread parked on a futex, the main one "Garbage-collecting" in `wait_for_ready_callbacks`). No
-    collection is forced here: its pause starves the in-process Dynamixel double's thread."""
+    """Spin `node` until predicate() is true or the timeout passes; returns predicate(). The garbage collector
+    is paused meanwhile (flash_ros.spinning: a collection inside the executor's wait deadlocked one CI run)."""
     from rclpy.executors import SingleThreadedExecutor
 
-    collecting = gc.isenabled()
-    gc.disable()
+    from flash_ros.spinning import collector_paused
+
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:
-        deadline = time.monotonic() + timeout_s
-        while not predicate() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
+        with collector_paused():
+            deadline = time.monotonic() + timeout_s
+            while not predicate() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.05)
+            return predicate()
     finally:
         executor.remove_node(node)
         executor.shutdown()
-        if collecting:
-            gc.enable()

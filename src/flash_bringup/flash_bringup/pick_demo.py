@@ -170,14 +170,17 @@ class PickClient:
     def wait(self, predicate, timeout_s: float, what: str, poll_s: float = 0.05):
         """Spin until predicate() is truthy and return its value; DemoError naming `what` after timeout_s (wall),
         or at once when a node of the graph died."""
+        from flash_ros.spinning import collector_paused
+
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            if self.exited():
-                raise DemoError(f"{what}: node(s) died: {self.exited()}")
-            self.executor.spin_once(timeout_sec=poll_s)
+        with collector_paused():  # a collection inside the executor's wait can deadlock rclpy
+            while time.monotonic() < deadline:
+                value = predicate()
+                if value:
+                    return value
+                if self.exited():
+                    raise DemoError(f"{what}: node(s) died: {self.exited()}")
+                self.executor.spin_once(timeout_sec=poll_s)
         raise DemoError(f"{what} within {timeout_s:.0f} s")
 
     def wait_future(self, future, timeout_s: float, what: str):
