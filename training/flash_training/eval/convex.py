@@ -29,6 +29,10 @@ class ConvexConfig:
     max_convex_hull: int = -1  # no cap on the number of pieces
     preprocess_resolution: int = 50  # manifold pre-processing grid (CoACD default)
     max_ch_vertex: int = 256  # vertices per piece (CoACD default; MuJoCo hulls stay cheap)
+    resolution: int = 2000  # surface samples for the concavity metric (CoACD default)
+    mcts_iterations: int = 150  # the cutting-plane search (CoACD defaults), where the time goes
+    mcts_nodes: int = 20
+    mcts_max_depth: int = 3
     seed: int = 0
 
 
@@ -55,18 +59,26 @@ def convex_pieces(mesh: trimesh.Trimesh, config: ConvexConfig | None = None) -> 
     if path.exists():
         with np.load(path) as stored:
             return ConvexPieces(tuple(stored[f"piece_{i}"] for i in range(len(stored.files))))
+    pieces = decompose(mesh, config).vertices
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")  # parallel workers may race: rename is atomic
+    np.savez(tmp, **{f"piece_{i}": p for i, p in enumerate(pieces)})
+    os.replace(tmp, path)
+    return ConvexPieces(pieces)
+
+
+def decompose(mesh: trimesh.Trimesh, config: ConvexConfig) -> ConvexPieces:
+    """CoACD on the mesh, uncached (convex_pieces caches)."""
     coacd = require_package("coacd", feature="convex decomposition for grasp simulation",
                             install_hint="pip install coacd==1.0.14")
     coacd.set_log_level("error")
     parts = coacd.run_coacd(
         coacd.Mesh(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)),
         threshold=config.threshold, max_convex_hull=config.max_convex_hull,
-        preprocess_resolution=config.preprocess_resolution, max_ch_vertex=config.max_ch_vertex, seed=config.seed,
+        preprocess_resolution=config.preprocess_resolution, max_ch_vertex=config.max_ch_vertex,
+        resolution=config.resolution, mcts_iterations=config.mcts_iterations, mcts_nodes=config.mcts_nodes,
+        mcts_max_depth=config.mcts_max_depth, seed=config.seed,
     )
     pieces = tuple(np.asarray(vertices, np.float64) for vertices, _ in parts if len(vertices) >= 4)
     if not pieces:
         raise ValueError("CoACD returned no piece with volume: the mesh is flat or empty")
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")  # parallel workers may race: rename is atomic
-    np.savez(tmp, **{f"piece_{i}": p for i, p in enumerate(pieces)})
-    os.replace(tmp, path)
     return ConvexPieces(pieces)
