@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -169,7 +170,8 @@ def run(args: argparse.Namespace) -> None:
     if args.grasps < 1 or args.show < 0 or args.steps < 1:
         raise SystemExit(f"flash demo: --grasps and --steps must be >= 1 and --show >= 0, got {args.grasps}, "
                          f"{args.steps} and {args.show}")
-    console = Console()
+    # Piped or logged output gets 160 columns, not rich's 80: at 80 the table's text column wraps a word a line.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     started = time.monotonic()
     processed = {}
     try:  # the method first: a model that cannot be used fails before the object is built
