@@ -54,6 +54,7 @@ class Monitor:
     """Wall arrival times of /isaac_joint_commands; /isaac_joint_states' sim-time stamps and positions (arm + hand)."""
 
     def __init__(self, node):
+        from rclpy.time import Time
         from sensor_msgs.msg import JointState
 
         self.commands: list[float] = []
@@ -61,17 +62,14 @@ class Monitor:
         node.create_subscription(JointState, "/isaac_joint_commands", lambda m: self.commands.append(time.monotonic()),
                                  100)
         node.create_subscription(JointState, "/isaac_joint_states",
-                                 lambda m: self.states.append((stamp_s(m.header.stamp), np.array(m.position))), 100)
+                                 lambda m: self.states.append((Time.from_msg(m.header.stamp).nanoseconds * 1e-9,
+                                                               np.array(m.position))), 100)
 
     def motion_between(self, start_s: float, end_s: float) -> np.ndarray:
         """(23,) largest change of each joint (rad) over the states stamped in [start_s, end_s] of sim time, however
         late they were read (inf: fewer than 2)."""
         positions = np.array([q for t, q in self.states if start_s <= t <= end_s])
         return np.abs(positions - positions[0]).max(axis=0) if len(positions) > 1 else np.full(23, np.inf)
-
-
-def stamp_s(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def reset_sim(client) -> None:
