@@ -96,11 +96,13 @@ class PickNode(Node):
             hand_move_duration_s=float(param("hand_move_duration_s")),
             squeeze_fraction=float(param("squeeze_fraction")), retreat_to_start=bool(param("retreat_to_start"))))
 
+        self._controller_timeout_s = float(param("controller_timeout_s"))
         self._execution_scaling = float(param("execution_duration_scaling"))
         self._execution_margin_s = float(param("execution_margin_s"))
-        if self._execution_scaling < 1.0 or self._execution_margin_s < 0.0:
-            raise ValueError(f"execution_duration_scaling must be >= 1 and execution_margin_s >= 0, got "
-                             f"{self._execution_scaling} and {self._execution_margin_s}")
+        if self._controller_timeout_s <= 0.0 or self._execution_scaling < 1.0 or self._execution_margin_s < 0.0:
+            raise ValueError(f"controller_timeout_s must be > 0, execution_duration_scaling >= 1 and "
+                             f"execution_margin_s >= 0, got {self._controller_timeout_s}, {self._execution_scaling} "
+                             f"and {self._execution_margin_s}")
         # Reentrant: the goal's coroutine awaits action responses and wait_for's deadline timers in this group.
         group = self._group = ReentrantCallbackGroup()
         self.arm_client = ActionClient(self, FollowJointTrajectory, param("arm_action"), callback_group=group)
@@ -328,7 +330,7 @@ class PickNode(Node):
             client, msg = self.arm_client, trajectory_to_msg(segment.trajectory)
         else:
             client, msg = self.hand_client, hand_trajectory_for_driver(segment.trajectory, self.hand_joint_names)
-        timeout_s = float(self.get_parameter("controller_timeout_s").value)
+        timeout_s = self._controller_timeout_s
         if not client.wait_for_server(timeout_sec=timeout_s):
             return f"no FollowJointTrajectory server on {client._action_name}"
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
