@@ -45,6 +45,8 @@ class PickDemoConfig:
     min_lift_m: float = 0.08
     hold_s: float = 2.0              # sim seconds the object must stay up after the pick
     moved_m: float = 0.01            # an object displaced by more than this gets new grasps
+    # An object this far below its rest height fell off the table: no later attempt could perceive it.
+    off_table_m: float = 0.2
     ready_timeout_s: float = 300.0   # graph start-up: model loading and DDS discovery on a loaded machine
     perception_timeout_s: float = 60.0
     goal_timeout_s: float = 900.0    # one GenerateGrasp or Pick goal (sim slower than real time on 2 cores)
@@ -56,8 +58,9 @@ class PickDemoConfig:
             raise ValueError("the prompt is empty: say what to grasp, e.g. 'grasp the mug by the handle'")
         if self.attempts < 1 or self.num_grasps < 1:
             raise ValueError(f"attempts and num_grasps must be >= 1, got {self.attempts} and {self.num_grasps}")
-        if self.min_lift_m <= 0.0 or self.hold_s < 0.0:
-            raise ValueError(f"min_lift_m must be > 0 and hold_s >= 0, got {self.min_lift_m} and {self.hold_s}")
+        if self.min_lift_m <= 0.0 or self.hold_s < 0.0 or self.off_table_m <= 0.0:
+            raise ValueError(f"min_lift_m and off_table_m must be > 0 and hold_s >= 0, got {self.min_lift_m}, "
+                             f"{self.off_table_m} and {self.hold_s}")
 
     @property
     def frames_dir(self) -> Path:
@@ -367,6 +370,12 @@ def run_attempts(client: PickClient, config: PickDemoConfig, name: str, console,
                           f"lift {attempt.lift_m:+.3f} m (after the lift segment {attempt.lifted_m:+.3f} m); {reason}",
                           highlight=False)
             if attempt.success:
+                break
+            drop_m = rest_z_m - float(client.object_position(name)[2])
+            if drop_m > config.off_table_m:
+                attempt.reason += f"; the object fell off the table ({drop_m:.2f} m down): no further attempt"
+                console.print(f"  the {name} fell off the table ({drop_m:.2f} m down): no further attempt",
+                              highlight=False)
                 break
             # Next: the candidates after the one executed; none executed (none feasible) or none left: new grasps.
             grasps = grasps[attempt.grasp_index + 1:] if attempt.grasp_index >= 0 else []
