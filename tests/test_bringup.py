@@ -167,8 +167,10 @@ def test_launch_file_starts_what_the_runner_starts(launch_file, mode, arguments,
     assert includes == [(i.package, i.file, i.arguments) for i in resolved.includes]
     environment = {a.args[0]: a.args[1] for a in produced if type(a).__name__ == "SetEnvironmentVariable"}
     assert environment == resolved.environment
-    if mode == "sim":  # a SIGKILLed pick node is noticed in 2 s (the trajectory servers then hold the arm)
-        assert Path(environment["FASTDDS_DEFAULT_PROFILES_FILE"]).name == "fastdds_short_lease.xml"
+    # sim: a SIGKILLed pick node is noticed in 2 s (the trajectory servers then hold the arm); both: servers wait
+    # for a new client's reply reader
+    profile = {"sim": "fastdds_sim.xml", "real": "fastdds_services.xml", "mock": "fastdds_services.xml"}[mode]
+    assert Path(environment["FASTDDS_DEFAULT_PROFILES_FILE"]).name == profile
 
 
 def test_the_modes_start_the_nodes_the_arguments_ask_for(launch_file):

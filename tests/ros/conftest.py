@@ -12,10 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run scripts/setup.sh)")
+
+SERVICES_PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_services.xml"
 
 
 def _domain_id() -> int:
@@ -30,6 +33,8 @@ def ros_env() -> dict[str, str]:
         "ROS_DOMAIN_ID": str(_domain_id()),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
+        # servers wait for a just-started client's reply reader, as the graph's nodes do (config/graph.yaml)
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(SERVICES_PROFILE),
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)

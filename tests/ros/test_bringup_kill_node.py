@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 # A killed client is noticed by the trajectory servers when its DDS participant's lease ends (2 s with this
 # profile; Fast DDS's default is 20 s), else the running segment ends by itself (<= 3 s of sim time here).
-SHORT_LEASE = ROOT / "config" / "fastdds_short_lease.xml"
+SHORT_LEASE = ROOT / "config" / "fastdds_sim.xml"
 COMMANDS_STOP_WITHIN_S = 8.0  # wall seconds after the kill
 QUIET_S = 4.0  # then this long with no command ...
 # ... and still joints, in sim time (a loaded machine runs the sim at a fraction of real time): the hold command

@@ -3,7 +3,7 @@ when the goal's client is killed (SIGTERM and SIGKILL).
 
 The plant (a subprocess) integrates /isaac_joint_commands into /isaac_joint_states with a first-order lag and
 publishes /clock; the servers run with use_sim_time, as in the simulated graph. Every process of this module reads
-config/fastdds_short_lease.xml, so a SIGKILLed client leaves the DDS graph after 2 s instead of Fast DDS's 20 s.
+config/fastdds_sim.xml, so a SIGKILLed client leaves the DDS graph after 2 s instead of Fast DDS's 20 s.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ rclpy = pytest.importorskip("rclpy")
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "sim_trajectory_servers.yaml"
-LEASE_PROFILE = REPO / "config" / "fastdds_short_lease.xml"
+LEASE_PROFILE = REPO / "config" / "fastdds_sim.xml"
 ARM_ACTION = "/joint_trajectory_controller/follow_joint_trajectory"
 HAND_ACTION = "/leap_hand/follow_joint_trajectory"
 ARM = [f"joint_{i}" for i in range(1, 8)]

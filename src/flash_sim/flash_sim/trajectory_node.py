@@ -24,7 +24,7 @@ checked every `client_check_period_s` of wall time. Another action client leavin
 that goal too: a false alarm holds the joints, a missed one would leave them moving. A client ended by SIGINT
 or SIGTERM leaves the graph at once (last command 0.2-0.3 s after the kill, measured in
 tests/ros/test_trajectory_servers.py); a SIGKILLed one only when its DDS participant lease expires: 20 s with
-Fast DDS's default (measured 20.0 s), 2 s with config/fastdds_short_lease.xml in FASTDDS_DEFAULT_PROFILES_FILE
+Fast DDS's default (measured 20.0 s), 2 s with config/fastdds_sim.xml in FASTDDS_DEFAULT_PROFILES_FILE
 of the client's process (measured 1.9-2.0 s).
 
 Gains: none here. ros2_kortex's JTC has a position command interface, for which JTC applies no PID (its gains
