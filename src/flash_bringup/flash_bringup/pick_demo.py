@@ -84,6 +84,10 @@ class DemoError(RuntimeError):
     """The graph did not serve as expected (a node missing, a goal refused or timed out); names the part."""
 
 
+class WaitTimeout(DemoError):
+    """A wait ran out of time with every node of the graph alive."""
+
+
 @dataclass
 class Scene:
     """One perception frame: the messages as received, and the target cloud's centroid (m, base frame)."""
@@ -171,8 +175,8 @@ class PickClient:
             history.append((stamp, np.array([t.x, t.y, t.z])))
 
     def wait(self, predicate, timeout_s: float, what: str, poll_s: float = 0.05):
-        """Spin until predicate() is truthy and return its value; DemoError naming `what` after timeout_s (wall),
-        or at once when a node of the graph died."""
+        """Spin until predicate() is truthy and return its value; WaitTimeout naming `what` after timeout_s (wall),
+        DemoError at once when a node of the graph died."""
         from flash_ros.spinning import collector_paused
 
         deadline = time.monotonic() + timeout_s
@@ -184,7 +188,7 @@ class PickClient:
                 if self.exited():
                     raise DemoError(f"{what}: node(s) died: {self.exited()}")
                 self.executor.spin_once(timeout_sec=poll_s)
-        raise DemoError(f"{what} within {timeout_s:.0f} s")
+        raise WaitTimeout(f"{what} within {timeout_s:.0f} s")
 
     def wait_future(self, future, timeout_s: float, what: str):
         """An rclpy future's result."""
@@ -334,8 +338,17 @@ def run_attempts(client: PickClient, config: PickDemoConfig, name: str, console,
             timer = _StageTimer(attempt, console)
             status.update(f"attempt {index + 1}/{config.attempts}: perceiving")
             after_s = client.now_s()
-            scene = client.wait(lambda after_s=after_s: client.scene_after(after_s), config.perception_timeout_s,
-                             "perception published no target cloud")
+            try:
+                scene = client.wait(lambda after_s=after_s: client.scene_after(after_s),
+                                    config.perception_timeout_s, "perception published no target cloud")
+            except WaitTimeout:
+                if index == 0:  # it never saw the object: the graph does not serve
+                    raise
+                # It saw the object before this attempt moved it: out of the camera's view or the workspace crop
+                # is where a pick can leave it, and that is a failed pick, not a graph that stopped serving.
+                attempt.reason = "perception no longer sees the object after the previous attempt: no further attempt"
+                console.print(f"  attempt {index + 1}: {attempt.reason}", highlight=False)
+                break
             rest_z_m = float(client.object_position(name)[2])
             timer.done("perception", f"{_count(scene.object_cloud)} points, "
                                      f"centroid {np.round(scene.centroid_m, 3).tolist()} m")
