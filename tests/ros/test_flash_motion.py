@@ -173,6 +173,47 @@ def test_a_lost_result_response_is_asked_for_again(spawn, ros_context, monkeypat
     assert len(_goals(lines)) == 5 and len(asked) == 5 and all(n >= 2 for n in asked.values()), asked
 
 
+def _without_goal_answers(monkeypatch, send: bool) -> list[str]:
+    """The controllers' first goal (arm and hand) gets no answer: sent but the answer dropped (send=True), as DDS
+    drops a response sent before the server has matched the requester's reply reader, or never sent. Returns the
+    actions whose answer was withheld."""
+    from rclpy.action import ActionClient
+    from rclpy.task import Future
+
+    withheld: list[str] = []
+    real = ActionClient.send_goal_async
+
+    def withhold_first(client, goal, **kwargs):
+        name = client._action_name
+        if name not in (ARM_ACTION, HAND_ACTION) or name in withheld:
+            return real(client, goal, **kwargs)
+        withheld.append(name)
+        if send:
+            real(client, goal, **kwargs)
+        return Future()
+
+    monkeypatch.setattr(ActionClient, "send_goal_async", withhold_first)
+    return withheld
+
+
+def test_a_goal_whose_answer_is_lost_is_followed_by_its_id(spawn, ros_context, monkeypatch):
+    withheld = _without_goal_answers(monkeypatch, send=True)
+    lines = _start_controller(spawn)
+    status = _run(ros_context, _grasp(), parameters=[Parameter("controller_timeout_s", value=2.0)])
+    assert status[-1] == "succeeded: pick executed", status
+    assert sorted(withheld) == sorted([ARM_ACTION, HAND_ACTION])
+    assert len(_goals(lines)) == 5  # each segment's goal reached the controller once
+
+
+def test_a_goal_the_controller_never_got_fails_the_pick(spawn, ros_context, monkeypatch):
+    _without_goal_answers(monkeypatch, send=False)
+    lines = _start_controller(spawn)
+    status = _run(ros_context, _grasp(), timeout_s=30.0, parameters=[Parameter("controller_timeout_s", value=2.0)])
+    assert status[-1] == (f"failed: to_pregrasp: the controller on {ARM_ACTION} did not answer the goal and does "
+                          "not know it"), status
+    assert _goals(lines) == []
+
+
 def test_a_segment_without_result_in_time_is_cancelled_and_fails(spawn, ros_context):
     """A controller 50 x slower than the trajectory: the first segment is cancelled after 1.2 x its duration +
     0.2 s, and the goal fails with that reason instead of waiting."""

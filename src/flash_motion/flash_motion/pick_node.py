@@ -25,16 +25,19 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import uuid
 
 import numpy as np
 from action_msgs.msg import GoalStatus
 from control_msgs.action import FollowJointTrajectory
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action.client import ClientGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState, PointCloud2
+from unique_identifier_msgs.msg import UUID
 
 from flash_core.geometry.rigid import transform_points
 from flash_core.hands.spec import load_spec
@@ -334,12 +337,21 @@ class PickNode(Node):
         if not client.wait_for_server(timeout_sec=timeout_s):
             return f"no FollowJointTrajectory server on {client._action_name}"
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
-        sent = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg))
-        if not await wait_for(self, sent, timeout_s, self._group):
-            return f"the controller on {client._action_name} did not answer the goal within {timeout_s:.1f} s"
-        handle = sent.result()
-        if not handle.accepted:
+        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        sent = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg), goal_uuid=goal_id)
+        answered = await wait_for(self, sent, timeout_s, self._group)
+        if answered and not sent.result().accepted:
             return "goal rejected by the controller"
+        if answered:
+            handle = sent.result()
+        else:
+            # The answer can be lost while the goal runs (DDS drops a response sent before the server has matched
+            # the requester's reply reader): follow the goal by its id. A server that never got it answers the
+            # result request at once with STATUS_UNKNOWN.
+            self.get_logger().warning(f"{segment.name}: no answer to the goal on {client._action_name} within "
+                                      f"{timeout_s:.1f} s; asking for its result by id")
+            accepted = FollowJointTrajectory.Impl.SendGoalService.Response(accepted=True)
+            handle = ClientGoalHandle(client, goal_id, accepted)
         self._stop_segment = handle.cancel_goal_async
         if is_cancelled():
             handle.cancel_goal_async()
@@ -352,6 +364,8 @@ class PickNode(Node):
             handle.cancel_goal_async()
             return (f"no result from the controller within {limit_s:.2f} s ({self._execution_scaling} x the "
                     f"segment's {segment.trajectory.duration_s:.2f} s + {self._execution_margin_s} s): cancelled")
+        if response.status == GoalStatus.STATUS_UNKNOWN:
+            return f"the controller on {client._action_name} did not answer the goal and does not know it"
         if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
             return (f"controller ended with status {response.status}, error {response.result.error_code} "
                     f"'{response.result.error_string}'")
