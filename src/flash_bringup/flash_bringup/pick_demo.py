@@ -29,6 +29,9 @@ import numpy as np
 
 OBJECT_FRAME_PREFIX = "object/"
 WORLD_FRAME = "world"
+# The servers answer goals in milliseconds; after this long without an answer the goal is followed by its id.
+GOAL_ANSWER_TIMEOUT_S = 10.0
+RESULT_REQUEST_PERIOD_S = 1.0  # how often a result that has not come is asked for again
 
 
 @dataclass
@@ -195,6 +198,37 @@ class PickClient:
         self.wait(future.done, timeout_s, f"{what} did not answer", poll_s=0.02)
         return future.result()
 
+    def run_goal(self, action_client, action_type, goal, timeout_s: float, what: str, feedback_callback=None):
+        """Send `goal` and return its result response (None when the server rejected it). A lost goal answer or
+        result response does not end the wait (flash_ros.action_goals): after GOAL_ANSWER_TIMEOUT_S without an
+        answer the goal is followed by its id, and the result is asked for again every RESULT_REQUEST_PERIOD_S
+        until `timeout_s`. DemoError when the server does not know the goal."""
+        from action_msgs.msg import GoalStatus
+
+        from flash_ros.action_goals import handle_by_id, new_goal_id
+
+        goal_id = new_goal_id()
+        sent = action_client.send_goal_async(goal, feedback_callback=feedback_callback, goal_uuid=goal_id)
+        try:
+            handle = self.wait_future(sent, GOAL_ANSWER_TIMEOUT_S, f"{what} (goal)")
+        except WaitTimeout:
+            handle = handle_by_id(action_client, action_type, goal_id)
+        if not handle.accepted:
+            return None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            request = handle.get_result_async()
+            try:
+                response = self.wait_future(request, min(RESULT_REQUEST_PERIOD_S, deadline - time.monotonic()),
+                                            f"{what} (result)")
+                break
+            except WaitTimeout:
+                if time.monotonic() >= deadline:
+                    raise WaitTimeout(f"{what} (result) did not answer within {timeout_s:.0f} s") from None
+        if response.status == GoalStatus.STATUS_UNKNOWN:
+            raise DemoError(f"{what}: no answer to the goal, and the server does not know it")
+        return response.result
+
     def now_s(self) -> float:
         """Sim time (s): /clock."""
         return self.node.get_clock().now().nanoseconds * 1e-9
@@ -269,10 +303,9 @@ def generate_grasps(client: PickClient, config: PickDemoConfig, scene: Scene, se
     usually behind the object, where the cloud has no points (0 of 96 mug grasps would pass)."""
     goal = client.GenerateGrasp.Goal(prompt=config.prompt, object_cloud=scene.object_cloud,
                                      num_grasps=config.num_grasps, use_seed=True, seed=seed)
-    handle = client.wait_future(client.grasp_client.send_goal_async(goal), 30.0, "generate_grasp (goal)")
-    if not handle.accepted:
+    result = client.run_goal(client.grasp_client, client.GenerateGrasp, goal, config.goal_timeout_s, "generate_grasp")
+    if result is None:
         raise DemoError("generate_grasp rejected the goal")
-    result = client.wait_future(handle.get_result_async(), config.goal_timeout_s, "generate_grasp (result)").result
     if result.error_code != client.GenerateGrasp.Result.SUCCESS or not result.grasps:
         raise DemoError(f"generate_grasp failed (error {result.error_code}): {result.message}")
     return [g for g in result.grasps if g.contact_fingers]
@@ -290,11 +323,9 @@ def pick(client: PickClient, config: PickDemoConfig, scene: Scene, grasps: list,
         attempt.moments.append((msg.feedback.stage, client.now_s()))
         on_stage(msg.feedback.stage)
 
-    handle = client.wait_future(client.pick_client.send_goal_async(goal, feedback_callback=on_feedback), 30.0,
-                         "pick (goal)")
-    if not handle.accepted:
+    result = client.run_goal(client.pick_client, client.Pick, goal, config.goal_timeout_s, "pick", on_feedback)
+    if result is None:
         raise DemoError("pick rejected the goal (another pick running?)")
-    result = client.wait_future(handle.get_result_async(), config.goal_timeout_s, "pick (result)").result
     attempt.moments.append(("end", client.now_s()))
     attempt.pick_stages, attempt.pick_times_s = list(result.stage_names), list(result.stage_times_s)
     for stage, seconds in zip(result.stage_names, result.stage_times_s):

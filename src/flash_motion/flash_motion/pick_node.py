@@ -25,19 +25,16 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import uuid
 
 import numpy as np
 from action_msgs.msg import GoalStatus
 from control_msgs.action import FollowJointTrajectory
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
-from rclpy.action.client import ClientGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import JointState, PointCloud2
-from unique_identifier_msgs.msg import UUID
 
 from flash_core.geometry.rigid import transform_points
 from flash_core.hands.spec import load_spec
@@ -48,6 +45,7 @@ from flash_interfaces.msg import GraspSet
 from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
 from flash_motion.kortex_executor import KortexConfig, KortexError, KortexExecutor
 from flash_ros import run_node
+from flash_ros.action_goals import handle_by_id, new_goal_id
 from flash_ros.cloud import read_points
 from flash_ros.frames import FrameError, make_frame_lookup, pose_to_matrix, stamp_to_seconds
 from flash_ros.qos import LATCHED
@@ -337,7 +335,7 @@ class PickNode(Node):
         if not client.wait_for_server(timeout_sec=timeout_s):
             return f"no FollowJointTrajectory server on {client._action_name}"
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
-        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        goal_id = new_goal_id()
         sent = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg), goal_uuid=goal_id)
         answered = await wait_for(self, sent, timeout_s, self._group)
         if answered and not sent.result().accepted:
@@ -345,13 +343,10 @@ class PickNode(Node):
         if answered:
             handle = sent.result()
         else:
-            # The answer can be lost while the goal runs (DDS drops a response sent before the server has matched
-            # the requester's reply reader): follow the goal by its id. A server that never got it answers the
-            # result request at once with STATUS_UNKNOWN.
+            # The answer can be lost while the goal runs (flash_ros.action_goals): follow the goal by its id.
             self.get_logger().warning(f"{segment.name}: no answer to the goal on {client._action_name} within "
                                       f"{timeout_s:.1f} s; asking for its result by id")
-            accepted = FollowJointTrajectory.Impl.SendGoalService.Response(accepted=True)
-            handle = ClientGoalHandle(client, goal_id, accepted)
+            handle = handle_by_id(client, FollowJointTrajectory, goal_id)
         self._stop_segment = handle.cancel_goal_async
         if is_cancelled():
             handle.cancel_goal_async()
