@@ -167,7 +167,8 @@ PRESETS: dict[str, BuildConfig] = {
     # 250 objects in 60 categories (120 part-labelled procedural objects, 70 YCB, 60 pybullet random), both
     # hands, up to 16 grasps per hand that hold in simulation, 4 wordings per text level, 8 partial views per
     # object; splits with 29 unseen-category and ~30 unseen objects. Measured: 1 h 03 min for LEAP alone with
-    # `--candidates 8 --ray 2` on 2 shared cores (docs/benchmarks.md); both hands at 16 candidates take ~4x that.
+    # `--candidates 8 --ray 2` on 2 shared cores; as written (both hands, 16 candidates) ~103 min predicted on 2
+    # cores alone, above the 45 min target (docs/benchmarks.md, "FLASH-Drive build").
     "default": BuildConfig(
         sources=(
             SourceSpec("procedural", {"count_per_category": 10}),
