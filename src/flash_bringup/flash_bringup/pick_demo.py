@@ -31,7 +31,6 @@ OBJECT_FRAME_PREFIX = "object/"
 WORLD_FRAME = "world"
 # The servers answer goals in milliseconds; after this long without an answer the goal is followed by its id.
 GOAL_ANSWER_TIMEOUT_S = 10.0
-RESULT_REQUEST_PERIOD_S = 1.0  # how often a result that has not come is asked for again
 
 
 @dataclass
@@ -205,7 +204,7 @@ class PickClient:
         until `timeout_s`. DemoError when the server does not know the goal."""
         from action_msgs.msg import GoalStatus
 
-        from flash_ros.action_goals import handle_by_id, new_goal_id
+        from flash_ros.action_goals import RESULT_REQUEST_PERIOD_S, handle_by_id, new_goal_id
 
         goal_id = new_goal_id()
         sent = action_client.send_goal_async(goal, feedback_callback=feedback_callback, goal_uuid=goal_id)

@@ -45,14 +45,13 @@ from flash_interfaces.msg import GraspSet
 from flash_motion.conversions import grasp_to_candidate, hand_trajectory_for_driver, trajectory_to_msg
 from flash_motion.kortex_executor import KortexConfig, KortexError, KortexExecutor
 from flash_ros import run_node
-from flash_ros.action_goals import handle_by_id, new_goal_id
+from flash_ros.action_goals import RESULT_REQUEST_PERIOD_S, handle_by_id, new_goal_id
 from flash_ros.cloud import read_points
 from flash_ros.frames import FrameError, make_frame_lookup, pose_to_matrix, stamp_to_seconds
 from flash_ros.qos import LATCHED
 from flash_ros.waiting import wait_for
 
 EXECUTORS = ("follow_joint_trajectory", "kortex_api")
-RESULT_REQUEST_PERIOD_S = 1.0  # how often a segment asks its controller again for a result that has not come
 
 
 class PickNode(Node):
@@ -337,11 +336,10 @@ class PickNode(Node):
         self.get_logger().info(f"executing {segment.name} ({segment.trajectory.duration_s:.2f} s)")
         goal_id = new_goal_id()
         sent = client.send_goal_async(FollowJointTrajectory.Goal(trajectory=msg), goal_uuid=goal_id)
-        answered = await wait_for(self, sent, timeout_s, self._group)
-        if answered and not sent.result().accepted:
-            return "goal rejected by the controller"
-        if answered:
+        if await wait_for(self, sent, timeout_s, self._group):
             handle = sent.result()
+            if not handle.accepted:
+                return "goal rejected by the controller"
         else:
             # The answer can be lost while the goal runs (flash_ros.action_goals): follow the goal by its id.
             self.get_logger().warning(f"{segment.name}: no answer to the goal on {client._action_name} within "
@@ -368,8 +366,8 @@ class PickNode(Node):
 
     async def _await_result(self, handle, limit_s: float):
         """The goal's result response, or None when none came within `limit_s` (node clock). The result is asked
-        for again every RESULT_REQUEST_PERIOD_S: a lost response would otherwise hang the goal, and the server
-        answers every request (with the cached result once the goal has ended)."""
+        for again every RESULT_REQUEST_PERIOD_S (flash_ros.action_goals): a lost response would otherwise hang the
+        goal."""
         started = self.get_clock().now()
         request = handle.get_result_async()
         while True:
