@@ -26,7 +26,7 @@ def test_fusion_with_per_goal_memory_equals_the_torch_decoder_on_repeated_memory
     assert goal.memory.shape[0] == 2 and goal.batch_size == 6
     x, t = states(leap_hand, 6), torch.rand(6, generator=torch.Generator().manual_seed(0))
     fast = model.velocity(x, t, goal)
-    tokens = model._step_tokens(x, t)
+    tokens = model._step_tokens(x, t, goal)
     reference = model.fusion(tokens, goal.memory.repeat_interleave(3, 0),
                              memory_key_padding_mask=goal.memory_mask.repeat_interleave(3, 0))[:, 0]
     reference = model.head(model.fusion_norm(reference)) * model.state_scale

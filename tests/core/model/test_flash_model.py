@@ -33,8 +33,10 @@ def test_velocity_shape_and_seeded_sampling_is_deterministic(fusion, leap_hand, 
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_cached_sampling_equals_reencoding_everything_every_step(fusion, leap_hand, cloud):
-    model = randomise_head(build_model(tiny_config(fusion), leap_hand)).eval()
+@pytest.mark.parametrize("hand_object_distance", [False, True])
+def test_cached_sampling_equals_reencoding_everything_every_step(fusion, hand_object_distance, leap_hand, cloud):
+    config = tiny_config(fusion, hand_object_distance=hand_object_distance)
+    model = randomise_head(build_model(config, leap_hand)).eval()
     generator = GraspGenerator(model, leap_hand, SolverConfig(method="midpoint", steps=3))
     goals = generator.prepare_goals([PROMPTS[0], PROMPTS[3]], [cloud, cloud.flip(0) * 0.8])
     cached, nfe_cached = generator.sample(goals, 4, seed=0, cached=True)
@@ -45,9 +47,11 @@ def test_cached_sampling_equals_reencoding_everything_every_step(fusion, leap_ha
             .reshape(2, 4, 25)[:, :, :3]).abs().max() > 1e-3  # the field moved the hands: the comparison says something
 
 
-def test_llm_backbone_kv_cache_matches_single_pass(leap_hand, cloud):
+@pytest.mark.parametrize("hand_object_distance", [False, True])
+def test_llm_backbone_kv_cache_matches_single_pass(hand_object_distance, leap_hand, cloud):
     """The cached continuation (hand + state tokens after a cached [text, object] prefix) equals one full pass."""
-    model = randomise_head(build_model(tiny_config("llm_backbone"), leap_hand)).eval()
+    config = tiny_config("llm_backbone", hand_object_distance=hand_object_distance)
+    model = randomise_head(build_model(config, leap_hand)).eval()
     points = torch.stack([cloud[:256], cloud[:256] * 1.3])
     x = leap_hand.open_pose(2) + torch.tensor([0.1, 0, 0] + [0] * 22)
     t = torch.tensor([0.2, 0.7])

@@ -9,6 +9,7 @@ Token streams (D = d_model):
     text    prompt -> LLM                                              (B, T, H)
     object  PointNet++ + learned-query decoder (object_encoder.py)     (B, L, D)
     hand    hand.surface_points(x_t) -> PointNet++ (hand_encoder.py)   (B, S, D)
+            [+ each hand point's distance to the object surface, `hand_object_distance`]
     state   MLP(x_t) + time embedding: the readout token               (B, 1, D)
 
 Two fusions behind one interface (`encode_goal` once per goal, `velocity` once per ODE step):
@@ -25,7 +26,9 @@ Training (`forward`) encodes each distinct object cloud of a batch once (`object
 holds few objects) and can take the clouds' PointNet++ sampling and grouping precomputed (`object_grouping`).
 
 Ablation switches (paper Table 2): `use_live_hand`, `use_text`, `object.semantic_dim` (0 = no semantics) and
-`text.kind` ("scratch" = transformer trained from scratch instead of a pretrained LLM).
+`text.kind` ("scratch" = transformer trained from scratch instead of a pretrained LLM). Beyond the paper:
+`hand_object_distance` (the live hand's points carry their signed distance to the object cloud, its normals estimated
+from the cloud itself, the same way in training and at run time).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flash_core.model.hand_encoder import HandCloudFn, HandEncoder, HandEncoderConfig
+from flash_core.geometry.cloud_sdf import estimate_normals
+from flash_core.model.hand_encoder import HandCloudFn, HandEncoder, HandEncoderConfig, surface_features
 from flash_core.model.object_encoder import ObjectEncoder, ObjectEncoderConfig
 from flash_core.model.pointnet2 import PointNetGrouping
 from flash_core.model.text_backbone import TextBackbone, TextBackboneConfig, tokenize_prompts
@@ -61,6 +65,8 @@ class FlashModelConfig:
     # Table 2 switches
     use_live_hand: bool = True
     use_text: bool = True
+    # Each live hand point also gets its signed distance to the object cloud (hand_encoder.surface_features).
+    hand_object_distance: bool = False
     # "compact" fusion
     memory_layers: int = 2
     fusion_layers: int = 4
@@ -82,6 +88,8 @@ class FlashModelConfig:
             raise ValueError("a scratch text backbone has random weights: it must train (llm_training='full')")
         if self.fusion == "compact" and self.text.kind != "scratch" and self.llm_training != "frozen":
             raise ValueError("the compact fusion keeps a pretrained LLM frozen; use fusion='llm_backbone' to adapt it")
+        if self.hand_object_distance and not self.use_live_hand:
+            raise ValueError("hand_object_distance describes the live hand cloud: it needs use_live_hand")
         if self.state_dim <= 9:
             raise ValueError(f"state_dim must be 9 + number of joints, got {self.state_dim}")
         if self.d_model % self.fusion_heads:
@@ -100,6 +108,7 @@ class GoalContext:
     compact:      memory (G, S, D) and memory_mask (G, S), True = padding; memory_kv, per fusion layer the
                   cross-attention keys and values of the memory, each (G, heads, S, head_dim).
     llm_backbone: prefix_kv, one (keys, values) pair per LLM layer, each (G, heads, P, head_dim); prefix_mask (G, P).
+    With hand_object_distance: object_points and object_normals (G, N, 3), each goal's cloud and its normals.
     """
 
     num_goals: int
@@ -109,6 +118,8 @@ class GoalContext:
     prefix_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
     prefix_mask: torch.Tensor | None = None
     rows_per_goal: int = 1
+    object_points: torch.Tensor | None = None
+    object_normals: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -126,8 +137,10 @@ class GoalContext:
         def rep(value):
             return value.repeat_interleave(repeats, dim=0)
 
+        clouds = {} if self.object_points is None else {
+            "object_points": rep(self.object_points), "object_normals": rep(self.object_normals)}
         return GoalContext(self.batch_size * repeats, prefix_kv=[(rep(k), rep(v)) for k, v in self.prefix_kv],
-                           prefix_mask=rep(self.prefix_mask))
+                           prefix_mask=rep(self.prefix_mask), **clouds)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -159,7 +172,8 @@ class FlashModel(nn.Module):
         self.prompt_cache_entries = PROMPT_CACHE_ENTRIES  # a trainer raises it to hold every training prompt
 
         self.object_encoder = ObjectEncoder(config.object, d)
-        self.hand_encoder = HandEncoder(config.hand_encoder, d) if config.use_live_hand else None
+        self.hand_encoder = (HandEncoder(config.hand_encoder, d, config.hand_object_distance)
+                             if config.use_live_hand else None)
         self.time_embed = mlp(d, d, d)
         self.state_embed = mlp(config.state_dim, d, d)
         self.head = mlp(d, d, config.state_dim)
@@ -231,9 +245,20 @@ class FlashModel(nn.Module):
         """
         object_tokens = self._object_tokens(len(prompts), object_points, object_features, object_index,
                                             object_grouping)  # (G, L, D)
-        if self.config.fusion == "compact":
-            return self._encode_memory(prompts, object_tokens)
-        return self._encode_prefix(prompts, object_tokens)
+        goal = (self._encode_memory(prompts, object_tokens) if self.config.fusion == "compact"
+                else self._encode_prefix(prompts, object_tokens))
+        if self.config.hand_object_distance:
+            goal = replace(goal, **self._goal_clouds(len(prompts), object_points, object_index))
+        return goal
+
+    @staticmethod
+    def _goal_clouds(num_goals: int, object_points: torch.Tensor, object_index: torch.Tensor | None
+                     ) -> dict[str, torch.Tensor]:
+        """Each goal's cloud (G, N, 3) and its normals, estimated from the cloud once per distinct cloud."""
+        normals = torch.stack([estimate_normals(cloud) for cloud in object_points])  # (U, N, 3)
+        if object_index is None:
+            return {"object_points": object_points, "object_normals": normals}
+        return {"object_points": object_points[object_index], "object_normals": normals[object_index]}
 
     def _object_tokens(self, num_goals: int, object_points: torch.Tensor, object_features: torch.Tensor | None,
                        object_index: torch.Tensor | None, object_grouping: PointNetGrouping | None) -> torch.Tensor:
@@ -331,13 +356,18 @@ class FlashModel(nn.Module):
     # ------------------------------------------------------------------------------------------------------------
     # the velocity field, once per ODE step
 
-    def _step_tokens(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def _step_tokens(self, x_t: torch.Tensor, t: torch.Tensor, goal: GoalContext) -> torch.Tensor:
         """[state token, hand tokens] (B, 1 + S, D), each carrying the time embedding."""
         time = self.time_embed(timestep_embedding(t, self.config.d_model))  # (B, D)
         tokens = self.state_embed(x_t / self.state_scale).unsqueeze(1)  # (B, 1, D)
         if self.hand_encoder is not None:
             hand_points = self.hand_cloud_fn(x_t)  # (B, M, 3): the live hand, recomputed at every step
-            tokens = torch.cat((tokens, self.hand_encoder(hand_points)), dim=1)
+            features = None
+            if self.config.hand_object_distance:
+                rows, size = hand_points.shape[:2]  # the rows of a goal are consecutive: one search per goal
+                grouped = hand_points.reshape(goal.num_goals, goal.rows_per_goal * size, 3)
+                features = surface_features(grouped, goal.object_points, goal.object_normals).reshape(rows, size, -1)
+            tokens = torch.cat((tokens, self.hand_encoder(hand_points, features)), dim=1)
         return tokens + time.unsqueeze(1)
 
     def _llm_step_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -348,7 +378,7 @@ class FlashModel(nn.Module):
     def velocity(self, x_t: torch.Tensor, t: torch.Tensor | float, goal: GoalContext) -> torch.Tensor:
         """x_t (B, state_dim), t scalar or (B,), goal with B rows -> velocity (B, state_dim) in physical units."""
         x_t, t = self._check_state(x_t, t, goal.batch_size)
-        tokens = self._step_tokens(x_t, t)
+        tokens = self._step_tokens(x_t, t, goal)
         if self.config.fusion == "compact":
             readout = self.fusion_norm(self._fuse(tokens, goal))  # the state token
         else:
@@ -438,7 +468,9 @@ class FlashModel(nn.Module):
         object_tokens = self._object_tokens(len(prompts), object_points, object_features, object_index,
                                             object_grouping)
         prefix, prefix_mask = self._prefix_embeddings(prompts, object_tokens)
-        new = self._llm_step_embeddings(self._step_tokens(x_t, t))
+        clouds = (self._goal_clouds(len(prompts), object_points, object_index) if self.config.hand_object_distance
+                  else {})
+        new = self._llm_step_embeddings(self._step_tokens(x_t, t, GoalContext(len(prompts), **clouds)))
         mask = torch.cat((prefix_mask, prefix_mask.new_ones(new.shape[:2])), dim=1)
         out = self.llm.get_decoder()(inputs_embeds=torch.cat((prefix, new), dim=1), attention_mask=mask,
                                      use_cache=False)
