@@ -12,7 +12,8 @@ from tiny_runs import TINY_CONFIG, write_procedural_drive
 
 from flash_core.cli import main
 
-TRAINED = ("full", "no_live_hand", "semantics", "no_text", "unrefined")  # scratch_text: tiny.yaml is scratch already
+# scratch_text: tiny.yaml is scratch already
+TRAINED = ("full", "no_live_hand", "semantics", "no_text", "hand_object_distance", "unrefined")
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +35,17 @@ def test_each_variant_of_the_default_model_changes_only_its_switch(drive, tmp_pa
     base = base_config(AblationConfig(data=str(drive), out=str(tmp_path), budget_steps=7))
     assert base.loop.steps == 7 and base.loop.eval_every == 0 and base.model.text.kind == "smollm2"
     plans = {p.name: p for p in plan_variants(base, drive, tmp_path)}
-    assert list(plans) == ["full", "no_live_hand", "scratch_text", "semantics", "no_text", "unrefined"]
+    assert list(plans) == ["full", "no_live_hand", "scratch_text", "semantics", "no_text", "hand_object_distance",
+                           "unrefined"]
     changed = {name: differences(config_to_dict(base), config_to_dict(p.config)) for name, p in plans.items()}
-    assert changed == {"full": set(), "no_live_hand": {"model.use_live_hand"}, "no_text": {"model.use_text"},
+    assert changed == {"full": set(), "no_live_hand": {"model.use_live_hand", "model.hand_object_distance"},
+                       "no_text": {"model.use_text"}, "hand_object_distance": {"model.hand_object_distance"},
                        "scratch_text": {"model.text.kind", "model.llm_training"},
                        "semantics": {"model.object.semantic_dim"}, "unrefined": {"data.root"}}
     assert plans["scratch_text"].config.model.llm_training == "full"  # a scratch text model trains
     assert plans["semantics"].label == "with semantic features"  # the default model has none; the data has 8-D
     assert plans["semantics"].config.model.object.semantic_dim == 8
+    assert plans["hand_object_distance"].label == "w/o hand-object distance"  # the default model has it
     unrefined = plans["unrefined"].config.data.root
     for shard in (drive / "grasps").glob("shard_*"):  # the unrefined copy's x is the shard's x_unrefined
         linked = tmp_path / "data-unrefined" / "grasps" / shard.name / "x.npy"

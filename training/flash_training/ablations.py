@@ -10,11 +10,13 @@ Every variant is `flash train` (`flash_training.train.train`) on the same data w
 config, the full model's (the defaults, `--config FILE`, `--set key=value`) with one switch changed:
 
     full            the full model
-    no_live_hand    model.use_live_hand=false: the live hand cloud of x_t is not fed back
+    no_live_hand    model.use_live_hand=false: the live hand cloud of x_t is not fed back (nor its distances)
     scratch_text    a transformer trained from scratch with its own tokenizer instead of the pretrained LLM
     semantics       per-point semantic features switched: off when the full model uses them, on (with the data's
                     feature width) when it does not (the default model does not)
     no_text         model.use_text=false: no prompt at all
+    hand_object_distance  the live hand points' distances to the object cloud switched (not in the paper):
+                    off when the full model uses them, on when it does not
     unrefined       trained on the grasps before refinement: `x_unrefined.npy` beside every shard's `x.npy` (a
                     proposed addition to FLASH-Drive; data sets without it report the variant as not run)
 
@@ -56,7 +58,7 @@ MAX_REFERENCES = 64  # ground-truth grasps per goal for the Chamfer metric
 # perception node sends it with complete_occluded on.
 CLOUDS = ("full", "partial", "partial_completed")
 DEFAULT_CLOUDS = ("full", "partial")
-VARIANTS = ("full", "no_live_hand", "scratch_text", "semantics", "no_text", "unrefined")
+VARIANTS = ("full", "no_live_hand", "scratch_text", "semantics", "no_text", "hand_object_distance", "unrefined")
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def unrefined_dataset(data: Path, out: Path) -> tuple[Path | None, str | None]:
 
 
 def plan_variants(base, data: Path, out: Path) -> list[VariantPlan]:
-    """The six variants of the full model `base` (a TrainConfig), each with its config or the reason it is not run."""
+    """The variants of the full model `base` (a TrainConfig), each with its config or the reason it is not run."""
     model = base.model
     plans = [VariantPlan("full", "FLASH (full)", base)]
 
@@ -198,8 +200,10 @@ def plan_variants(base, data: Path, out: Path) -> list[VariantPlan]:
         plans.append(VariantPlan(name, label, config, reason))
 
     off = "the full model already runs without it"
+    # The hand-object distance describes the live hand cloud: without the cloud it goes too.
     variant("no_live_hand", "w/o live hand cloud",
-            {"model": {"use_live_hand": False}} if model.use_live_hand else None, None if model.use_live_hand else off)
+            {"model": {"use_live_hand": False, "hand_object_distance": False}} if model.use_live_hand else None,
+            None if model.use_live_hand else off)
     scratch = model.text.kind == "scratch"
     variant("scratch_text", "w/o LLM (text transformer from scratch)",
             None if scratch else {"model": {"text": {"kind": "scratch"}, "llm_training": None}},
@@ -212,6 +216,10 @@ def plan_variants(base, data: Path, out: Path) -> list[VariantPlan]:
                 {"model": {"object": {"semantic_dim": width}}}, "the data set stores no semantic features")
     variant("no_text", "w/o text", {"model": {"use_text": False}} if model.use_text else None,
             None if model.use_text else off)
+    distance = model.hand_object_distance
+    variant("hand_object_distance", "w/o hand-object distance" if distance else "with hand-object distance",
+            {"model": {"hand_object_distance": not distance}} if model.use_live_hand else None,
+            None if model.use_live_hand else "the full model has no live hand cloud to describe")
     root, reason = unrefined_dataset(data, out)
     variant("unrefined", "trained on unrefined grasps", None if root is None else {}, reason,
             None if root is None else str(root))

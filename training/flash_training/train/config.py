@@ -91,7 +91,9 @@ class LoopConfig:
 
 @dataclass
 class TrainConfig:
-    model: FlashModelConfig = field(default_factory=FlashModelConfig)
+    # The default model adds the hand-object distance to the paper's network (measured: docs/benchmarks.md);
+    # FlashModelConfig keeps it off so that checkpoints written without the switch load as they were trained.
+    model: FlashModelConfig = field(default_factory=lambda: FlashModelConfig(hand_object_distance=True))
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
