@@ -248,12 +248,11 @@ class FlashModel(nn.Module):
         goal = (self._encode_memory(prompts, object_tokens) if self.config.fusion == "compact"
                 else self._encode_prefix(prompts, object_tokens))
         if self.config.hand_object_distance:
-            goal = replace(goal, **self._goal_clouds(len(prompts), object_points, object_index))
+            goal = replace(goal, **self._goal_clouds(object_points, object_index))
         return goal
 
     @staticmethod
-    def _goal_clouds(num_goals: int, object_points: torch.Tensor, object_index: torch.Tensor | None
-                     ) -> dict[str, torch.Tensor]:
+    def _goal_clouds(object_points: torch.Tensor, object_index: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Each goal's cloud (G, N, 3) and its normals, estimated from the cloud once per distinct cloud."""
         normals = torch.stack([estimate_normals(cloud) for cloud in object_points])  # (U, N, 3)
         if object_index is None:
@@ -468,7 +467,7 @@ class FlashModel(nn.Module):
         object_tokens = self._object_tokens(len(prompts), object_points, object_features, object_index,
                                             object_grouping)
         prefix, prefix_mask = self._prefix_embeddings(prompts, object_tokens)
-        clouds = (self._goal_clouds(len(prompts), object_points, object_index) if self.config.hand_object_distance
+        clouds = (self._goal_clouds(object_points, object_index) if self.config.hand_object_distance
                   else {})
         new = self._llm_step_embeddings(self._step_tokens(x_t, t, GoalContext(len(prompts), **clouds)))
         mask = torch.cat((prefix_mask, prefix_mask.new_ones(new.shape[:2])), dim=1)
