@@ -219,7 +219,8 @@ def new_step(model):
     from flash_training.train.batches import CloudCache, collate_items, flow_batch
     from flash_training.train.step import train_step
 
-    cache = CloudCache(model.object_encoder.pointnet, model.config.object.num_points, 1000, torch.device("cpu"))
+    cache = CloudCache(model.object_encoder.pointnet, model.config.object.num_points, 1000, torch.device("cpu"),
+                       normals=model.config.hand_object_distance)
 
     def step(model, optimizer, sampler, clouds, batch) -> float:
         items = [{"object_index": o, "view": -1, "object_points": clouds[o], "x": x, "prompt": p}

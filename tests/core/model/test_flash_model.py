@@ -8,6 +8,7 @@ from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.objective import FlowBatch
 from flash_core.flow.solver import SolverConfig
 from flash_core.generator import GraspGenerator
+from flash_core.geometry.cloud_sdf import estimate_normals
 
 FUSIONS = ["compact", "llm_backbone"]
 
@@ -60,6 +61,17 @@ def test_llm_backbone_kv_cache_matches_single_pass(hand_object_distance, leap_ha
         full, _ = model(x, t, prompts, points)
         cached = model.velocity(x, t, model.encode_goal(prompts, points))
     torch.testing.assert_close(cached, full, atol=1e-5, rtol=1e-5)
+    if hand_object_distance:  # normals a trainer cached are used as given, in both paths
+        normals = torch.stack([estimate_normals(p) for p in points])
+        with torch.no_grad():
+            given, _ = model(x, t, prompts, points, object_normals=normals)
+            flipped, _ = model(x, t, prompts, points, object_normals=-normals)
+            goal = model.encode_goal(prompts, points, object_normals=-normals)
+        torch.testing.assert_close(given, full, atol=1e-5, rtol=1e-5)
+        assert (flipped - full).abs().max() > 1e-4
+        torch.testing.assert_close(model.velocity(x, t, goal), flipped, atol=1e-5, rtol=1e-5)
+        with pytest.raises(ValueError, match="object_normals must match"):
+            model.encode_goal(prompts, points, object_normals=normals[:, :10])
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)

@@ -17,6 +17,7 @@ from flash_training.train.distributed import ProcessGroup
 
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.generator import model_cloud_index
+from flash_core.geometry.cloud_sdf import estimate_normals
 from flash_core.hands import make_hand
 from flash_core.model.pointnet2 import PointNet2, SetAbstractionSpec
 
@@ -70,7 +71,7 @@ def test_a_batch_keeps_each_distinct_cloud_once_and_the_cache_prepares_it_like_i
         assert torch.equal(shared.clouds[shared.cloud_index[row]], items[row // 4 * 4]["object_points"])
     torch.manual_seed(0)
     pointnet = PointNet2((SetAbstractionSpec(64, 0.03, 16, 32), SetAbstractionSpec(16, 0.08, 16, 32)))
-    cache = CloudCache(pointnet, num_points=256, max_entries=100, device=torch.device("cpu"))
+    cache = CloudCache(pointnet, num_points=256, max_entries=100, device=torch.device("cpu"), normals=True)
     noise = torch.zeros(len(items), 25), torch.full((len(items),), 0.5)
     flow = flow_batch(batch, cache, *noise, use_semantics=False)
     again = flow_batch(collate_items(items[::-1]), cache, *noise, use_semantics=False)
@@ -78,6 +79,8 @@ def test_a_batch_keeps_each_distinct_cloud_once_and_the_cache_prepares_it_like_i
     for u, cloud in enumerate(batch.clouds):
         expected = cloud[model_cloud_index(cloud, 256)] - cloud.mean(0)  # GraspGenerator.prepare_goals' frame
         torch.testing.assert_close(flow.object_points[u], expected)
+    for cloud, normals in zip(flow.object_points, flow.object_normals):  # what the model would estimate itself
+        torch.testing.assert_close(normals, estimate_normals(cloud), atol=1e-4, rtol=0)
     fresh = pointnet.group(flow.object_points)
     for cached, computed in zip(flow.object_grouping, fresh):
         assert torch.equal(cached.centroid_index, computed.centroid_index)

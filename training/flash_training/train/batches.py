@@ -12,8 +12,9 @@ stored partial views, as the data set drew it): the augmentation is the same per
 G distinct clouds. The collate function keeps each distinct cloud once with every row's index into them
 (`torch.unique` on (object, view)), so the object encoder runs once per distinct cloud. `CloudCache` makes each
 distinct cloud model-ready once per run: thinned to the model's N points and centred on its centroid exactly as
-`GraspGenerator` prepares a cloud at inference, and sampled/grouped by the object encoder's PointNet++ (pure
-geometry, reused at every step). Grasps move into the same centred frame (x[:3] -= centroid).
+`GraspGenerator` prepares a cloud at inference, sampled/grouped by the object encoder's PointNet++ and, for a model
+with `hand_object_distance`, given its estimated normals (pure geometry, reused at every step). Grasps move into
+the same centred frame (x[:3] -= centroid).
 
 Sharding. Process p of W loads rows [p B/W, (p + 1) B/W) of each global batch, whole chunks (G must be a multiple
 of W); x_0 and t of a step are drawn for the whole global batch from (seed, step) and sliced the same way. Every
@@ -35,6 +36,7 @@ import torch
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.objective import FlowBatch
 from flash_core.generator import model_cloud_index
+from flash_core.geometry.cloud_sdf import estimate_normals
 from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.model.pointnet2 import LevelGrouping, PointNet2, PointNetGrouping, concat_groupings
 from flash_training.train.distributed import ProcessGroup
@@ -154,22 +156,26 @@ class _PreparedCloud:
     index: torch.Tensor  # (n,) int64: the model's points of the stored cloud
     centre: torch.Tensor  # (3,) centroid of the stored cloud
     grouping: PointNetGrouping  # of the centred model points, batch of one (indices stored as int32)
+    normals: torch.Tensor | None  # (n, 3) `estimate_normals` of the centred model points, when asked for
     fingerprint: torch.Tensor  # a few stored coordinates: a key whose cloud changed is an error, not a stale hit
 
 
 class CloudCache:
     """Model-ready object clouds, once per distinct (object, view) key: see the module docstring."""
 
-    def __init__(self, pointnet: PointNet2, num_points: int, max_entries: int, device: torch.device):
+    def __init__(self, pointnet: PointNet2, num_points: int, max_entries: int, device: torch.device,
+                 normals: bool = False):
         self.pointnet = pointnet
         self.num_points = num_points
+        self.normals = normals
         self.max_entries = max_entries
         self.device = device
         self._entries: OrderedDict[tuple[int, int], _PreparedCloud] = OrderedDict()
         self.hits = self.misses = 0
 
     def prepare(self, keys: torch.Tensor, clouds: torch.Tensor):
-        """keys (U, 2), clouds (U, P, 3) -> model points (U, n, 3), index (U, n), centres (U, 3), grouping."""
+        """keys (U, 2), clouds (U, P, 3) -> model points (U, n, 3), index (U, n), centres (U, 3), grouping,
+        normals (U, n, 3) or None."""
         clouds = clouds.to(self.device)
         names = [tuple(k) for k in keys.tolist()]
         missing = [u for u, name in enumerate(names) if name not in self._entries]
@@ -190,7 +196,8 @@ class CloudCache:
         points = torch.gather(clouds, 1, index[..., None].expand(-1, -1, 3)) - centres[:, None]
         grouping = concat_groupings([e.grouping for e in entries])
         grouping = tuple(LevelGrouping(g.centroid_index.long(), g.neighbor_index.long()) for g in grouping)
-        return points, index, centres, grouping
+        normals = torch.stack([e.normals for e in entries]) if self.normals else None
+        return points, index, centres, grouping, normals
 
     def _add(self, names: list[tuple[int, int]], clouds: torch.Tensor) -> None:
         index = torch.stack([model_cloud_index(cloud, self.num_points) for cloud in clouds])  # (M, n)
@@ -200,7 +207,8 @@ class CloudCache:
         for m, name in enumerate(names):
             own = tuple(LevelGrouping(g.centroid_index[m : m + 1].int(), g.neighbor_index[m : m + 1].int())
                         for g in grouping)
-            self._entries[name] = _PreparedCloud(index[m], centres[m], own, clouds[m, :4].clone())
+            normals = estimate_normals(points[m]) if self.normals else None
+            self._entries[name] = _PreparedCloud(index[m], centres[m], own, normals, clouds[m, :4].clone())
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
@@ -213,7 +221,7 @@ def flow_batch(items: ItemBatch, cache: CloudCache, initial: torch.Tensor, times
     objective has a penetration term; each row gets its object's grid shifted into the centred frame.
     """
     device = cache.device
-    points, index, centres, grouping = cache.prepare(items.cloud_keys, items.clouds)
+    points, index, centres, grouping, normals = cache.prepare(items.cloud_keys, items.clouds)
     cloud_index = items.cloud_index.to(device)
     grasps = items.grasps.to(device).clone()
     grasps[:, :3] -= centres[cloud_index]
@@ -230,4 +238,4 @@ def flow_batch(items: ItemBatch, cache: CloudCache, initial: torch.Tensor, times
         object_sdfs = [shifted[u] for u in items.cloud_index.tolist()]
     return FlowBatch(prompts=items.prompts, object_points=points, grasps=grasps, object_features=features,
                      initial=initial.to(device), times=times.to(device), object_sdfs=object_sdfs,
-                     object_index=cloud_index, object_grouping=grouping)
+                     object_index=cloud_index, object_grouping=grouping, object_normals=normals)

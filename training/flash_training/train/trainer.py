@@ -120,7 +120,7 @@ class Trainer:
             self.optimizer, lambda step: lr_factor(step, config.optim.warmup_steps, loop.steps,
                                                    config.optim.min_lr_ratio))
         self.cache = CloudCache(self.model.object_encoder.pointnet, config.model.object.num_points,
-                                data.cloud_cache_entries, group.device)
+                                data.cloud_cache_entries, group.device, normals=config.model.hand_object_distance)
         self.sdfs = {} if config.objective.penetration_weight > 0 else None
         self.start_step = 0
         if checkpoint is not None:

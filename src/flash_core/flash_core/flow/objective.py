@@ -38,6 +38,7 @@ class FlowBatch:
     object_sdfs: Sequence[ObjectSDF] | None = None  # one per row; needed when penetration_weight > 0
     object_index: torch.Tensor | None = None  # (B,) int64 cloud of each row; None: U = B, row i has cloud i
     object_grouping: PointNetGrouping | None = None  # the clouds' PointNet++ grouping when known (a cache)
+    object_normals: torch.Tensor | None = None  # (U, N, 3) the clouds' estimated normals when known (a cache)
     times: torch.Tensor | None = None  # (B,) t; drawn from U[0, 1] when None
 
 
@@ -71,7 +72,7 @@ def flow_matching_loss(model, batch: FlowBatch, sampler: InitialStateSampler, co
     path = sample_linear_path(x_0, x_1, t)
     velocity, losses = (forward or model)(path.x_t, path.t, batch.prompts, batch.object_points, batch.object_features,
                              target_velocity=path.dx_t, object_index=batch.object_index,
-                             object_grouping=batch.object_grouping)
+                             object_grouping=batch.object_grouping, object_normals=batch.object_normals)
     total = losses["cfm"]
     if config.penetration_weight > 0:
         losses["penetration"] = penetration_depth(model.hand_cloud_fn, x_0 + velocity, batch.object_sdfs)

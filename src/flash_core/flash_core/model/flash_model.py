@@ -236,25 +236,33 @@ class FlashModel(nn.Module):
 
     def encode_goal(self, prompts: Sequence[str], object_points: torch.Tensor,
                     object_features: torch.Tensor | None = None, *, object_index: torch.Tensor | None = None,
-                    object_grouping: PointNetGrouping | None = None) -> GoalContext:
+                    object_grouping: PointNetGrouping | None = None,
+                    object_normals: torch.Tensor | None = None) -> GoalContext:
         """G goals -> GoalContext.
 
         prompts (G strings); object_points (U, N, 3) and object_features (U, N, F) or None: the distinct clouds;
         object_index (G,) int64: the cloud of each goal (None: U = G, one cloud per goal, in order);
-        object_grouping: the clouds' PointNet++ grouping (`object_encoder.pointnet.group(object_points)`), if known.
+        object_grouping: the clouds' PointNet++ grouping (`object_encoder.pointnet.group(object_points)`), if known;
+        object_normals (U, N, 3): the clouds' `estimate_normals`, if known (used with hand_object_distance).
         """
         object_tokens = self._object_tokens(len(prompts), object_points, object_features, object_index,
                                             object_grouping)  # (G, L, D)
         goal = (self._encode_memory(prompts, object_tokens) if self.config.fusion == "compact"
                 else self._encode_prefix(prompts, object_tokens))
         if self.config.hand_object_distance:
-            goal = replace(goal, **self._goal_clouds(object_points, object_index))
+            goal = replace(goal, **self._goal_clouds(object_points, object_index, object_normals))
         return goal
 
     @staticmethod
-    def _goal_clouds(object_points: torch.Tensor, object_index: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Each goal's cloud (G, N, 3) and its normals, estimated from the cloud once per distinct cloud."""
-        normals = torch.stack([estimate_normals(cloud) for cloud in object_points])  # (U, N, 3)
+    def _goal_clouds(object_points: torch.Tensor, object_index: torch.Tensor | None,
+                     normals: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Each goal's cloud (G, N, 3) and its normals, estimated from the cloud once per distinct cloud unless
+        given (U, N, 3)."""
+        if normals is None:
+            normals = torch.stack([estimate_normals(cloud) for cloud in object_points])  # (U, N, 3)
+        elif normals.shape != object_points.shape:
+            raise ValueError(f"object_normals must match object_points {tuple(object_points.shape)}, "
+                             f"got {tuple(normals.shape)}")
         if object_index is None:
             return {"object_points": object_points, "object_normals": normals}
         return {"object_points": object_points[object_index], "object_normals": normals[object_index]}
@@ -440,20 +448,21 @@ class FlashModel(nn.Module):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, prompts: Sequence[str], object_points: torch.Tensor,
                 object_features: torch.Tensor | None = None, target_velocity: torch.Tensor | None = None, *,
-                object_index: torch.Tensor | None = None, object_grouping: PointNetGrouping | None = None):
+                object_index: torch.Tensor | None = None, object_grouping: PointNetGrouping | None = None,
+                object_normals: torch.Tensor | None = None):
         """All conditioning encoded for every row (no goal caches). Returns (velocity (B, state_dim), losses).
 
         object_points (U, N, 3) [+ object_features (U, N, F)] are the distinct clouds, object_index (B,) the cloud
-        of each row (None: U = B); each cloud is encoded once. object_grouping: see `encode_goal`.
+        of each row (None: U = B); each cloud is encoded once. object_grouping, object_normals: see `encode_goal`.
         losses["cfm"] is the flow-matching MSE in normalised units (translations divided by translation_scale_m),
         present when target_velocity (B, state_dim) is given.
         """
-        objects = (object_points, object_features, object_index, object_grouping)
+        objects = (object_points, object_features, object_index, object_grouping, object_normals)
         if self.config.fusion == "llm_backbone":
             velocity = self._forward_single_pass(x_t, t, prompts, *objects)
         else:
             goal = self.encode_goal(prompts, object_points, object_features, object_index=object_index,
-                                    object_grouping=object_grouping)
+                                    object_grouping=object_grouping, object_normals=object_normals)
             velocity = self.velocity(x_t, t, goal)
         losses = {}
         if target_velocity is not None:
@@ -461,13 +470,13 @@ class FlashModel(nn.Module):
         return velocity, losses
 
     def _forward_single_pass(self, x_t, t, prompts, object_points, object_features, object_index,
-                             object_grouping) -> torch.Tensor:
+                             object_grouping, object_normals) -> torch.Tensor:
         """The LLM over the whole sequence [text, object, hand, state] at once: what the KV-cached path must equal."""
         x_t, t = self._check_state(x_t, t, len(prompts))
         object_tokens = self._object_tokens(len(prompts), object_points, object_features, object_index,
                                             object_grouping)
         prefix, prefix_mask = self._prefix_embeddings(prompts, object_tokens)
-        clouds = (self._goal_clouds(object_points, object_index) if self.config.hand_object_distance
+        clouds = (self._goal_clouds(object_points, object_index, object_normals) if self.config.hand_object_distance
                   else {})
         new = self._llm_step_embeddings(self._step_tokens(x_t, t, GoalContext(len(prompts), **clouds)))
         mask = torch.cat((prefix_mask, prefix_mask.new_ones(new.shape[:2])), dim=1)
