@@ -11,7 +11,7 @@
   surface (`flash_training.data.contacts`: what the simulator touches with) and the part of the face closest to
   that point (-1 beyond `contact_threshold_m`);
 - required_friction: the least friction coefficient with which the touching links can resist each of simulated
-  protocol (b)'s six pushes (`contacts.required_friction`; +inf when none suffices);
+  protocol (b)'s six pushes (`flash_core.geometry.force_closure.required_friction`; +inf when none suffices);
 - contact_fingers, accepted, reasons: the acceptance test (penetration < 2 mm, at least three fingers including
   the thumb within 3.5 mm, self-penetration < 2 mm, the pushes resisted with half the simulator's friction, as
   DexGraspBench's analytic force-closure metrics allow) and, per rejected grasp, the first check it failed.
@@ -24,10 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flash_core.geometry.force_closure import required_friction
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.hands.collision import DEFAULT_TOLERANCE_M, hand_collision
 from flash_core.hands.hand_model import HandModel
-from flash_training.data.contacts import centre_of_mass, contact_geometry, link_contacts, required_friction
+from flash_training.data.contacts import centre_of_mass, contact_geometry, link_contacts
 
 
 @dataclass(frozen=True)

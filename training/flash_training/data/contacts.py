@@ -1,15 +1,14 @@
-"""Where a posed hand touches an object, on the hand's official collision geometry, and whether those contacts can
-hold the object against the force-closure test's pushes.
+"""Where a posed hand touches an object, on the hand's official collision geometry (whether those contacts can hold
+it is `flash_core.geometry.force_closure`).
 
 - `ContactGeometry` (one per hand, `contact_geometry(hand)`): samples of the outer collision surface attached to
   their links (what MuJoCo collides, `flash_core.hands.collision`), which links each joint moves, the joints of
   each finger, and a MuJoCo model of the hand alone for exact self-contact queries.
 - `link_contacts(hand, x, sdf)`: per link, its point closest to the object, the distance and the object's outward
   normal there.
-- `required_friction(...)`: the least friction coefficient with which the contacts can balance a unit push along
-  each of +-x, +-y, +-z at the object's centre of mass (force and torque, forces inside linearised friction cones):
-  the analytic counterpart of simulated protocol (b). DexGraspBench's analytic force-closure metrics use half the
-  simulator's friction for margin, so a grasp needing at most 0.3 (the simulator has 0.6) is accepted.
+- `centre_of_mass(...)`: where protocol (b) pushes; with `link_contacts` it is what
+  `flash_core.geometry.force_closure.required_friction` judges (the least friction with which the contacts resist
+  the six pushes; a grasp needing at most 0.3, half the simulator's 0.6, is accepted).
 """
 
 from __future__ import annotations
@@ -24,8 +23,6 @@ from flash_core.hands import mjcf
 from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.hand_model import HandModel
 from flash_core.hands.link_surface import link_surface, per_link_min
-
-PUSHES = np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0], [0, 1, 0], [0, 0, -1], [0, 0, 1]], float)  # protocol (b)
 
 
 @dataclass(frozen=True)
@@ -127,44 +124,3 @@ def centre_of_mass(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     return np.asarray(mesh.center_mass if mesh.is_watertight and mesh.volume > 0 else mesh.vertices.mean(0))
-
-
-def _push_residual(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, friction: float,
-                   edges: int = 8, length_m: float = 0.05) -> float:
-    """Worst over the six unit pushes at `centre` of the least-squares residual of balancing it (force, and torque
-    in units of `length_m`) with contact forces inside `edges`-sided friction pyramids at points (K, 3) whose
-    object normals (outward) are normals (K, 3)."""
-    from scipy.optimize import nnls
-
-    angles = np.linspace(0.0, 2 * np.pi, edges, endpoint=False)
-    inward = -normals  # (K, 3)
-    helper = np.where(np.abs(inward[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
-    tangent = np.cross(inward, helper)
-    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
-    other = np.cross(inward, tangent)
-    forces = inward[:, None] + friction * (np.cos(angles)[None, :, None] * tangent[:, None]
-                                           + np.sin(angles)[None, :, None] * other[:, None])  # (K, E, 3)
-    torques = np.cross(((points - centre) / length_m)[:, None], forces)  # (K, E, 3)
-    wrenches = np.concatenate([forces, torques], -1).reshape(-1, 6).T  # (6, K * E)
-    return max(nnls(wrenches, np.concatenate([-push, np.zeros(3)]))[1] for push in PUSHES)
-
-
-def required_friction(points: np.ndarray, normals: np.ndarray, touching: np.ndarray, centre: np.ndarray,
-                      most: float = 1.0, tolerance: float = 1e-3, steps: int = 7) -> np.ndarray:
-    """(B,) the least friction coefficient (to within most / 2^steps) with which the touching contacts (B, L) can
-    resist each of the six pushes of protocol (b); +inf when `most` does not suffice or fewer than two touch."""
-    out = np.full(len(points), np.inf)
-    usable = touching & (np.linalg.norm(np.nan_to_num(normals), axis=-1) > 0.5)  # the SDF's gradient can vanish
-    for b in range(len(points)):
-        k = np.flatnonzero(usable[b])
-        if len(k) < 2 or _push_residual(points[b, k], normals[b, k], centre, most) > tolerance:
-            continue
-        low, high = 0.0, most
-        for _ in range(steps):
-            middle = (low + high) / 2
-            if _push_residual(points[b, k], normals[b, k], centre, middle) > tolerance:
-                low = middle
-            else:
-                high = middle
-        out[b] = high
-    return out

@@ -16,7 +16,7 @@
    along the same direction) pushes.
 3. Selection: `oversample` candidates per requested grasp; the one kept has at least three fingers, the thumb
    among them, within `contact_threshold_m` and needs the least friction to resist the six pushes of protocol (b)
-   (`contacts.required_friction`, on the SDF grid); then the least penetration.
+   (`flash_core.geometry.force_closure.required_friction`, on the SDF grid); then the least penetration.
 4. Optional polish (`optimizer.steps > 0`): the DexGraspNet-style energy of `refine.py`.
 
 Measured on 10 objects x 2 hands (docs/benchmarks.md, "Grasps that hold"): the gradient-only synthesis this
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from flash_core.geometry.force_closure import required_friction
 from flash_core.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.geometry.sdf import MeshSDF
 from flash_core.geometry.sdf_grid import SDFGrid
@@ -42,7 +43,6 @@ from flash_training.data.contacts import (
     contact_geometry,
     link_contacts,
     link_distances,
-    required_friction,
     self_contact_links,
 )
 from flash_training.data.refine import OptimizerConfig, optimize_grasps

@@ -15,6 +15,7 @@ One concept per module; import from the module that owns it, e.g.
 - `sdf_grid`     voxel-grid SDF sampled trilinearly (one object, or one per batch row) for training
 - `penetration`  penetration depth and contact distance from points and any SDF
 - `cloud_sdf`    signed distance to the surface an oriented point cloud samples (no mesh at run time)
+- `force_closure` the least friction with which contacts resist the force-closure test's six pushes
 - `mesh`         load, normalise and sample meshes
 - `mesh_repair`  make meshes water-tight (voxel remesh, hole filling, smoothing)
 - `rigid`        rigid transforms in numpy (compose, invert, quaternions x-y-z-w, slerp)
