@@ -9,6 +9,7 @@ from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import ProcessingConfig, process_object
 from flash_training.data.synthesis import SynthesisConfig, synthesize_grasps
 
+from flash_core.generator import required_friction_on_cloud
 from flash_core.hands import make_hand
 from flash_core.hands.collision import hand_collision
 
@@ -108,3 +109,25 @@ def test_bad_objects_and_configs_are_refused(hand, can):
         AcceptanceConfig(exact_up_to_m=0.001)
     with pytest.raises(ValueError, match=r"\(B, 25\)"):
         assess_grasps(hand, torch.zeros(2, 24), AssessedObject.from_processed(can))
+
+
+def test_the_run_time_ranking_judges_friction_from_the_cloud_as_the_assessment_does_from_the_mesh(hand, can,
+                                                                                                  synthesised):
+    """`GraspGenerator` ranks by the friction a grasp needs, found from the object cloud (no mesh at run time):
+    every synthesised grasp the assessment accepts (at most 0.3 on the mesh) needs little friction on the can's
+    512-point cloud too (its contacts, normals and centre are the cloud's, so the figures differ by up to ~0.15),
+    and a hand moved off the object cannot hold."""
+    x = synthesised.optimized.detach()
+    a = assess_grasps(hand, x, AssessedObject.from_processed(can), AcceptanceConfig())
+    points = torch.as_tensor(can.points, dtype=hand.dtype)
+    centre = points.mean(0)
+    centred = x.clone()
+    centred[:, :3] -= centre
+    normals = torch.as_tensor(can.normals, dtype=hand.dtype)
+    on_cloud = required_friction_on_cloud(hand, centred, points - centre, normals)
+    accepted = np.flatnonzero(a.accepted)
+    assert len(accepted)
+    assert (on_cloud[accepted] <= 0.45).all(), (a.required_friction, on_cloud)
+    away = centred.clone()
+    away[:, 2] += 1.0
+    assert np.isinf(required_friction_on_cloud(hand, away, points - centre, normals)).all()

@@ -18,9 +18,15 @@ Ranking, from the object cloud alone (no mesh is needed at run time):
   hand model) to the object cloud, averaged over fingers;
 - penetration_m: the deepest hand surface point behind the object's surface, measured along the normal of its
   nearest object point (`CloudSDF` with one neighbour; object normals when given, else estimated from the cloud);
-- score = -(contact_distance_m + PENETRATION_WEIGHT * penetration_m + NO_OPPOSITION_PENALTY * [no opposition]):
-  higher is better; a grasp has opposition when the thumb and at least two other fingers are in contact (below),
-  as the data synthesis requires of the grasps it keeps (a grasp without the thumb pushes the object away);
+- required_friction: the least friction coefficient with which the hand's links touching the cloud (their collision
+  surface within FRICTION_CONTACT_M) resist a push along each of +-x, +-y, +-z at the cloud's centroid
+  (`flash_core.geometry.force_closure`, the object's normals at the contacts taken from the cloud): how the data
+  builder picks the candidate it keeps, the analytic counterpart of the force-closure test; +inf when no friction
+  up to 1 suffices;
+- score = -(contact_distance_m + PENETRATION_WEIGHT * penetration_m + NO_OPPOSITION_PENALTY * [no opposition]
+  + FRICTION_WEIGHT * min(required_friction, 1)): higher is better; a grasp has opposition when the thumb and at
+  least two other fingers are in contact (below), as the data synthesis requires of the grasps it keeps (a grasp
+  without the thumb pushes the object away);
 - contact_fingers: fingers with a contact candidate within CONTACT_THRESHOLD_M of the cloud.
 """
 
@@ -37,10 +43,12 @@ import torch
 from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler
 from flash_core.flow.solver import ODESolver, SolverConfig
 from flash_core.geometry.cloud_sdf import CloudSDF, estimate_normals
+from flash_core.geometry.force_closure import required_friction
 from flash_core.geometry.neighbors import knn
 from flash_core.geometry.rotations import matrix_to_quaternion, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.geometry.sampling import farthest_point_sample
 from flash_core.geometry.support_plane import SupportPlane
+from flash_core.hands.link_surface import link_surface, per_link_min
 from flash_core.model.polish import PolishConfig, cloud_sdf, polish_grasps
 from flash_core.model.settle import SettleConfig, settle_grasps
 from flash_core.model.settle import cloud_sdf as settle_sdf
@@ -53,6 +61,10 @@ OPPOSING_FINGER, MIN_CONTACT_FINGERS = "thumb", 3
 # Hand points farther than this from the cloud cannot be inside the object; skipping them keeps a far-away point
 # from being judged "behind" a surface it is nowhere near.
 PENETRATION_SEARCH_M = 0.03
+# Links this close to the cloud touch, for the friction a grasp needs (the data builder's threshold).
+FRICTION_CONTACT_M = 0.0035
+FRICTION_WEIGHT = 0.05  # per unit of friction coefficient, capped at 1 (+inf: cannot hold)
+FRICTION_SURFACE_POINTS = 512  # samples of the hand's collision surface (settling's, so they are built once)
 # The default model ships as package data: flash_core/model/default/ holding a checkpoint folder's files
 # (flash_config.json, model.safetensors, tokenizer.json for a scratch text model).
 DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FOLDER = "flash_core.model", "default"
@@ -78,6 +90,7 @@ class Grasp:
     contact_distance_m: float
     penetration_m: float
     contact_fingers: list[str] = field(default_factory=list)
+    required_friction: float = float("inf")  # see the module docstring
 
     @property
     def vector(self) -> np.ndarray:
@@ -268,7 +281,10 @@ class GraspGenerator:
             penetration = torch.maximum(penetration, torch.relu(-support.height_m(surface)).amax(-1))
         opposed = torch.tensor([OPPOSING_FINGER in f and len(f) >= MIN_CONTACT_FINGERS for f in fingers],
                                device=x.device)
-        score = -(contact_distance + PENETRATION_WEIGHT * penetration + NO_OPPOSITION_PENALTY * ~opposed)
+        friction = torch.as_tensor(required_friction_on_cloud(self.hand, x, points, normals), dtype=x.dtype,
+                                   device=x.device)
+        score = -(contact_distance + PENETRATION_WEIGHT * penetration + NO_OPPOSITION_PENALTY * ~opposed
+                  + FRICTION_WEIGHT * friction.clamp(max=1.0))
         grasps = []
         for k in torch.argsort(score, descending=True).tolist():
             matrix = torch.eye(4)
@@ -279,7 +295,8 @@ class GraspGenerator:
                 quaternion_wxyz=matrix_to_quaternion(rotation[k]).cpu().numpy(),
                 joint_positions=joints[k].cpu().numpy(), joint_names=list(self.hand.joint_names),
                 score=float(score[k]), contact_distance_m=float(contact_distance[k]),
-                penetration_m=float(penetration[k]), contact_fingers=fingers[k]))
+                penetration_m=float(penetration[k]), contact_fingers=fingers[k],
+                required_friction=float(friction[k])))
         return grasps
 
     def _contact_distance(self, x: torch.Tensor, points: torch.Tensor):
@@ -297,3 +314,26 @@ class GraspGenerator:
         """surface (K, M, 3) hand points -> (K,) deepest depth inside the cloud's surface."""
         sdf = CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
         return torch.relu(-sdf.bounded(surface)).amax(-1)  # exact where negative: only points near are searched
+
+
+def required_friction_on_cloud(hand, x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> np.ndarray:
+    """x (K, 25) grasps, an object cloud (N, 3) centred on its centroid and its normals (N, 3) -> (K,) the friction
+    each grasp needs (module docstring): each link's collision-surface point nearest the cloud's surface is that
+    link's contact, touching within FRICTION_CONTACT_M; the pushes act at the cloud's centroid."""
+    surface = link_surface(hand, FRICTION_SURFACE_POINTS).points
+    samples = surface.move(hand.link_poses(x))  # (K, M, 3)
+    sdf = CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
+    distance = sdf.bounded(samples).abs()  # (K, M): a point in the object touches as well as one on it
+    count = samples.shape[1]
+    nearest = per_link_min(distance, surface.link_index, len(hand.link_names))  # (K, L)
+    # Each link's contact: the first of its samples at the link's minimum.
+    at_min = (distance == nearest[:, surface.link_index]) & torch.isfinite(distance)  # (K, M)
+    order = torch.where(at_min, torch.arange(count, device=x.device), count)
+    first = torch.full(nearest.shape, count, dtype=torch.long, device=x.device).scatter_reduce(
+        1, surface.link_index.expand_as(order), order, "amin")  # (K, L); count: a link without samples
+    contact = torch.gather(samples, 1, first.clamp(max=count - 1)[..., None].expand(-1, -1, 3))  # (K, L, 3)
+    touching = (first < count) & (nearest < FRICTION_CONTACT_M)
+    closest = knn(contact.reshape(1, -1, 3), points[None], 1).idx[0, :, 0]  # (K * L,)
+    contact_normals = normals[closest].reshape(contact.shape)
+    return required_friction(contact.double().cpu().numpy(), contact_normals.double().cpu().numpy(),
+                             touching.cpu().numpy(), np.zeros(3))
