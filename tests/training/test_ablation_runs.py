@@ -79,7 +79,8 @@ def test_the_tables_build_end_to_end_and_a_rerun_redoes_only_what_is_missing(dri
     assert [v["reason"] for v in results["variants"] if not v["run"]] == [
         "the full model's text model is already trained from scratch"]
     methods = {m["name"]: m for m in results["methods"]}
-    assert list(methods) == ["full", "full_polish", "full_settle", *TRAINED[1:], "retrieval", "optimiser"]
+    assert list(methods) == ["full", "full_polish", "full_settle", "full_settle_ranked", *TRAINED[1:], "retrieval",
+                            "optimiser"]
     for name, method in methods.items():
         clouds = ("full",) if name == "optimiser" else ("full", "partial")
         assert sorted(method["summaries"]) == sorted(clouds)
@@ -130,7 +131,8 @@ def test_a_finished_train_run_is_judged_as_the_full_model_without_training_again
     results = json.loads((out / "results.json").read_text())
     assert [v["name"] for v in results["variants"] if v["run"]] == ["full"]
     assert {v["reason"] for v in results["variants"] if not v["run"]} >= {"not selected (--variants)"}
-    assert [m["name"] for m in results["methods"]] == ["full", "full_polish", "full_settle", "retrieval", "optimiser"]
+    assert [m["name"] for m in results["methods"]] == ["full", "full_polish", "full_settle", "full_settle_ranked",
+                                                          "retrieval", "optimiser"]
     assert results["variants"][0]["train_seconds"] > 0  # read from the run's logged step rates
     report = (out / "report.md").read_text()
     assert "2 steps of batch 8" in report  # the run's own config is the base

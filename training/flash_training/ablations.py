@@ -22,8 +22,9 @@ config, the full model's (the defaults, `--config FILE`, `--set key=value`) with
 
 A variant that would equal the full model, or cannot run on this data, is listed with the reason instead.
 Judged besides the variants: the full model with the physics polish, the full model settled on the cloud
-(`flash_core.model.settle`), nearest-neighbour retrieval from the training split (`baselines.retrieval`) and the
-geometry-only optimiser given the mesh (`baselines.optimiser`).
+(`flash_core.model.settle`), the same settled grasps ranked first of `--ranked-pool` times as many (what a grasp
+server's client executes first: `GraspGenerator`'s ranking), nearest-neighbour retrieval from the training split
+(`baselines.retrieval`) and the geometry-only optimiser given the mesh (`baselines.optimiser`).
 
 Judging: `--goals` grasps drawn (seeded) from the `--split` split (default: unseen objects) give goals, each its
 object and its high-level prompt; every method generates `--grasps` grasps per goal from the object's full cloud
@@ -82,10 +83,12 @@ class AblationConfig:
     full_run: str | None = None  # a finished `flash train` run as the full model: its config and steps are the base
     clouds: tuple[str, ...] = DEFAULT_CLOUDS  # the goal clouds judged (CLOUDS)
     methods: tuple[str, ...] | None = None  # judge only these methods (folder names, e.g. full_settle); None: all
+    ranked_pool: int = 4  # full_settle_ranked judges the grasps_per_goal ranked first of this many times as many
 
     def __post_init__(self) -> None:
-        if min(self.budget_steps, self.goals, self.grasps_per_goal, self.solver_steps, self.workers) < 1:
-            raise ValueError("budget steps, goals, grasps per goal, solver steps and workers must be >= 1")
+        if min(self.budget_steps, self.goals, self.grasps_per_goal, self.solver_steps, self.workers,
+               self.ranked_pool) < 1:
+            raise ValueError("budget steps, goals, grasps per goal, solver steps, workers and ranked pool must be >= 1")
         unknown = set(self.variants) - set(VARIANTS)
         if unknown:
             raise ValueError(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
@@ -305,7 +308,7 @@ def make_goals(config: AblationConfig, hand: str) -> tuple[dict[str, list], Any]
 
 def judging_settings(config: AblationConfig) -> dict[str, Any]:
     """What decides a judgement besides the method: a stored one is reused only when these match."""
-    keys = ("data", "split", "goals", "grasps_per_goal", "solver", "solver_steps", "protocols", "seed")
+    keys = ("data", "split", "goals", "grasps_per_goal", "solver", "solver_steps", "protocols", "seed", "ranked_pool")
     return json.loads(json.dumps({key: getattr(config, key) for key in keys}))  # as stored: tuples become lists
 
 
@@ -347,14 +350,16 @@ def judged_methods(plans: list[VariantPlan], config: AblationConfig, out: Path, 
 
     solver = SolverConfig(method=config.solver, steps=config.solver_steps)
 
-    def network(name: str, label: str, polish: bool, settle: bool = False):
+    def network(name: str, label: str, polish: bool, settle: bool = False, pool: int = 1):
         run = Path(config.full_run) if name == "full" and config.full_run is not None else out / "runs" / name
         return lambda: NetworkMethod(GraspGenerator.from_checkpoint(run / "model", solver=solver), label, polish,
-                                     settle)
+                                     settle, pool)
 
     methods = [(p.name, p.label, network(p.name, p.label, False)) for p in plans if p.config is not None]
     methods.insert(1, ("full_polish", "FLASH (full) + polish", network("full", "FLASH (full) + polish", True)))
     methods.insert(2, ("full_settle", "FLASH (full) + settle", network("full", "FLASH (full) + settle", False, True)))
+    ranked = f"FLASH (full) + settle, ranked first of {config.ranked_pool}x"  # what the grasp server answers first
+    methods.insert(3, ("full_settle_ranked", ranked, network("full", ranked, False, True, config.ranked_pool)))
     methods.append(("retrieval", "nearest-neighbour retrieval",
                     lambda: RetrievalBaseline(config.data, hand.name, split="train")))
     methods.append(("optimiser", "geometry-only optimiser (given the mesh)",
@@ -443,6 +448,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="goal clouds judged: full, one camera's view, that view completed by symmetry")
     parser.add_argument("--methods", nargs="+", help="judge only these methods (e.g. full_settle retrieval; "
                         "default: all)")
+    parser.add_argument("--ranked-pool", type=int, default=4, help="full_settle_ranked judges the --grasps "
+                        "ranked first of this many times as many (default: 4)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -461,7 +468,7 @@ def run(args: argparse.Namespace) -> None:
             protocols=("lift", "force") if args.protocol == "both" else (args.protocol,), workers=args.workers,
             renders=args.renders, seed=args.seed, progress=not args.no_progress, variants=tuple(args.variants),
             full_run=args.full_run, clouds=tuple(args.clouds),
-            methods=None if args.methods is None else tuple(args.methods))
+            methods=None if args.methods is None else tuple(args.methods), ranked_pool=args.ranked_pool)
         report = run_ablations(config)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         sys.exit(f"flash ablations: {exc}")

@@ -4,7 +4,8 @@ A `Goal` is what a method is asked: a prompt and the object cloud a robot has (f
 object's frame, plus the object itself (mesh and parts) for judging, and for methods that are given the mesh.
 A `GraspMethod` answers with K hand poses x (K, 25) in that frame:
 
-- `NetworkMethod`                           a FLASH model through `GraspGenerator` (optionally with the polish);
+- `NetworkMethod`                           a FLASH model through `GraspGenerator` (optionally polished or
+                                            settled, optionally the best ranked of a larger pool);
 - `flash_training.baselines.retrieval`      nearest neighbour in the training set (cloud Chamfer + prompt words);
 - `flash_training.baselines.optimiser`      FLASH-Drive's geometry-only optimisation on the object's mesh.
 """
@@ -46,19 +47,23 @@ class NetworkMethod:
     """A trained FLASH model: `GraspGenerator.generate` on the goal's cloud (its normals feed the ranking and the
     polish; its features a model trained with semantics)."""
 
-    def __init__(self, generator: GraspGenerator, name: str = "FLASH", polish: bool = False, settle: bool = False):
+    def __init__(self, generator: GraspGenerator, name: str = "FLASH", polish: bool = False, settle: bool = False,
+                 pool: int = 1):
+        if pool < 1:
+            raise ValueError(f"pool must be >= 1, got {pool}")
         self.generator = generator
         self.hand_name = generator.hand.name
         self.name = name
         self.polish = polish
         self.settle = settle
+        self.pool = pool  # generate pool x count grasps and answer the `count` the generator ranks first
 
     def grasps(self, goal: Goal, count: int, seed: int) -> np.ndarray:
         uses_semantics = self.generator.model.config.use_semantics
         if uses_semantics and goal.features is None:
             raise ValueError(f"{self.name} uses per-point semantic features, and the goal for {goal.key} has none")
-        generated = self.generator.generate(goal.prompt, goal.points, num_grasps=count, seed=seed,
+        generated = self.generator.generate(goal.prompt, goal.points, num_grasps=count * self.pool, seed=seed,
                                             object_normals=goal.normals,
                                             object_features=goal.features if uses_semantics else None,
                                             polish=self.polish, settle=self.settle)
-        return np.stack([g.vector for g in generated]).astype(np.float64)
+        return np.stack([g.vector for g in generated[:count]]).astype(np.float64)
