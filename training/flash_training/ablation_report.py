@@ -21,7 +21,7 @@ from typing import Any
 
 from flash_training.ablations import DEFAULT_CLOUDS, VARIANTS
 
-TABLE_1 = ("full", "full_polish", "full_settle", "retrieval", "optimiser")
+TABLE_1 = ("full", "full_polish", "full_settle", "full_settle_ranked", "retrieval", "optimiser")
 
 
 def hardware() -> str:
