@@ -84,7 +84,7 @@ class ZeroField(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros(25))
 
     def forward(self, x_t, t, prompts, points, features=None, target_velocity=None, object_index=None,
-                object_grouping=None):
+                object_grouping=None, object_normals=None):
         self.seen_t = t
         velocity = self.bias.expand_as(x_t)
         return velocity, {"cfm": (((velocity - target_velocity) / self.scale) ** 2).mean()}
