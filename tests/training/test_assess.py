@@ -9,7 +9,7 @@ from flash_training.data.objects import ProceduralSource
 from flash_training.data.processing import ProcessingConfig, process_object
 from flash_training.data.synthesis import SynthesisConfig, synthesize_grasps
 
-from flash_core.generator import required_friction_on_cloud
+from flash_core.generator import ranking_sdf, required_friction_on_cloud
 from flash_core.hands import make_hand
 from flash_core.hands.collision import hand_collision
 
@@ -124,10 +124,11 @@ def test_the_run_time_ranking_judges_friction_from_the_cloud_as_the_assessment_d
     centred = x.clone()
     centred[:, :3] -= centre
     normals = torch.as_tensor(can.normals, dtype=hand.dtype)
-    on_cloud = required_friction_on_cloud(hand, centred, points - centre, normals)
+    sdf = ranking_sdf(points - centre, normals)
+    on_cloud = required_friction_on_cloud(hand, centred, sdf)
     accepted = np.flatnonzero(a.accepted)
     assert len(accepted)
     assert (on_cloud[accepted] <= 0.45).all(), (a.required_friction, on_cloud)
     away = centred.clone()
     away[:, 2] += 1.0
-    assert np.isinf(required_friction_on_cloud(hand, away, points - centre, normals)).all()
+    assert np.isinf(required_friction_on_cloud(hand, away, sdf)).all()

@@ -64,7 +64,7 @@ PENETRATION_SEARCH_M = 0.03
 # Links this close to the cloud touch, for the friction a grasp needs (the data builder's threshold).
 FRICTION_CONTACT_M = 0.0035
 FRICTION_WEIGHT = 0.05  # per unit of friction coefficient, capped at 1 (+inf: cannot hold)
-FRICTION_SURFACE_POINTS = 512  # samples of the hand's collision surface (settling's, so they are built once)
+FRICTION_SURFACE_POINTS = SettleConfig.surface_points  # settling's samples of the collision surface: built once
 # The default model ships as package data: flash_core/model/default/ holding a checkpoint folder's files
 # (flash_config.json, model.safetensors, tokenizer.json for a scratch text model).
 DEFAULT_MODEL_PACKAGE, DEFAULT_MODEL_FOLDER = "flash_core.model", "default"
@@ -276,13 +276,13 @@ class GraspGenerator:
             normals = estimate_normals(points)
         contact_distance, fingers = self._contact_distance(x, points)
         surface = self.hand.surface_points(x)  # (K, M, 3)
-        penetration = self._penetration(surface, points, normals)
+        sdf = ranking_sdf(points, normals)  # one surface (and one k-d tree) for penetration and friction
+        penetration = torch.relu(-sdf.bounded(surface)).amax(-1)  # exact where negative: only points near are searched
         if support is not None:
             penetration = torch.maximum(penetration, torch.relu(-support.height_m(surface)).amax(-1))
         opposed = torch.tensor([OPPOSING_FINGER in f and len(f) >= MIN_CONTACT_FINGERS for f in fingers],
                                device=x.device)
-        friction = torch.as_tensor(required_friction_on_cloud(self.hand, x, points, normals), dtype=x.dtype,
-                                   device=x.device)
+        friction = torch.as_tensor(required_friction_on_cloud(self.hand, x, sdf), dtype=x.dtype, device=x.device)
         score = -(contact_distance + PENETRATION_WEIGHT * penetration + NO_OPPOSITION_PENALTY * ~opposed
                   + FRICTION_WEIGHT * friction.clamp(max=1.0))
         grasps = []
@@ -310,19 +310,19 @@ class GraspGenerator:
                     for k in range(x.shape[0])]
         return per_finger.mean(-1), touching
 
-    def _penetration(self, surface: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
-        """surface (K, M, 3) hand points -> (K,) deepest depth inside the cloud's surface."""
-        sdf = CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
-        return torch.relu(-sdf.bounded(surface)).amax(-1)  # exact where negative: only points near are searched
+
+def ranking_sdf(points: torch.Tensor, normals: torch.Tensor) -> CloudSDF:
+    """The surface the ranking measures against, from a centred cloud (N, 3) and its normals (N, 3): the sign from
+    the nearest point's normal, searched only within PENETRATION_SEARCH_M."""
+    return CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
 
 
-def required_friction_on_cloud(hand, x: torch.Tensor, points: torch.Tensor, normals: torch.Tensor) -> np.ndarray:
-    """x (K, 25) grasps, an object cloud (N, 3) centred on its centroid and its normals (N, 3) -> (K,) the friction
-    each grasp needs (module docstring): each link's collision-surface point nearest the cloud's surface is that
-    link's contact, touching within FRICTION_CONTACT_M; the pushes act at the cloud's centroid."""
+def required_friction_on_cloud(hand, x: torch.Tensor, sdf: CloudSDF) -> np.ndarray:
+    """x (K, 25) grasps and `ranking_sdf` of a cloud centred on its centroid -> (K,) the friction each grasp needs
+    (module docstring): each link's collision-surface point nearest the cloud's surface is that link's contact,
+    touching within FRICTION_CONTACT_M; the pushes act at the cloud's centroid."""
     surface = link_surface(hand, FRICTION_SURFACE_POINTS).points
     samples = surface.move(hand.link_poses(x))  # (K, M, 3)
-    sdf = CloudSDF(points, normals, neighbors=1, max_distance_m=PENETRATION_SEARCH_M)
     distance = sdf.bounded(samples).abs()  # (K, M): a point in the object touches as well as one on it
     count = samples.shape[1]
     nearest = per_link_min(distance, surface.link_index, len(hand.link_names))  # (K, L)
@@ -333,7 +333,7 @@ def required_friction_on_cloud(hand, x: torch.Tensor, points: torch.Tensor, norm
         1, surface.link_index.expand_as(order), order, "amin")  # (K, L); count: a link without samples
     contact = torch.gather(samples, 1, first.clamp(max=count - 1)[..., None].expand(-1, -1, 3))  # (K, L, 3)
     touching = (first < count) & (nearest < FRICTION_CONTACT_M)
-    closest = knn(contact.reshape(1, -1, 3), points[None], 1).idx[0, :, 0]  # (K * L,)
-    contact_normals = normals[closest].reshape(contact.shape)
+    closest = knn(contact.reshape(1, -1, 3), sdf.points[None], 1).idx[0, :, 0]  # (K * L,)
+    contact_normals = sdf.normals[closest].reshape(contact.shape)
     return required_friction(contact.double().cpu().numpy(), contact_normals.double().cpu().numpy(),
                              touching.cpu().numpy(), np.zeros(3))
