@@ -135,9 +135,9 @@ class GraspGenerator:
     def from_checkpoint(cls, path: str | Path | None = None, device: torch.device | str = "cpu", hand=None,
                         solver: SolverConfig | None = None) -> GraspGenerator:
         """Load a checkpoint folder (None: the packaged default model); the hand is built from the name it
-        records unless one is given."""
+        records unless one is given. Sampling starts from the initial-state distribution the checkpoint records."""
         from flash_core.hands import make_hand
-        from flash_core.model.checkpoint import load_checkpoint, read_checkpoint_meta
+        from flash_core.model.checkpoint import initial_state_of, load_checkpoint, read_checkpoint_meta
 
         if path is None:
             path = default_checkpoint()
@@ -145,9 +145,10 @@ class GraspGenerator:
                 raise FileNotFoundError(
                     f"no default FLASH model ships with this installation yet ({DEFAULT_MODEL_PACKAGE}/"
                     f"{DEFAULT_MODEL_FOLDER} holds none): pass the model folder of a `flash train` run")
+        meta = read_checkpoint_meta(path)
         if hand is None:
-            hand = make_hand(read_checkpoint_meta(path)["hand"]["name"], device=device)
-        return cls(load_checkpoint(path, hand.to(device), device), hand.to(device), solver)
+            hand = make_hand(meta["hand"]["name"], device=device)
+        return cls(load_checkpoint(path, hand.to(device), device), hand.to(device), solver, initial_state_of(meta))
 
     @property
     def device(self) -> torch.device:

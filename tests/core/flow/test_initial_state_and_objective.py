@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler
+from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler, reflect_into
 from flash_core.flow.objective import FlowBatch, ObjectiveConfig, flow_matching_loss, penetration_depth
 from flash_core.flow.path import sample_linear_path
 from flash_core.geometry.rotations import rot6d_to_matrix
@@ -72,6 +72,24 @@ def test_initial_hands_jitter_and_respect_joint_limits(hand):
     torch.testing.assert_close(x, again)
     with pytest.raises(ValueError, match="radius_m"):
         InitialStateConfig(radius_m=0.0)
+
+
+def test_reflection_folds_values_into_the_limits_without_piling_them_on_a_bound():
+    lower, upper = torch.tensor([-0.3, 0.0]), torch.tensor([2.0, 1.0])
+    values = torch.tensor([[0.5, 0.25], [-0.5, 1.25], [2.5, -0.25], [-2.7, 2.5]])
+    expected = torch.tensor([[0.5, 0.25], [-0.1, 0.75], [1.5, 0.25], [1.9, 0.5]])  # in, once, once, twice
+    torch.testing.assert_close(reflect_into(values, lower, upper), expected)
+    wide = reflect_into(torch.randn(20000, 2, generator=torch.Generator().manual_seed(0)) * 0.4, lower, upper)
+    assert (wide >= lower).all() and (wide <= upper).all()
+    assert ((wide - lower).abs() < 1e-3).float().mean() < 0.01  # a clip would put ~23 % of column 0 on -0.3
+
+
+def test_default_joints_start_wide_enough_to_change_late(hand):
+    """The default x_0 joint spread (see the module docstring): wide around the open pose, inside the limits."""
+    x = InitialStateSampler.from_hand(hand).sample(4096, generator=torch.Generator().manual_seed(2))
+    joints = x[:, 9:]
+    assert (joints >= hand.joint_lower - 1e-6).all() and (joints <= hand.joint_upper + 1e-6).all()
+    assert joints.std(0).min() > 0.25
 
 
 class ZeroField(torch.nn.Module):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from tiny_models import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
 
+from flash_core.flow.initial_state import InitialStateConfig
 from flash_core.flow.solver import SamplingCancelled, SolverConfig
 from flash_core.generator import GraspGenerator
 from flash_core.hands import make_hand
@@ -31,6 +32,24 @@ def test_round_trip_gives_the_same_grasps(saved, leap_hand):
     assert [g.score for g in before] == pytest.approx([g.score for g in after], abs=1e-6)
     np.testing.assert_allclose(before[0].vector, after[0].vector, atol=1e-6)
     assert loaded.text_source == model.text_source
+
+
+def test_generator_samples_from_the_initial_state_the_checkpoint_records(saved, leap_hand, tmp_path):
+    model, _ = saved
+    trained_from = InitialStateConfig(radius_m=0.3, joint_jitter_rad=0.2)
+    directory = save_checkpoint(model, tmp_path / "wide", leap_hand, initial_state=trained_from)
+    generator = GraspGenerator.from_checkpoint(directory, hand=leap_hand)
+    assert generator.initial_states.config == trained_from
+    x = generator.initial_states.sample(64, generator=torch.Generator().manual_seed(0))
+    centre = leap_hand.surface_points(x).mean(1).norm(dim=-1)  # the open-ish hands' centres, about 0.3 m out
+    assert abs(float(centre.mean()) - 0.3) < 0.03
+
+    def forget(meta):  # a checkpoint written before the field existed
+        del meta["initial_state"]
+
+    old = _saved_with_edited_config(model, leap_hand, tmp_path / "old", forget)
+    with pytest.raises(ValueError, match="initial_state"):
+        GraspGenerator.from_checkpoint(old, hand=leap_hand)
 
 
 def test_checkpoint_of_another_hand_is_refused(saved):

