@@ -23,6 +23,7 @@ def metrics(run_dir, split):
 
 def test_tiny_run_logs_validates_checkpoints_and_leaves_a_model_the_generator_loads(tiny_config, tmp_path):
     tiny_config.loop.keep_checkpoints = 10
+    tiny_config.initial_state.joint_jitter_rad = 0.3  # not the default: the model must carry it to inference
     result = train(tiny_config, tmp_path / "run")
     run = result.run_dir
     train_log, val_log = metrics(run, "train"), metrics(run, "val")
@@ -43,6 +44,9 @@ def test_tiny_run_logs_validates_checkpoints_and_leaves_a_model_the_generator_lo
     last = load_file(str(latest_checkpoint(run) / "model" / "model.safetensors"))
     assert final.keys() == last.keys() and all(torch.equal(final[k], last[k]) for k in final)
     generator = GraspGenerator.from_checkpoint(result.model_dir)
+    assert generator.initial_states.config == tiny_config.initial_state
+    step_model = GraspGenerator.from_checkpoint(latest_checkpoint(run) / "model")
+    assert step_model.initial_states.config.joint_jitter_rad == 0.3
     cloud = torch.nn.functional.normalize(torch.randn(400, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
     grasps = generator.generate("high grasp 1 of ellipsoid 0", cloud * 0.05, num_grasps=2, seed=0, steps=2,
                                 method="euler")

@@ -13,13 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from flash_core.flow.initial_state import InitialStateConfig
 from flash_core.flow.solver import SolverConfig
 from flash_core.generator import GraspGenerator
 
 
 def evaluate_generated(model, hand, data_root: str, split: str, goals: int, grasps_per_goal: int,
-                       solver: SolverConfig, seed: int, out: Path) -> dict[str, float]:
-    """Generate and judge; returns the overall summary's numbers as {"eval/<path>": value}."""
+                       solver: SolverConfig, seed: int, out: Path,
+                       initial_state: InitialStateConfig | None = None) -> dict[str, float]:
+    """Generate (from the x_0 distribution `initial_state`, the one the model trains with) and judge; returns the
+    overall summary's numbers as {"eval/<path>": value}."""
     from flash_training.data.storage import DatasetReader
     from flash_training.eval.cases import EvalInput, GraspCase
     from flash_training.eval.dataset_input import read_dataset
@@ -28,7 +31,7 @@ def evaluate_generated(model, hand, data_root: str, split: str, goals: int, gras
 
     references = read_dataset(data_root, split, limit=goals, hands=(hand.name,), seed=seed)
     reader = DatasetReader(data_root)
-    generator = GraspGenerator(model, hand, solver)
+    generator = GraspGenerator(model, hand, solver, initial_state)
     cases = []
     for goal, case in enumerate(references.cases):
         cloud = np.array(reader.object_arrays(int(reader.grasp_object[case.index]))["points"])

@@ -299,7 +299,8 @@ class Trainer:
             numbers = evaluate_generated(self.model, self.hand, self.config.data.root, self.config.data.val_split,
                                          loop.eval_goals, loop.eval_grasps_per_goal,
                                          SolverConfig(method=loop.eval_solver, steps=loop.eval_solver_steps),
-                                         self.config.seed, self.run_dir / "eval" / f"step_{step:08d}")
+                                         self.config.seed, self.run_dir / "eval" / f"step_{step:08d}",
+                                         self.config.initial_state)
             self._log({"step": step, "split": "eval", **numbers})
         self.group.barrier()
 
