@@ -48,7 +48,7 @@ from flash_core.geometry.neighbors import knn
 from flash_core.geometry.rotations import matrix_to_quaternion, matrix_to_rot6d, rot6d_to_matrix
 from flash_core.geometry.sampling import farthest_point_sample
 from flash_core.geometry.support_plane import SupportPlane
-from flash_core.hands.link_surface import link_surface, per_link_min
+from flash_core.hands.link_surface import link_surface, per_link_argmin
 from flash_core.model.polish import PolishConfig, cloud_sdf, polish_grasps
 from flash_core.model.settle import SettleConfig, settle_grasps
 from flash_core.model.settle import cloud_sdf as settle_sdf
@@ -326,12 +326,7 @@ def required_friction_on_cloud(hand, x: torch.Tensor, sdf: CloudSDF) -> np.ndarr
     samples = surface.move(hand.link_poses(x))  # (K, M, 3)
     distance = sdf.bounded(samples).abs()  # (K, M): a point in the object touches as well as one on it
     count = samples.shape[1]
-    nearest = per_link_min(distance, surface.link_index, len(hand.link_names))  # (K, L)
-    # Each link's contact: the first of its samples at the link's minimum.
-    at_min = (distance == nearest[:, surface.link_index]) & torch.isfinite(distance)  # (K, M)
-    order = torch.where(at_min, torch.arange(count, device=x.device), count)
-    first = torch.full(nearest.shape, count, dtype=torch.long, device=x.device).scatter_reduce(
-        1, surface.link_index.expand_as(order), order, "amin")  # (K, L); count: a link without samples
+    nearest, first = per_link_argmin(distance, surface.link_index, len(hand.link_names))  # (K, L) each
     contact = torch.gather(samples, 1, first.clamp(max=count - 1)[..., None].expand(-1, -1, 3))  # (K, L, 3)
     touching = (first < count) & (nearest < FRICTION_CONTACT_M)
     closest = knn(contact.reshape(1, -1, 3), sdf.points[None], 1).idx[0, :, 0]  # (K * L,)

@@ -22,7 +22,7 @@ import torch
 from flash_core.hands import mjcf
 from flash_core.hands.attached import LinkAttachedPoints
 from flash_core.hands.hand_model import HandModel
-from flash_core.hands.link_surface import link_surface, per_link_min
+from flash_core.hands.link_surface import link_surface, per_link_argmin, per_link_min
 
 
 @dataclass(frozen=True)
@@ -82,18 +82,11 @@ def link_contacts(hand: HandModel, x: torch.Tensor, sdf) -> LinkContacts:
     with torch.enable_grad():
         distance = sdf(probe)
         (gradient,) = torch.autograd.grad(distance.sum(), probe)
-    distance = distance.detach()
-    b, links = len(x), len(hand.link_names)
-    rows = torch.arange(b, device=distance.device)
-    best = torch.full((b, links), torch.inf, dtype=distance.dtype)
-    point = torch.zeros(b, links, 3, dtype=distance.dtype)
-    normal = torch.zeros(b, links, 3, dtype=distance.dtype)
-    for link in range(links):
-        columns = torch.nonzero(geometry.point_link == link).squeeze(1)
-        if len(columns):
-            value, k = distance[:, columns].min(1)
-            best[:, link], point[:, link] = value, points[rows, columns[k]]
-            normal[:, link] = torch.nn.functional.normalize(gradient[rows, columns[k]], dim=-1)
+    best, first = per_link_argmin(distance.detach(), geometry.point_link, len(hand.link_names))  # (B, L) each
+    index = first.clamp(max=points.shape[1] - 1)[..., None].expand(-1, -1, 3)
+    found = (first < points.shape[1])[..., None]  # links without samples keep a zero point and normal
+    point = torch.where(found, torch.gather(points, 1, index), 0.0)
+    normal = torch.where(found, torch.nn.functional.normalize(torch.gather(gradient, 1, index), dim=-1), 0.0)
     return LinkContacts(best.cpu().numpy(), point.cpu().numpy(), normal.cpu().numpy())
 
 

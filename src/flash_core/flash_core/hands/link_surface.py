@@ -26,6 +26,19 @@ def per_link_min(values: torch.Tensor, link_index: torch.Tensor, num_links: int)
     return out.scatter_reduce(1, link_index.expand(len(values), -1), values, "amin")
 
 
+def per_link_argmin(values: torch.Tensor, link_index: torch.Tensor, num_links: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """values (B, N) at points on the links `link_index` (N,) -> each link's minimum (B, num_links) as
+    `per_link_min`, and the column (B, num_links) int64 of its first point at that minimum: where a link is
+    closest to an object (its contact). N for links without points or whose values are all infinite."""
+    count = values.shape[1]
+    minimum = per_link_min(values, link_index, num_links)
+    at_min = (values == minimum[:, link_index]) & torch.isfinite(values)  # (B, N)
+    order = torch.where(at_min, torch.arange(count, device=values.device), count)
+    first = torch.full(minimum.shape, count, dtype=torch.long, device=values.device)
+    return minimum, first.scatter_reduce(1, link_index.expand_as(order), order, "amin")
+
+
 @functools.lru_cache(maxsize=8)
 def link_surface(hand: HandModel, num_points: int = 1024) -> LinkSurface:
     """Built once per hand and sample count (about a second: the collision geometry). Which links a joint moves:
