@@ -84,14 +84,6 @@ def test_reflection_folds_values_into_the_limits_without_piling_them_on_a_bound(
     assert ((wide - lower).abs() < 1e-3).float().mean() < 0.01  # a clip would put ~23 % of column 0 on -0.3
 
 
-def test_default_joints_start_wide_enough_to_change_late(hand):
-    """The default x_0 joint spread (see the module docstring): wide around the open pose, inside the limits."""
-    x = InitialStateSampler.from_hand(hand).sample(4096, generator=torch.Generator().manual_seed(2))
-    joints = x[:, 9:]
-    assert (joints >= hand.joint_lower - 1e-6).all() and (joints <= hand.joint_upper + 1e-6).all()
-    assert joints.std(0).min() > 0.25
-
-
 class ZeroField(torch.nn.Module):
     """Velocity 0 everywhere, with FlashModel's forward signature and normalised MSE."""
 
