@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/flow_commitment.py                        # the packaged default model
     .venv/bin/python benchmarks/flow_commitment.py --checkpoint runs/default/model
 
-At each Euler step t_k the network's velocity gives an estimate of where the grasp ends, x_hat_1 = x_t + (1 - t) v
-(exact for a straight path). The table prints how far that estimate still is from the grasp the flow reached at
-t = 1, for the wrist translation (cm), the wrist rotation (degrees) and the finger joints (mean absolute rad),
-averaged over K grasps of each of a few procedural objects (the data builder's categories, full clouds). A part
-whose distance is ~0 from the first step on was decided before the rest of the grasp was known: with a
-near-deterministic start for the joints (0.05 rad), the default model's fingers were (docs/benchmarks.md).
+At each Euler step t_k the network's velocity gives an estimate of where the grasp ends, x_hat_1 = x_t + (1 - t) v on
+the straight path (exact for it; `FlowPath.endpoint` in general: a part the path holds still stays put). The table
+prints how far that estimate still is from the grasp the flow reached at t = 1, for the wrist translation (cm), the
+wrist rotation (degrees) and the finger joints (mean absolute rad), averaged over K grasps of each of a few
+procedural objects (the data builder's categories, full clouds). A part whose distance is ~0 from the first step on
+was decided before the rest of the grasp was known: with a near-deterministic start for the joints (0.05 rad), the
+default model's fingers were (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def endpoint_estimates(generator, prompt: str, points: torch.Tensor, normals: to
         for k in range(steps):
             t = k / steps
             velocity = generator.model.velocity(x, torch.full((grasps,), t), context)
-            estimates.append(x + (1 - t) * velocity)
+            estimates.append(generator.model.config.path.endpoint(x, velocity, torch.full((grasps,), t)))
             x = x + velocity / steps
     return torch.stack(estimates), x
 

@@ -1,13 +1,14 @@
 """Initial hand distribution (geometry checked on the real LEAP model) and the flow-matching objective."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler, reflect_into
 from flash_core.flow.objective import FlowBatch, ObjectiveConfig, flow_matching_loss, penetration_depth
-from flash_core.flow.path import sample_linear_path
+from flash_core.flow.path import WRIST_DIM, FlowPath
 from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.hands import make_hand
 
@@ -17,13 +18,46 @@ def hand():
     return make_hand("leap", num_surface_points=256, allow_primitives=True)
 
 
-def test_linear_path_interpolates_and_has_constant_velocity():
-    x_0, x_1 = torch.zeros(3, 4), torch.arange(12.0).reshape(3, 4)
-    sample = sample_linear_path(x_0, x_1, torch.tensor([0.0, 0.5, 1.0]))
+def test_straight_path_interpolates_and_has_constant_velocity():
+    x_0, x_1 = torch.zeros(3, 12), torch.arange(36.0).reshape(3, 12)
+    sample = FlowPath().sample(x_0, x_1, torch.tensor([0.0, 0.5, 1.0]))
     torch.testing.assert_close(sample.x_t, torch.stack((x_0[0], 0.5 * x_1[1], x_1[2])))
-    torch.testing.assert_close(sample.dx_t, x_1 - x_0)
+    torch.testing.assert_close(sample.dx_t, x_1 - x_0)  # at t = 1 too: adaptive solvers evaluate there
     with pytest.raises(ValueError, match=r"\(B,\)|\(3,\)"):
-        sample_linear_path(x_0, x_1, torch.zeros(2))
+        FlowPath().sample(x_0, x_1, torch.zeros(2))
+
+
+def test_wrist_first_path_moves_the_wrist_then_the_joints():
+    path = FlowPath(wrist_end_t=0.75, joints_start_t=0.75)
+    x_0, x_1 = torch.zeros(4, 25), torch.randn(4, 25, generator=torch.Generator().manual_seed(0))
+    sample = path.sample(x_0, x_1, torch.tensor([0.375, 0.75, 0.875, 1.0]))
+    torch.testing.assert_close(sample.x_t[:, :WRIST_DIM], x_1[:, :WRIST_DIM] * torch.tensor([[0.5], [1], [1], [1]]))
+    torch.testing.assert_close(sample.x_t[:, WRIST_DIM:], x_1[:, WRIST_DIM:] * torch.tensor([[0], [0], [0.5], [1]]))
+    # Right-continuous rates: at the switch the wrist already stands and the joints already move.
+    rate = path.rate(torch.tensor([0.375, 0.75]), 25)
+    torch.testing.assert_close(rate[:, 0], torch.tensor([4 / 3, 0.0]))
+    torch.testing.assert_close(rate[:, -1], torch.tensor([0.0, 4.0]))
+    # The one-step endpoint estimate from the path's own velocity is the grasp wherever a part is moving.
+    moving = path.endpoint(sample.x_t, sample.dx_t, sample.t)
+    torch.testing.assert_close(moving[:2, :WRIST_DIM], x_1[:2, :WRIST_DIM])
+    torch.testing.assert_close(moving[1:, WRIST_DIM:], x_1[1:, WRIST_DIM:])
+
+
+@pytest.mark.parametrize("steps", [4, 8, 16])
+def test_euler_on_a_grid_through_the_switch_ends_exactly_on_the_grasp(steps):
+    path = FlowPath(wrist_end_t=0.75, joints_start_t=0.75)
+    x_0, x_1 = torch.randn(2, 3, 25, generator=torch.Generator().manual_seed(1))
+    x = x_0.clone()
+    for k in range(steps):  # the true velocity field of this one pair, as a perfectly trained network would give
+        x = x + path.rate(torch.full((3,), k / steps), 25) * (x_1 - x_0) / steps
+    torch.testing.assert_close(x, x_1)
+
+
+@pytest.mark.parametrize("kwargs", [{"wrist_end_t": 0.0}, {"wrist_end_t": 1.5}, {"joints_start_t": 1.0},
+                                    {"joints_start_t": -0.1}])
+def test_path_rejects_times_outside_the_unit_interval(kwargs):
+    with pytest.raises(ValueError, match="must be in"):
+        FlowPath(**kwargs)
 
 
 def test_initial_hands_sit_on_the_sphere_with_the_palm_towards_the_object(hand):
@@ -89,6 +123,7 @@ class ZeroField(torch.nn.Module):
 
     def __init__(self, hand):
         super().__init__()
+        self.config = SimpleNamespace(path=FlowPath())
         self.hand_cloud_fn = hand.surface_points
         self.scale = torch.tensor([0.1] * 3 + [1.0] * 22)
         self.bias = torch.nn.Parameter(torch.zeros(25))

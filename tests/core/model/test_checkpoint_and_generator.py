@@ -8,6 +8,7 @@ import torch
 from tiny_models import PROMPTS, build_model, randomise_head, sphere_cloud, tiny_config
 
 from flash_core.flow.initial_state import InitialStateConfig
+from flash_core.flow.path import FlowPath
 from flash_core.flow.solver import SamplingCancelled, SolverConfig
 from flash_core.generator import GraspGenerator
 from flash_core.hands import make_hand
@@ -50,6 +51,18 @@ def test_generator_samples_from_the_initial_state_the_checkpoint_records(saved, 
     old = _saved_with_edited_config(model, leap_hand, tmp_path / "old", forget)
     with pytest.raises(ValueError, match="initial_state"):
         GraspGenerator.from_checkpoint(old, hand=leap_hand)
+
+
+def test_checkpoint_keeps_the_flow_path_and_older_ones_load_as_the_straight_line(leap_hand, tmp_path):
+    model = build_model(tiny_config("compact", path=FlowPath(wrist_end_t=0.75, joints_start_t=0.75)), leap_hand)
+    directory = save_checkpoint(model, tmp_path / "wrist_first", leap_hand)
+    assert load_checkpoint(directory, leap_hand).config.path == FlowPath(0.75, 0.75)
+
+    def forget(meta):  # a checkpoint written before the field existed was trained on the straight line
+        del meta["model"]["path"]
+
+    old = _saved_with_edited_config(model, leap_hand, tmp_path / "old", forget)
+    assert load_checkpoint(old, leap_hand).config.path == FlowPath()
 
 
 def test_checkpoint_of_another_hand_is_refused(saved):

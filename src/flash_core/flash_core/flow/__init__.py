@@ -1,6 +1,6 @@
 """Flow matching for grasps. Time runs from t = 0 (initial open hand) to t = 1 (grasp).
 
-- `path`           straight-line path x_t = x_0 + t (x_1 - x_0) and its velocity
+- `path`           the path x_0 -> x_1 and its velocity: one straight line, or the wrist first, then the fingers
 - `initial_state`  the x_0 distribution: open hands around the object, palm towards it
 - `objective`      CFM loss (+ optional SDF penetration penalty); the optimiser step is the trainer's
                    (`flash_training.train`)

@@ -1,16 +1,17 @@
 """The training objective: conditional flow matching, plus an optional penetration penalty.
 
 For a batch of grasps x_1 with their conditioning, x_0 is drawn from the initial-state distribution
-(`initial_state.py`) and t ~ U[0, 1] unless the batch supplies them, x_t = x_0 + t (x_1 - x_0), and the network's
-velocity is regressed onto x_1 - x_0 (paper Eq. 1; `FlashModel.forward` computes the MSE in normalised units).
+(`initial_state.py`) and t ~ U[0, 1] unless the batch supplies them, x_t lies on the model's path (`path.py`; the
+paper's straight line x_0 + t (x_1 - x_0) by default), and the network's velocity is regressed onto the path's
+(paper Eq. 1; `FlashModel.forward` computes the MSE in normalised units).
 A batch holds few distinct objects: it carries each distinct cloud once with the cloud index of every row.
 The optimiser step around this loss lives with the trainer (`flash_training.train`).
 
 Penetration penalty (weight `penetration_weight`, off by default as in the paper's final objective): the one-step
-estimate of the grasp x_0 + v is turned into the hand's surface cloud and each point's depth inside the object,
-relu(-sdf) (`flash_core.geometry.penetration`), is averaged. Each row brings the signed distance of its own object
-(negative inside), e.g. `flash_core.geometry.sdf.MeshSDF` or `flash_core.geometry.sdf_grid.SDFGrid` of the object
-mesh, expressed in the same object-centred frame.
+estimate of the grasp (`FlowPath.endpoint`; x_t + (1 - t) v on the straight path) is turned into the hand's surface
+cloud and each point's depth inside the object, relu(-sdf) (`flash_core.geometry.penetration`), is averaged. Each row
+brings the signed distance of its own object (negative inside), e.g. `flash_core.geometry.sdf.MeshSDF` or
+`flash_core.geometry.sdf_grid.SDFGrid` of the object mesh, expressed in the same object-centred frame.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 import torch
 
 from flash_core.flow.initial_state import InitialStateSampler
-from flash_core.flow.path import sample_linear_path
 from flash_core.geometry.penetration import SignedDistanceField, penetration
 from flash_core.model.pointnet2 import PointNetGrouping
 
@@ -69,13 +69,14 @@ def flow_matching_loss(model, batch: FlowBatch, sampler: InitialStateSampler, co
     t = batch.times
     if t is None:
         t = torch.rand(x_1.shape[0], generator=generator, dtype=x_1.dtype).to(x_1.device)
-    path = sample_linear_path(x_0, x_1, t)
+    path = model.config.path.sample(x_0, x_1, t)
     velocity, losses = (forward or model)(path.x_t, path.t, batch.prompts, batch.object_points, batch.object_features,
                              target_velocity=path.dx_t, object_index=batch.object_index,
                              object_grouping=batch.object_grouping, object_normals=batch.object_normals)
     total = losses["cfm"]
     if config.penetration_weight > 0:
-        losses["penetration"] = penetration_depth(model.hand_cloud_fn, x_0 + velocity, batch.object_sdfs)
+        grasp_estimate = model.config.path.endpoint(path.x_t, velocity, t)
+        losses["penetration"] = penetration_depth(model.hand_cloud_fn, grasp_estimate, batch.object_sdfs)
         total = total + config.penetration_weight * losses["penetration"]
     return total, losses
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from flash_core.flow.initial_state import InitialStateConfig
+from flash_core.flow.path import FlowPath
 from flash_core.model.flash_model import FlashModel, FlashModelConfig
 from flash_core.model.hand_encoder import HandEncoderConfig
 from flash_core.model.object_encoder import ObjectEncoderConfig
@@ -44,8 +45,9 @@ def config_from_dict(data: dict) -> FlashModelConfig:
         obj = dict(data.pop("object"))
         obj["levels"] = tuple(SetAbstractionSpec(**level) for level in obj["levels"])
         hand = {"levels": tuple(SetAbstractionSpec(**level) for level in data.pop("hand_encoder")["levels"])}
+        path = FlowPath(**data.pop("path", {}))  # checkpoints before the field were trained on the straight path
         return FlashModelConfig(text=text, object=ObjectEncoderConfig(**obj), hand_encoder=HandEncoderConfig(**hand),
-                                **data)
+                                path=path, **data)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"checkpoint config does not describe a FlashModelConfig: {exc}") from exc
 

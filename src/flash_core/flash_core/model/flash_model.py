@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flash_core.flow.path import FlowPath
 from flash_core.geometry.cloud_sdf import estimate_normals
 from flash_core.model.hand_encoder import HandCloudFn, HandEncoder, HandEncoderConfig, surface_features
 from flash_core.model.object_encoder import ObjectEncoder, ObjectEncoderConfig
@@ -76,6 +77,8 @@ class FlashModelConfig:
     lora_rank: int = 8
     # Wrist translations (m) are divided by this inside the network so that every state entry is of order one.
     translation_scale_m: float = 0.1
+    # When the wrist and the fingers move along the flow (flow/path.py); the default is the paper's straight line.
+    path: FlowPath = field(default_factory=FlowPath)
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
@@ -396,7 +399,12 @@ class FlashModel(nn.Module):
             mask = torch.cat((goal.prefix_mask, goal.prefix_mask.new_ones(new.shape[:2])), dim=1)
             out = self.llm.get_decoder()(inputs_embeds=new, attention_mask=mask, cache=cache, use_cache=True)
             readout = self.from_llm(out.last_hidden_state[:, -1])
-        return self.head(readout) * self.state_scale
+        return self._velocity_from(readout, t)
+
+    def _velocity_from(self, readout: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The head reads the displacement x_1 - x_0 (B, state_dim); the path's rates at t (B,) make it a velocity
+        (zero for a part that is not moving at t)."""
+        return self.config.path.rate(t, self.config.state_dim) * self.head(readout) * self.state_scale
 
     def _fuse(self, tokens: torch.Tensor, goal: GoalContext) -> torch.Tensor:
         """The fusion decoder (pre-norm `nn.TransformerDecoderLayer`s, evaluated with their own weights) over the
@@ -455,7 +463,9 @@ class FlashModel(nn.Module):
         object_points (U, N, 3) [+ object_features (U, N, F)] are the distinct clouds, object_index (B,) the cloud
         of each row (None: U = B); each cloud is encoded once. object_grouping, object_normals: see `encode_goal`.
         losses["cfm"] is the flow-matching MSE in normalised units (translations divided by translation_scale_m),
-        present when target_velocity (B, state_dim) is given.
+        present when target_velocity (B, state_dim) is given. It compares displacements, the velocities divided by
+        the path's rates, so that a fast-moving part weighs as much as a slow one; a part the path holds still at a
+        row's t adds zero (the network is not asked about it).
         """
         objects = (object_points, object_features, object_index, object_grouping, object_normals)
         if self.config.fusion == "llm_backbone":
@@ -466,7 +476,11 @@ class FlashModel(nn.Module):
             velocity = self.velocity(x_t, t, goal)
         losses = {}
         if target_velocity is not None:
-            losses["cfm"] = F.mse_loss(velocity / self.state_scale, target_velocity / self.state_scale)
+            rate = self.config.path.rate(torch.as_tensor(t, dtype=velocity.dtype, device=velocity.device).expand(
+                velocity.shape[0]), self.config.state_dim)
+            moving = rate > 0
+            error = torch.where(moving, (velocity - target_velocity) / torch.where(moving, rate, 1.0), 0.0)
+            losses["cfm"] = (error / self.state_scale).square().mean()
         return velocity, losses
 
     def _forward_single_pass(self, x_t, t, prompts, object_points, object_features, object_index,
@@ -482,4 +496,4 @@ class FlashModel(nn.Module):
         mask = torch.cat((prefix_mask, prefix_mask.new_ones(new.shape[:2])), dim=1)
         out = self.llm.get_decoder()(inputs_embeds=torch.cat((prefix, new), dim=1), attention_mask=mask,
                                      use_cache=False)
-        return self.head(self.from_llm(out.last_hidden_state[:, -1])) * self.state_scale
+        return self._velocity_from(self.from_llm(out.last_hidden_state[:, -1]), t)
