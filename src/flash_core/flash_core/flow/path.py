@@ -13,9 +13,10 @@ endpoint is fixed by the network's first step, while the wrist is still far from
 flow_commitment.py); starting them when the wrist has arrived lets the network choose them for that wrist.
 
 Each part's velocity is constant while it moves and zero otherwise (`rate` times the displacement x_1 - x_0). The
-rates switch at T and S, so a fixed-step solver integrates the path exactly when T and S lie on its time grid
-(T = S = 0.75 does for 4, 8, 16 or 32 Euler steps): the network is asked for the displacement and the path applies
-the rate (`FlashModel.velocity`), so the switch is exact rather than learned.
+rates switch at T and S, so Euler and midpoint steps integrate the path exactly when T and S lie on their time grid
+(T = S = 0.75 does for 4, 8, 16 or 32 steps): the network is asked for the displacement and the path applies the
+rate (`FlashModel.velocity`), so the switch is exact rather than learned. RK4 and Dormand-Prince also evaluate at
+the end of a step, across the switch: they work but lose their order there (dopri5 shrinks its steps around it).
 """
 
 from __future__ import annotations
