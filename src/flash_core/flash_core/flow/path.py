@@ -10,7 +10,9 @@ with T = `wrist_end_t`, S = `joints_start_t`. T = 1, S = 0 is the paper's single
 matching with sigma = 0, Eq. 1): every entry moves at once with the constant velocity x_1 - x_0. T = S moves the
 wrist first and the fingers after it, as a hand approaches and then closes. Why: on the single line the fingers'
 endpoint is fixed by the network's first step, while the wrist is still far from known (benchmarks/
-flow_commitment.py); starting them when the wrist has arrived lets the network choose them for that wrist.
+flow_commitment.py); starting them when the wrist has arrived lets the network choose them for that wrist. Trained
+on the default data (T = S = 0.75, 6000 steps) that model held less often than the straight line (settled force
+closure 4.7 % against 18.8 %, docs/benchmarks.md), so the straight line stays the default.
 
 Each part's velocity is constant while it moves and zero otherwise (`rate` times the displacement x_1 - x_0). The
 rates switch at T and S, so Euler and midpoint steps integrate the path exactly when T and S lie on their time grid
