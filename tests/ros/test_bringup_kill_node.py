@@ -114,7 +114,8 @@ def test_killing_the_pick_node_mid_pick_stops_the_arm_and_the_rest_serves(sim_gr
         monitor = Monitor(client.node)
         wait_until_serving(client, PickDemoConfig())
         reset_sim(client)  # the same start for each round (the previous kill left the arm mid-way)
-        scene = client.scene_after(0.0)
+        # A frame's target and obstacle clouds arrive one after the other: wait for a matched pair.
+        scene = client.wait(lambda: client.scene_after(0.0), 30.0, "a perception frame after the reset")
         stages = []
         handle = client.wait_future(client.pick_client.send_goal_async(
             Pick.Goal(grasps=[top_down_grasp(scene.centroid_m)], object_cloud=scene.object_cloud),

@@ -143,7 +143,14 @@ class Observer:
         return future.result()
 
     def measured(self, names) -> np.ndarray:
-        msg = self.states[-1]
+        """The newest plant state that has all `names` (the test also publishes malformed states on the topic, and
+        on a loaded machine the first state can arrive after the action servers answer)."""
+        def newest():
+            return next((m for m in reversed(self.states)
+                         if set(names) <= set(m.name) and len(m.position) == len(m.name)), None)
+
+        assert self.spin_until(lambda: newest() is not None, 20.0), f"no joint state with {names}"
+        msg = newest()
         return np.array([msg.position[list(msg.name).index(n)] for n in names])
 
     def wait_for_silence(self, quiet_s: float, timeout_s: float) -> float:
