@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
+from model_arguments import add_model_arguments
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parents[1]
 OBJECTS = (("mug_000", "grasp the mug by the handle"), ("bottle_000", "grasp the bottle"),
            ("can_000", "grasp the can"), ("hammer_000", "grasp the hammer by the handle"))
 
@@ -56,12 +55,7 @@ def distances(estimates: torch.Tensor, final: torch.Tensor) -> dict[str, torch.T
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the packaged default model)")
-    parser.add_argument("--grasps", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "flow_commitment.json")
+    add_model_arguments(parser, grasps=16, result_name="flow_commitment.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
+from model_arguments import add_model_arguments
 from rich.console import Console
 from rich.table import Table
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def deepest_mm(hand, x: torch.Tensor, sdf) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,14 +35,9 @@ def deepest_mm(hand, x: torch.Tensor, sdf) -> tuple[torch.Tensor, torch.Tensor]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="FLASH-Drive data set folder")
-    parser.add_argument("--checkpoint", type=Path, help="model folder (default: the packaged default model)")
     parser.add_argument("--split", default="unseen_object")
     parser.add_argument("--goals", type=int, default=16)
-    parser.add_argument("--grasps", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "penetration_source.json")
+    add_model_arguments(parser, grasps=4, result_name="penetration_source.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
