@@ -41,10 +41,6 @@ class FlowPath:
         if not 0.0 <= self.joints_start_t < 1.0:
             raise ValueError(f"joints_start_t must be in [0, 1), got {self.joints_start_t}")
 
-    @property
-    def is_straight(self) -> bool:
-        return self.wrist_end_t == 1.0 and self.joints_start_t == 0.0
-
     def progress(self, t: torch.Tensor, state_dim: int) -> torch.Tensor:
         """a(t) (B, state_dim): how far each entry has come from x_0 (0) to x_1 (1) at times t (B,)."""
         wrist = (t / self.wrist_end_t).clamp(max=1.0)
@@ -71,12 +67,17 @@ class FlowPath:
         x_t = x_0 + self.progress(t, x_0.shape[1]) * displacement
         return PathSample(x_0=x_0, x_1=x_1, t=t, x_t=x_t, dx_t=self.rate(t, x_0.shape[1]) * displacement)
 
+    def displacement(self, velocity: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """velocity (B, D) at times t (B,) -> the displacement x_1 - x_0 it moves at (velocity / rate) for the
+        entries moving at t, 0 for those the path holds still (a velocity there says nothing of the grasp)."""
+        rate = self.rate(t, velocity.shape[1])
+        moving = rate > 0
+        return torch.where(moving, velocity / torch.where(moving, rate, 1.0), 0.0)
+
     def endpoint(self, x_t: torch.Tensor, velocity: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The one-step estimate of x_1 (B, D) from a velocity at x_t: each moving entry continues at its rate to
         the end of its stretch; an entry that is still (done, or not yet started) stays where it is."""
-        rate = self.rate(t, x_t.shape[1])
-        remaining = 1.0 - self.progress(t, x_t.shape[1])
-        return x_t + torch.where(rate > 0, remaining * velocity / rate.clamp(min=1e-12), torch.zeros_like(x_t))
+        return x_t + (1.0 - self.progress(t, x_t.shape[1])) * self.displacement(velocity, t)
 
     @staticmethod
     def _by_part(wrist: torch.Tensor, joints: torch.Tensor, state_dim: int) -> torch.Tensor:

@@ -476,10 +476,8 @@ class FlashModel(nn.Module):
             velocity = self.velocity(x_t, t, goal)
         losses = {}
         if target_velocity is not None:
-            rate = self.config.path.rate(torch.as_tensor(t, dtype=velocity.dtype, device=velocity.device).expand(
-                velocity.shape[0]), self.config.state_dim)
-            moving = rate > 0
-            error = torch.where(moving, (velocity - target_velocity) / torch.where(moving, rate, 1.0), 0.0)
+            t = torch.as_tensor(t, dtype=velocity.dtype, device=velocity.device).expand(velocity.shape[0])
+            error = self.config.path.displacement(velocity - target_velocity, t)
             losses["cfm"] = (error / self.state_scale).square().mean()
         return velocity, losses
 
