@@ -53,16 +53,18 @@ def test_generator_samples_from_the_initial_state_the_checkpoint_records(saved, 
         GraspGenerator.from_checkpoint(old, hand=leap_hand)
 
 
-def test_checkpoint_keeps_the_flow_path_and_older_ones_load_as_the_straight_line(leap_hand, tmp_path):
-    model = build_model(tiny_config("compact", path=FlowPath(wrist_end_t=0.75, joints_start_t=0.75)), leap_hand)
+def test_checkpoint_keeps_path_and_prediction_and_older_ones_load_as_straight_velocity_models(leap_hand, tmp_path):
+    config = tiny_config("compact", path=FlowPath(wrist_end_t=0.75, joints_start_t=0.75), prediction="grasp")
+    model = build_model(config, leap_hand)
     directory = save_checkpoint(model, tmp_path / "wrist_first", leap_hand)
-    assert load_checkpoint(directory, leap_hand).config.path == FlowPath(0.75, 0.75)
+    loaded = load_checkpoint(directory, leap_hand).config
+    assert (loaded.path, loaded.prediction) == (FlowPath(0.75, 0.75), "grasp")
 
-    def forget(meta):  # a checkpoint written before the field existed was trained on the straight line
-        del meta["model"]["path"]
+    def forget(meta):  # written before the options: the straight line, the velocity read
+        del meta["model"]["path"], meta["model"]["prediction"]
 
-    old = _saved_with_edited_config(model, leap_hand, tmp_path / "old", forget)
-    assert load_checkpoint(old, leap_hand).config.path == FlowPath()
+    old = load_checkpoint(_saved_with_edited_config(model, leap_hand, tmp_path / "old", forget), leap_hand).config
+    assert (old.path, old.prediction) == (FlowPath(), "velocity")
 
 
 def test_checkpoint_of_another_hand_is_refused(saved):

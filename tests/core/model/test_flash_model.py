@@ -112,6 +112,30 @@ def test_wrist_first_path_holds_each_part_still_outside_its_stretch_and_learns_d
     torch.testing.assert_close(losses["cfm"], error.square().mean())
 
 
+@pytest.mark.parametrize("path", [FlowPath(), FlowPath(0.75, 0.75)], ids=["straight", "wrist_first"])
+def test_grasp_prediction_reads_the_way_left_and_its_one_step_estimate_is_the_grasp_read(path, leap_hand, cloud):
+    model = randomise_head(build_model(tiny_config("compact", path=path, prediction="grasp"), leap_hand)).eval()
+    x = leap_hand.open_pose(5)
+    x[:, :3] += torch.tensor([0.05, -0.02, 0.1])
+    t = torch.tensor([0.0, 0.3, 0.75, 0.9, 0.99])
+    points = cloud[:256][None].expand(5, -1, -1)
+    with torch.no_grad():
+        velocity, _ = model(x, t, PROMPTS[:5], points)
+        goal = model.encode_goal(PROMPTS[:5], points)
+        way_left = model.head(model.fusion_norm(model._fuse(model._step_tokens(x, t, goal), goal))) * model.state_scale
+    remaining = 1 - path.progress(t, 25)
+    moving = path.rate(t, 25) > 0
+    # Up to t = 0.95 one step of the remaining time lands exactly on x_t + the way left, for every moving entry.
+    estimate = path.endpoint(x, velocity, t)
+    early = moving & (remaining >= 0.05)
+    torch.testing.assert_close(estimate[early], (x + way_left)[early])
+    # Later the division stops at 0.05 of the path: the velocity stays bounded where the way left vanishes.
+    late = moving & (remaining < 0.05)
+    assert late.any()
+    torch.testing.assert_close(velocity[late], (path.rate(t, 25) * way_left / 0.05)[late])
+    assert velocity[~moving].abs().sum() == 0  # the wrist-first path holds a part still at some of these t
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path, solver", [(FlowPath(), SolverConfig(method="rk4", steps=8)),
                                           (FlowPath(0.75, 0.75), SolverConfig(method="euler", steps=16))],

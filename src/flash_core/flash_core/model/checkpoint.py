@@ -46,6 +46,7 @@ def config_from_dict(data: dict) -> FlashModelConfig:
         obj["levels"] = tuple(SetAbstractionSpec(**level) for level in obj["levels"])
         hand = {"levels": tuple(SetAbstractionSpec(**level) for level in data.pop("hand_encoder")["levels"])}
         path = FlowPath(**data.pop("path", {}))  # checkpoints before the field were trained on the straight path
+        data.setdefault("prediction", "velocity")  # and their heads read the velocity
         return FlashModelConfig(text=text, object=ObjectEncoderConfig(**obj), hand_encoder=HandEncoderConfig(**hand),
                                 path=path, **data)
     except (KeyError, TypeError) as exc:

@@ -28,7 +28,8 @@ holds few objects) and can take the clouds' PointNet++ sampling and grouping pre
 Ablation switches (paper Table 2): `use_live_hand`, `use_text`, `object.semantic_dim` (0 = no semantics) and
 `text.kind` ("scratch" = transformer trained from scratch instead of a pretrained LLM). Beyond the paper:
 `hand_object_distance` (the live hand's points carry their signed distance to the object cloud, its normals estimated
-from the cloud itself, the same way in training and at run time).
+from the cloud itself, the same way in training and at run time) and `prediction="grasp"` (the head reads the way
+left to the grasp, x_1 - x_t, and the velocity follows from it; the loss is the same).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ from flash_core.model.text_backbone import TextBackbone, TextBackboneConfig, tok
 
 FUSIONS = ("compact", "llm_backbone")
 LLM_TRAINING = ("frozen", "lora", "full")
+PREDICTIONS = ("velocity", "grasp")
+# With prediction="grasp", the way left is divided by at least this much of the path: the velocity stays bounded as
+# t -> 1 (where the remaining way and the time left both vanish), the clip JiT uses (Li & He 2025).
+MIN_REMAINING_PROGRESS = 0.05
 PROMPT_CACHE_ENTRIES = 4096  # default size of the frozen LLM's prompt-feature cache (least recently used dropped)
 
 
@@ -79,6 +84,9 @@ class FlashModelConfig:
     translation_scale_m: float = 0.1
     # When the wrist and the fingers move along the flow (flow/path.py); the default is the paper's straight line.
     path: FlowPath = field(default_factory=FlowPath)
+    # What the head reads (`FlashModel._velocity_from`): "velocity", the displacement x_1 - x_0 (the paper), or
+    # "grasp", the way left to the grasp, x_1 - x_t, from which the path's velocity follows. Same loss either way.
+    prediction: str = "velocity"
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
@@ -87,6 +95,8 @@ class FlashModelConfig:
             self.llm_training = "full" if self.text.kind == "scratch" else "frozen"
         if self.llm_training not in LLM_TRAINING:
             raise ValueError(f"unknown llm_training {self.llm_training!r}; expected one of {LLM_TRAINING}")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {self.prediction!r}; expected one of {PREDICTIONS}")
         if self.text.kind == "scratch" and self.llm_training != "full":
             raise ValueError("a scratch text backbone has random weights: it must train (llm_training='full')")
         if self.fusion == "compact" and self.text.kind != "scratch" and self.llm_training != "frozen":
@@ -402,9 +412,20 @@ class FlashModel(nn.Module):
         return self._velocity_from(readout, t)
 
     def _velocity_from(self, readout: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The head reads the displacement x_1 - x_0 (B, state_dim); the path's rates at t (B,) make it a velocity
-        (zero for a part that is not moving at t)."""
-        return self.config.path.rate(t, self.config.state_dim) * self.head(readout) * self.state_scale
+        """The head's output (B, state_dim) at times t (B,) -> the velocity (zero for a part not moving at t).
+
+        prediction="velocity": the head reads the displacement x_1 - x_0 and the path's rates make it a velocity.
+        prediction="grasp": it reads the way left, x_1 - x_t, which is (1 - a(t)) (x_1 - x_0) on the path, so the
+        displacement is that divided by the progress still to come (at least MIN_REMAINING_PROGRESS). Why: late in
+        the flow x_t is within millimetres of the grasp, and x_1 - x_0 = (x_1 - x_t) / (1 - t) is a steep function of
+        x_t that a network reading x_t does not fit (the packaged velocity model's one-step grasp estimate is only
+        ~2x nearer than x_t itself at t = 0.9, on its own training data); the way left is a gentle one.
+        """
+        path, dim = self.config.path, self.config.state_dim
+        out = self.head(readout) * self.state_scale
+        if self.config.prediction == "grasp":
+            out = out / (1.0 - path.progress(t, dim)).clamp(min=MIN_REMAINING_PROGRESS)
+        return path.rate(t, dim) * out
 
     def _fuse(self, tokens: torch.Tensor, goal: GoalContext) -> torch.Tensor:
         """The fusion decoder (pre-norm `nn.TransformerDecoderLayer`s, evaluated with their own weights) over the
