@@ -419,7 +419,9 @@ class FlashModel(nn.Module):
         displacement is that divided by the progress still to come (at least MIN_REMAINING_PROGRESS). Why: late in
         the flow x_t is within millimetres of the grasp, and x_1 - x_0 = (x_1 - x_t) / (1 - t) is a steep function of
         x_t that a network reading x_t does not fit (the packaged velocity model's one-step grasp estimate is only
-        ~2x nearer than x_t itself at t = 0.9, on its own training data); the way left is a gentle one.
+        ~2x nearer than x_t itself at t = 0.9, on its own training data); the way left is a gentle one. Trained on
+        the default data for 6000 steps it was no more precise and held no more often (docs/benchmarks.md), so the
+        velocity stays the default.
         """
         path, dim = self.config.path, self.config.state_dim
         out = self.head(readout) * self.state_scale
