@@ -66,10 +66,12 @@ def main() -> None:
                                      object_normals=batch.object_normals)
             for t_value in TIMES:
                 path = model.config.path.sample(batch.initial, batch.grasps, torch.full((len(chunk),), t_value))
-                estimate = model.config.path.endpoint(path.x_t, model.velocity(path.x_t, path.t, goal), path.t)
-                x = path.x_t  # then integrated from t through the later points of the solver's Euler grid
+                velocity = model.velocity(path.x_t, path.t, goal)
+                estimate = model.config.path.endpoint(path.x_t, velocity, path.t)
+                # Then Euler from t through the later points of the solver's grid; its first step is that velocity.
                 times = torch.cat((torch.tensor([t_value]), grid[grid > t_value + 1e-6]))
-                for t_from, t_to in zip(times[:-1], times[1:], strict=True):
+                x = path.x_t + (times[1] - times[0]) * velocity
+                for t_from, t_to in zip(times[1:-1], times[2:], strict=True):
                     x = x + (t_to - t_from) * model.velocity(x, t_from, goal)
                 start_mm[t_value].append(1e3 * (path.x_t[:, :3] - batch.grasps[:, :3]).norm(dim=-1))
                 estimate_mm[t_value].append(1e3 * (estimate[:, :3] - batch.grasps[:, :3]).norm(dim=-1))
