@@ -154,9 +154,14 @@ class Observer:
         return np.array([msg.position[list(msg.name).index(n)] for n in names])
 
     def wait_for_silence(self, quiet_s: float, timeout_s: float) -> float:
-        """Spin until no command came for quiet_s; returns the arrival time of the last command."""
-        ok = self.spin_until(lambda: time.monotonic() - (self.commands[-1][0] if self.commands else 0) > quiet_s,
-                             timeout_s)
+        """Spin until no command came for quiet_s of spinning; returns the arrival time of the last command.
+
+        The quiet time counts from this call at the earliest: commands queued while the test was not spinning
+        (a loaded CI machine once spent 1.4 s between two spins) arrive only now, and must not read as silence."""
+        start = time.monotonic()
+        ok = self.spin_until(
+            lambda: time.monotonic() - max(start, self.commands[-1][0] if self.commands else start) > quiet_s,
+            timeout_s)
         assert ok, f"commands still flowing after {timeout_s} s"
         return self.commands[-1][0] if self.commands else 0.0
 
