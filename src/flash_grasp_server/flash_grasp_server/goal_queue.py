@@ -8,8 +8,9 @@ A waiting goal that is cancelled, whose time budget runs out, or that was found 
 waiting goal once the queue is closed for shutdown) is handed to the executor at once, next to the running goal;
 its execute callback ends it straight away without the model.
 
-`dispatch()` runs on every arrival, at the end of every goal and from a short timer: the cancel callback cannot end
-a goal itself (rclpy marks the goal CANCELING only after the callback returns), so the timer's next tick does.
+`dispatch()` runs on every arrival, at the end of every goal and from a short timer while goals wait: the cancel
+callback cannot end a goal itself (rclpy marks the goal CANCELING only after the callback returns), so the timer's
+next tick does.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class GoalQueue:
         with self._lock:
             self._closed = True
         self.dispatch()
+
+    def has_waiting(self) -> bool:
+        with self._lock:
+            return bool(self._waiting)
 
     def idle(self) -> bool:
         with self._lock:

@@ -110,10 +110,11 @@ def nearest_indices(
     Nearest first."""
     if _resolve_backend(backend, query, reference) == "kdtree":
         queries, references = query.detach().cpu().numpy(), reference.detach().cpu().numpy()
-        workers = torch.get_num_threads()
+        # On the calling thread (no `workers`): scipy starts Python threads for every query, and beside torch's
+        # own threads that made a GraspGenerator request ~10 % slower on 2 cores (docs/benchmarks.md).
         idx = np.stack(
             [
-                cKDTree(r).query(q, k=[*range(1, k + 1)], workers=workers)[1]
+                cKDTree(r).query(q, k=[*range(1, k + 1)])[1]
                 for q, r in zip(queries, references, strict=True)
             ]
         )
@@ -192,7 +193,7 @@ def _ball_candidates_kdtree(
     clouds, queries = reference.detach().cpu().numpy(), centers.detach().cpu().numpy()
     for b in range(batch):
         found = cKDTree(clouds[b]).query_ball_point(
-            queries[b], radius_m, return_sorted=True, workers=torch.get_num_threads()
+            queries[b], radius_m, return_sorted=True
         )
         kept = [neighbors[:max_samples] for neighbors in found]
         counts = np.fromiter(map(len, kept), dtype=np.int64, count=num_centers)
