@@ -1,5 +1,6 @@
 """Initial hand distribution (geometry checked on the real LEAP model) and the flow-matching objective."""
 
+import itertools
 import math
 from types import SimpleNamespace
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from flash_core.flow.initial_state import InitialStateConfig, InitialStateSampler, reflect_into
-from flash_core.flow.objective import FlowBatch, ObjectiveConfig, flow_matching_loss, penetration_depth
+from flash_core.flow.objective import FlowBatch, ObjectiveConfig, flow_matching_loss, ot_pairing, penetration_depth
 from flash_core.flow.path import WRIST_DIM, FlowPath
 from flash_core.geometry.rotations import rot6d_to_matrix
 from flash_core.hands import make_hand
@@ -125,14 +126,14 @@ class ZeroField(torch.nn.Module):
         super().__init__()
         self.config = SimpleNamespace(path=FlowPath())
         self.hand_cloud_fn = hand.surface_points
-        self.scale = torch.tensor([0.1] * 3 + [1.0] * 22)
+        self.state_scale = torch.tensor([0.1] * 3 + [1.0] * 22)
         self.bias = torch.nn.Parameter(torch.zeros(25))
 
     def forward(self, x_t, t, prompts, points, features=None, target_velocity=None, object_index=None,
                 object_grouping=None, object_normals=None):
         self.seen_t = t
         velocity = self.bias.expand_as(x_t)
-        return velocity, {"cfm": (((velocity - target_velocity) / self.scale) ** 2).mean()}
+        return velocity, {"cfm": (((velocity - target_velocity) / self.state_scale) ** 2).mean()}
 
 
 def test_loss_of_the_zero_field_is_the_mean_squared_normalised_displacement(hand):
@@ -143,6 +144,26 @@ def test_loss_of_the_zero_field_is_the_mean_squared_normalised_displacement(hand
     total, losses = flow_matching_loss(ZeroField(hand), batch, sampler)
     expected = (((x_1 - x_0) / torch.tensor([0.1] * 3 + [1.0] * 22)) ** 2).mean()
     torch.testing.assert_close(total, expected)
+
+
+def test_minibatch_ot_pairs_the_starts_with_the_grasps_at_the_least_total_distance(hand):
+    sampler = InitialStateSampler.from_hand(hand)
+    scale = torch.tensor([0.1] * 3 + [1.0] * 22)
+    x_1 = sampler.sample(6, generator=torch.Generator().manual_seed(1))
+    shuffled = torch.tensor([3, 0, 5, 1, 4, 2])
+    x_0 = x_1[shuffled]  # every grasp's own state is among the starts, shuffled
+    torch.testing.assert_close(x_0[ot_pairing(x_0, x_1, scale)], x_1)
+    # The assignment is the least-cost one of all 120 permutations of 5 random starts.
+    x_0, x_1 = sampler.sample(5, generator=torch.Generator().manual_seed(2)), x_1[:5]
+    cost = lambda order: float((((x_0[list(order)] - x_1) / scale) ** 2).sum())  # noqa: E731
+    assert cost(ot_pairing(x_0, x_1, scale).tolist()) == pytest.approx(min(map(cost, itertools.permutations(range(5)))))
+    # In the objective: the zero field's loss is the paired displacement, 0 here; independent pairs are far apart.
+    x_1 = sampler.sample(6, generator=torch.Generator().manual_seed(3))
+    batch = FlowBatch(["a"] * 6, torch.zeros(6, 10, 3), x_1, initial=x_1.flip(0))
+    assert float(flow_matching_loss(ZeroField(hand), batch, sampler, ObjectiveConfig(coupling="minibatch_ot"))[0]) == 0
+    assert float(flow_matching_loss(ZeroField(hand), batch, sampler)[0]) > 0.1
+    with pytest.raises(ValueError, match="unknown coupling"):
+        ObjectiveConfig(coupling="sinkhorn")
 
 
 def test_times_given_by_the_batch_are_used_and_forward_can_be_a_wrapper(hand):
