@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from flash_core.flow.initial_state import InitialStateSampler
-from flash_core.flow.objective import flow_matching_loss
+from flash_core.flow.objective import ObjectiveConfig, flow_matching_loss
 from flash_core.flow.solver import SolverConfig
 from flash_core.hands import make_hand
 from flash_core.model.checkpoint import load_checkpoint, save_checkpoint
@@ -285,7 +285,9 @@ class Trainer:
             initial, times = step_noise(self.sampler, config.seed, VALIDATION_STREAM, number, len(rows_global), mine)
             items = collate_items([dataset[int(i)] for i in rows_global[mine]])
             batch = flow_batch(items, self.cache, initial, times, config.model.use_semantics)
-            total, _ = flow_matching_loss(self.model, batch, self.sampler)  # the CFM term: comparable to train/cfm
+            # The CFM term alone, x_0 paired as in training: comparable to train/cfm.
+            total, _ = flow_matching_loss(self.model, batch, self.sampler,
+                                          ObjectiveConfig(coupling=config.objective.coupling))
             totals += torch.tensor([float(total) * len(items.prompts), len(items.prompts)], dtype=torch.float64)
         self.model.train()
         summed = self.group.sum(totals)
