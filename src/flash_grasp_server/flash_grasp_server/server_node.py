@@ -123,8 +123,8 @@ class GraspServer(Node):
         self.declare_parameter("max_points", RequestLimits.max_points)
         self.declare_parameter("max_waiting_goals", 8)
         self.declare_parameter("device", "cpu")
-        # 8 Euler steps: within ~1 s for 16 grasps on 2 cores, and as often in force closure as the 16 that flash demo
-        # and the report use (docs/benchmarks.md)
+        # 8 Euler steps: 16 grasps in ~1.2 s with settling on 2 cores (16 steps: ~2.0 s), and as often in force closure
+        # as the 16 that flash demo and the report use (docs/benchmarks.md)
         self.declare_parameter("solver_method", "euler")
         self.declare_parameter("solver_steps", 8)
         self.declare_parameter("settle", True)

@@ -111,7 +111,7 @@ def nearest_indices(
     if _resolve_backend(backend, query, reference) == "kdtree":
         queries, references = query.detach().cpu().numpy(), reference.detach().cpu().numpy()
         # On the calling thread (no `workers`): scipy starts Python threads for every query, and beside torch's
-        # own threads that made a GraspGenerator request ~10 % slower on 2 cores (docs/benchmarks.md).
+        # own threads that made a GraspGenerator request 3-9 % slower on 2 cores (docs/benchmarks.md).
         idx = np.stack(
             [
                 cKDTree(r).query(q, k=[*range(1, k + 1)])[1]
