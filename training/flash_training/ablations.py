@@ -31,7 +31,9 @@ object and its high-level prompt; every method generates `--grasps` grasps per g
 and, separately, from one of its stored single-view clouds (`--clouds ... partial_completed`: also from that view
 completed by symmetry, `flash_core.perception.completion`); `flash_training.eval.evaluate_grasps` simulates both
 protocols and measures them, with every stored grasp of the goal's object as the Chamfer reference. `--methods`
-judges only the methods named (e.g. `full_settle`).
+judges only the methods named (e.g. `full_settle`). `--turn-objects` turns every goal's object (mesh, clouds,
+camera and reference grasps) about the up axis by a seeded random angle: the data's objects stand in their
+sources' canonical orientation, a robot's do not.
 
     <out>/runs/<variant>/          the `flash train` run (its model/ is what is judged) + ablation_time.json
     <out>/data-unrefined/          the data set with the unrefined grasps in place (symbolic links)
@@ -84,6 +86,7 @@ class AblationConfig:
     clouds: tuple[str, ...] = DEFAULT_CLOUDS  # the goal clouds judged (CLOUDS)
     methods: tuple[str, ...] | None = None  # judge only these methods (folder names, e.g. full_settle); None: all
     ranked_pool: int = 4  # full_settle_ranked judges the grasps_per_goal ranked first of this many times as many
+    turn_objects: bool = False  # each goal's object turned about the up axis by a seeded random angle
 
     def __post_init__(self) -> None:
         if min(self.budget_steps, self.goals, self.grasps_per_goal, self.solver_steps, self.workers,
@@ -281,34 +284,65 @@ def make_goals(config: AblationConfig, hand: str) -> tuple[dict[str, list], Any]
     reader = DatasetReader(config.data)
     hand_index = reader.hands.index(hand)
     goals: dict[str, list] = {cloud: [] for cloud in CLOUDS}
+    objects = dict(picked.objects)
     for number, case in enumerate(picked.cases):
         obj = int(reader.grasp_object[case.index])
         arrays = reader.object_arrays(obj)
         same = np.flatnonzero((reader.grasp_object == obj) & (reader.grasp_hand == hand_index))[:MAX_REFERENCES]
         references = np.stack([reader.grasp_x(int(i)) for i in same]).astype(np.float64)
         semantic = np.array(arrays["semantic"], np.float32) if "semantic" in arrays else None
-        common = dict(key=case.object_key, prompt=case.prompt, obj=picked.objects[case.object_key],
-                      reference_x=references)
-        goals["full"].append(Goal(points=np.array(arrays["points"]), normals=np.array(arrays["normals"]),
+        turn = np.eye(3)  # the object frame has z up, as the sources build objects and the views render them
+        if config.turn_objects:
+            key, turn, references = turned_object(objects, case.object_key, references,
+                                                  np.random.default_rng([config.seed, number, 1]).uniform(0, 2 * np.pi))
+        else:
+            key = case.object_key
+        common = dict(key=key, prompt=case.prompt, obj=objects[key], reference_x=references)
+
+        def turned(vectors, turn=turn):  # (N, 3) stored points or normals -> the goal's
+            return (np.asarray(vectors, np.float64) @ turn.T).astype(np.float32)
+
+        goals["full"].append(Goal(points=turned(arrays["points"]), normals=turned(arrays["normals"]),
                                   features=semantic, cloud="full", **common))
         if "view_points" in arrays:
             view = int(np.random.default_rng([config.seed, number]).integers(len(arrays["view_points"])))
             nearest = np.array(arrays["view_nearest"][view])
-            points, normals = np.array(arrays["view_points"][view]), np.array(arrays["view_normals"][view])
+            points, normals = turned(arrays["view_points"][view]), turned(arrays["view_normals"][view])
             goals["partial"].append(Goal(points=points, normals=normals, cloud="partial",
                                          features=None if semantic is None else semantic[nearest], **common))
-            if "partial_completed" in config.clouds:  # the object frame has z up, as the views render it
-                done = complete_occluded(points, arrays["view_cam_to_object"][view][:3, 3], normals).thinned(
-                    len(points))
+            if "partial_completed" in config.clouds:
+                camera_m = turn @ arrays["view_cam_to_object"][view][:3, 3]
+                done = complete_occluded(points, camera_m, normals).thinned(len(points))
                 goals["partial_completed"].append(Goal(
                     points=done.points_m, normals=done.normals, cloud="partial_completed",
                     features=None if semantic is None else semantic[nearest[done.source]], **common))
-    return {cloud: goals[cloud] for cloud in config.clouds if goals[cloud]}, picked.objects
+    return {cloud: goals[cloud] for cloud in config.clouds if goals[cloud]}, objects
+
+
+def turned_object(objects: dict, key: str, references: np.ndarray, angle_rad: float):
+    """(key, rotation (3, 3), references (R, 25)) of `objects[key]` turned by angle_rad about its frame's z axis,
+    added to `objects` under a key of its own."""
+    import torch
+    import trimesh
+
+    from flash_core.geometry.rotations import rotate_hand_states, yaw_matrix
+    from flash_training.eval.cases import EvalObject
+
+    turn = yaw_matrix(torch.tensor(angle_rad, dtype=torch.float64)).numpy()
+    original = objects[key]
+    turned_key = f"{key}@yaw{np.degrees(angle_rad):.0f}"
+    mesh = original.mesh.copy()
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(angle_rad, (0.0, 0.0, 1.0)))
+    objects[turned_key] = EvalObject(key=turned_key, mesh=mesh, category=original.category,
+                                     part_names=original.part_names, face_parts=original.face_parts)
+    turned = rotate_hand_states(torch.as_tensor(references), torch.as_tensor(turn)).numpy()
+    return turned_key, turn, turned
 
 
 def judging_settings(config: AblationConfig) -> dict[str, Any]:
     """What decides a judgement besides the method: a stored one is reused only when these match."""
-    keys = ("data", "split", "goals", "grasps_per_goal", "solver", "solver_steps", "protocols", "seed", "ranked_pool")
+    keys = ("data", "split", "goals", "grasps_per_goal", "solver", "solver_steps", "protocols", "seed", "ranked_pool",
+            "turn_objects")
     return json.loads(json.dumps({key: getattr(config, key) for key in keys}))  # as stored: tuples become lists
 
 
@@ -450,6 +484,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: all)")
     parser.add_argument("--ranked-pool", type=int, default=4, help="full_settle_ranked judges the --grasps "
                         "ranked first of this many times as many (default: 4)")
+    parser.add_argument("--turn-objects", action="store_true", help="turn each goal's object about the up axis by "
+                        "a seeded random angle (the data's objects stand as their sources built them)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -468,7 +504,8 @@ def run(args: argparse.Namespace) -> None:
             protocols=("lift", "force") if args.protocol == "both" else (args.protocol,), workers=args.workers,
             renders=args.renders, seed=args.seed, progress=not args.no_progress, variants=tuple(args.variants),
             full_run=args.full_run, clouds=tuple(args.clouds),
-            methods=None if args.methods is None else tuple(args.methods), ranked_pool=args.ranked_pool)
+            methods=None if args.methods is None else tuple(args.methods), ranked_pool=args.ranked_pool,
+            turn_objects=args.turn_objects)
         report = run_ablations(config)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         sys.exit(f"flash ablations: {exc}")

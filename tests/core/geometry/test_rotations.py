@@ -108,3 +108,21 @@ def test_rotation_between_maps_vectors_including_antiparallel():
     rotation = rot.rotation_between(a, b)
     torch.testing.assert_close(rotation @ a, b, atol=1e-6, rtol=0)
     torch.testing.assert_close(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(3, -1, -1), atol=1e-6, rtol=0)
+
+
+def test_yaw_matrix_matches_scipy_and_turning_hand_states_turns_the_hand():
+    from flash_core.hands import make_hand
+
+    angles = torch.tensor([0.0, 0.3, -2.0, np.pi], dtype=torch.float64)
+    expected = Rotation.from_euler("z", angles.numpy()[:, None]).as_matrix()
+    torch.testing.assert_close(rot.yaw_matrix(angles), torch.as_tensor(expected), atol=1e-12, rtol=0)
+
+    hand = make_hand("leap", dtype=torch.float64)
+    x = hand.open_pose(4).double()
+    x[:, :3] = torch.tensor([[0.1, -0.05, 0.2], [0.0, 0.1, 0.0], [-0.2, 0.0, 0.05], [0.03, 0.02, -0.1]])
+    x[:, 3:9] = rot.matrix_to_rot6d(torch.as_tensor(Rotation.random(4, random_state=1).as_matrix()))
+    x[:, 9:] += 0.3
+    turned = rot.rotate_hand_states(x, rot.yaw_matrix(angles))
+    points, points_turned = hand.surface_points(x), hand.surface_points(turned)  # (4, M, 3)
+    torch.testing.assert_close(points_turned, points @ rot.yaw_matrix(angles).transpose(-1, -2), atol=1e-9, rtol=0)
+    torch.testing.assert_close(turned[:, 9:], x[:, 9:])

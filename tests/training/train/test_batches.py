@@ -8,6 +8,7 @@ from flash_training.train.batches import (
     STEP_STREAM,
     CloudCache,
     DataOrder,
+    cloud_turns,
     collate_items,
     epoch_batches,
     flow_batch,
@@ -18,6 +19,7 @@ from flash_training.train.distributed import ProcessGroup
 from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.generator import model_cloud_index
 from flash_core.geometry.cloud_sdf import estimate_normals
+from flash_core.geometry.rotations import rotate_hand_states, yaw_matrix
 from flash_core.hands import make_hand
 from flash_core.model.pointnet2 import PointNet2, SetAbstractionSpec
 
@@ -93,3 +95,32 @@ def test_a_batch_keeps_each_distinct_cloud_once_and_the_cache_prepares_it_like_i
     changed.clouds = changed.clouds + 0.01
     with pytest.raises(ValueError, match="changed between steps"):
         cache.prepare(changed.cloud_keys, changed.clouds)
+
+
+def test_turned_clouds_turn_with_their_grasps_and_keep_the_cached_grouping(tiny_drive):
+    dataset = FlashDriveDataset(tiny_drive, "train", partial_view_probability=0.5)
+    batch = collate_items([dataset[i] for i in range(len(dataset))])
+    turns = cloud_turns(seed=3, step=7, keys=batch.cloud_keys)  # (U,)
+    assert torch.equal(turns, cloud_turns(3, 7, batch.cloud_keys))  # a function of (seed, step, key) ...
+    assert torch.equal(cloud_turns(3, 7, batch.cloud_keys.flip(0)), turns.flip(0))  # ... whatever the order
+    assert not torch.equal(cloud_turns(3, 8, batch.cloud_keys), turns)
+    assert len(turns.unique()) == len(turns) and turns.min() >= 0 and turns.max() < 2 * np.pi
+    torch.manual_seed(0)
+    pointnet = PointNet2((SetAbstractionSpec(64, 0.03, 16, 32), SetAbstractionSpec(16, 0.08, 16, 32)))
+    cache = CloudCache(pointnet, num_points=256, max_entries=100, device=torch.device("cpu"), normals=True)
+    noise = torch.zeros(len(batch.prompts), 25), torch.full((len(batch.prompts),), 0.5)
+    plain = flow_batch(batch, cache, *noise, use_semantics=False)
+    turned = flow_batch(batch, cache, *noise, use_semantics=False, turns_rad=turns)
+    rotation = yaw_matrix(turns).float()  # (U, 3, 3)
+    torch.testing.assert_close(turned.object_points, plain.object_points @ rotation.transpose(1, 2))
+    torch.testing.assert_close(turned.object_normals, plain.object_normals @ rotation.transpose(1, 2))
+    torch.testing.assert_close(turned.grasps, rotate_hand_states(plain.grasps, rotation[batch.cloud_index]))
+    assert not torch.allclose(turned.grasps[:, :3], plain.grasps[:, :3], atol=1e-3)
+    # The same hand-to-cloud geometry: every grasp's wrist keeps its distances to its own cloud's points.
+    for row, u in enumerate(batch.cloud_index.tolist()):
+        torch.testing.assert_close(torch.cdist(turned.grasps[row, None, :3], turned.object_points[u]),
+                                   torch.cdist(plain.grasps[row, None, :3], plain.object_points[u]), atol=1e-5, rtol=0)
+    fresh = pointnet.group(turned.object_points)  # grouping depends on distances alone: the cache's still holds
+    for cached, computed in zip(turned.object_grouping, fresh):
+        assert torch.equal(cached.centroid_index, computed.centroid_index)
+        assert torch.equal(cached.neighbor_index, computed.neighbor_index)

@@ -37,12 +37,13 @@ from flash_core.flow.initial_state import InitialStateSampler
 from flash_core.flow.objective import FlowBatch
 from flash_core.generator import model_cloud_index
 from flash_core.geometry.cloud_sdf import estimate_normals
+from flash_core.geometry.rotations import rotate_hand_states, yaw_matrix
 from flash_core.geometry.sdf_grid import SDFGrid
 from flash_core.model.pointnet2 import LevelGrouping, PointNet2, PointNetGrouping, concat_groupings
 from flash_training.train.distributed import ProcessGroup
 
 # Independent random streams derived from the run's seed.
-ORDER_STREAM, STEP_STREAM, VALIDATION_STREAM = 0, 1, 2
+ORDER_STREAM, STEP_STREAM, VALIDATION_STREAM, TURN_STREAM = 0, 1, 2, 3
 
 
 def stream_generator(seed: int, stream: int, counter: int) -> torch.Generator:
@@ -119,6 +120,15 @@ def step_noise(sampler: InitialStateSampler, seed: int, stream: int, counter: in
     initial = sampler.sample(batch_size, generator=generator)
     times = torch.rand(batch_size, generator=generator)
     return initial[rows], times[rows]
+
+
+def cloud_turns(seed: int, step: int, keys: torch.Tensor) -> torch.Tensor:
+    """(U,) angles (rad) about the up axis for the distinct clouds keys (U, 2) [object, view] of step `step`: a
+    function of (seed, step, object, view) alone, so every process of a distributed run and a resumed run draw the
+    same."""
+    angles = [np.random.default_rng([seed, TURN_STREAM, step, obj, view + 1]).uniform(0.0, 2.0 * np.pi)
+              for obj, view in keys.tolist()]
+    return torch.tensor(angles, dtype=torch.float64)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -214,17 +224,28 @@ class CloudCache:
 
 
 def flow_batch(items: ItemBatch, cache: CloudCache, initial: torch.Tensor, times: torch.Tensor,
-               use_semantics: bool, sdfs: dict[int, SDFGrid] | None = None) -> FlowBatch:
+               use_semantics: bool, sdfs: dict[int, SDFGrid] | None = None,
+               turns_rad: torch.Tensor | None = None) -> FlowBatch:
     """The network's batch: distinct clouds prepared by the cache, grasps moved into each cloud's centred frame.
 
     sdfs: the data set's SDF grid of every object of the batch (data-set object index -> grid), when the
     objective has a penetration term; each row gets its object's grid shifted into the centred frame.
+    turns_rad (U,): each distinct cloud, with its rows' grasps, turned about the up axis through its centroid
+    (`cloud_turns`). The cached PointNet++ grouping stays valid: it depends on distances alone.
     """
     device = cache.device
     points, index, centres, grouping, normals = cache.prepare(items.cloud_keys, items.clouds)
     cloud_index = items.cloud_index.to(device)
     grasps = items.grasps.to(device).clone()
     grasps[:, :3] -= centres[cloud_index]
+    if turns_rad is not None:
+        if sdfs is not None:
+            raise ValueError("data.turn_objects does not turn the objects' SDF grids: use it without a penetration "
+                             "term")
+        turn = yaw_matrix(turns_rad.to(device)).to(points.dtype)  # (U, 3, 3)
+        points = points @ turn.transpose(1, 2)
+        normals = None if normals is None else normals @ turn.transpose(1, 2)
+        grasps = rotate_hand_states(grasps, turn[cloud_index].to(grasps.dtype))
     features = None
     if use_semantics:
         if items.features is None:

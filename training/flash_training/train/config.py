@@ -39,6 +39,9 @@ class DataConfig:
     # Chance that an item's cloud is one of its object's stored single-view partial clouds (what a depth camera
     # sees) instead of the full cloud; needs a data set built with views.
     partial_view_probability: float = 0.5
+    # Turn each cloud of a batch, with its grasps, about the up axis by a random angle: the data's objects stand as
+    # their sources built them (a mug's handle always on one side), a robot's at any angle.
+    turn_objects: bool = False
     batch_size: int = 32  # global: split evenly over the processes of a distributed run
     # A batch holds this many objects, batch_size / objects_per_batch grasps of each, sharing one cloud: the
     # object encoder then runs on 8 clouds instead of 32 (batches.py). None: a plain shuffle of the grasps.

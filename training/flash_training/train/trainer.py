@@ -41,6 +41,7 @@ from flash_training.train.batches import (
     VALIDATION_STREAM,
     CloudCache,
     DataOrder,
+    cloud_turns,
     collate_items,
     epoch_batches,
     flow_batch,
@@ -223,8 +224,9 @@ class Trainer:
             for items in loader:
                 initial, times = step_noise(self.sampler, self.config.seed, STEP_STREAM, step,
                                             self.config.data.batch_size, self.rows)
+                turns = cloud_turns(self.config.seed, step, items.cloud_keys) if self.config.data.turn_objects else None
                 batch = flow_batch(items, self.cache, initial, times, self.config.model.use_semantics,
-                                   self._sdfs(items))
+                                   self._sdfs(items), turns)
                 lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
                 logs = train_step(self.model, self.optimizer, batch, self.sampler, self.config.objective,
                                   max_grad_norm=self.config.optim.max_grad_norm, forward=self.forward)

@@ -157,3 +157,20 @@ def make_transform(rotation: torch.Tensor, translation: torch.Tensor) -> torch.T
     bottom = torch.zeros_like(top[..., :1, :])
     bottom[..., 0, 3] = 1
     return torch.cat((top, bottom), dim=-2)
+
+
+def yaw_matrix(angle_rad: torch.Tensor) -> torch.Tensor:
+    """(...,) angles -> (..., 3, 3) rotations about z (the up axis of object frames and of the robot base)."""
+    cos, sin = torch.cos(angle_rad), torch.sin(angle_rad)
+    zero, one = torch.zeros_like(angle_rad), torch.ones_like(angle_rad)
+    rows = (torch.stack((cos, -sin, zero), -1), torch.stack((sin, cos, zero), -1), torch.stack((zero, zero, one), -1))
+    return torch.stack(rows, -2)
+
+
+def rotate_hand_states(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Hand states x (..., 9 + J) = [wrist translation (3), wrist rot6d (6), joints] expressed in a frame F, turned
+    by rotation (..., 3, 3) about F's origin: the same hands on an object turned the same way. Joints unchanged."""
+    _check_last(rotation, (3, 3), "rotation matrix")
+    translation = (rotation @ x[..., :3, None])[..., 0]
+    wrist = matrix_to_rot6d(rotation @ rot6d_to_matrix(x[..., 3:9]))
+    return torch.cat((translation, wrist, x[..., 9:]), dim=-1)
