@@ -136,4 +136,6 @@ def test_a_finished_train_run_is_judged_as_the_full_model_without_training_again
     assert results["variants"][0]["train_seconds"] > 0  # read from the run's logged step rates
     report = (out / "report.md").read_text()
     assert "2 steps of batch 8" in report  # the run's own config is the base
-    assert f"--full-run {run} --variants full`" in report  # the reproducing command says what was judged
+    # The reproducing command says what was judged, and the text which clouds of how many goals.
+    assert f"--full-run {run} --variants full --solver-steps 2`" in report
+    assert "the object's full cloud (1 goal); one of its stored single-view clouds (1 goal);" in report

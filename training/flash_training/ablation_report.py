@@ -101,17 +101,26 @@ def table_2(results, plans, clouds: tuple[str, ...] = ("full", "partial")) -> li
     return lines
 
 
+CLOUD_WORDS = {"full": "the object's full cloud", "partial": "one of its stored single-view clouds",
+               "partial_completed": "that view completed by symmetry"}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def write_report(out: Path, config, base, plans, results, goal_counts: dict[str, int]) -> Path:
     """report.md and results.json in `out`; returns the report's path."""
     trained = [p for p in plans if p.config is not None]
     total = sum(p.train_seconds or 0.0 for p in trained)
     lines = [
         "# FLASH ablations and baselines", "",
-        f"Data: `{config.data}`. Judged on split `{config.split}`: {goal_counts.get('full', 0)} goals (an object and "
-        f"its high-level prompt), {config.grasps_per_goal} grasps per goal and method, from each object's full cloud "
-        f"and from one of its stored single-view clouds ({goal_counts.get('partial', 0)} goals); networks integrate "
-        f"with {config.solver} ({config.solver_steps} steps); simulated protocols: {', '.join(config.protocols)} "
-        "(docs/eval.md). Chamfer: to the closest stored grasp of the goal's object.", "",
+        f"Data: `{config.data}`. Judged on split `{config.split}`: goals of an object and its high-level prompt"
+        + (", each object turned about the up axis by a seeded angle" if config.turn_objects else "")
+        + f", {config.grasps_per_goal} grasps per goal and method, from "
+        + "; ".join(f"{CLOUD_WORDS[c]} ({_count(goal_counts.get(c, 0), 'goal')})" for c in config.clouds)
+        + f"; networks integrate with {config.solver} ({config.solver_steps} steps); simulated protocols: "
+        f"{', '.join(config.protocols)} (docs/eval.md). Chamfer: to the closest stored grasp of the goal's object.", "",
         f"Training: every variant is `flash train` on the same data with the full model's config and one switch: "
         f"{config.budget_steps} steps of batch {base.data.batch_size} (seed {config.seed}, device {base.device}); "
         f"{len(trained)} variants trained in {total / 60:.1f} min in all. Hardware: {hardware()}.", "",
@@ -122,7 +131,11 @@ def write_report(out: Path, config, base, plans, results, goal_counts: dict[str,
         + (f" --full-run {config.full_run}" if config.full_run else "")
         + (f" --variants {' '.join(config.variants)}" if tuple(config.variants) != VARIANTS else "")
         + (f" --clouds {' '.join(config.clouds)}" if tuple(config.clouds) != DEFAULT_CLOUDS else "")
-        + (f" --methods {' '.join(config.methods)}" if config.methods else "") + "`", "",
+        + (f" --methods {' '.join(config.methods)}" if config.methods else "")
+        + (f" --solver {config.solver}" if config.solver != "euler" else "")
+        + (f" --solver-steps {config.solver_steps}" if config.solver_steps != 16 else "")
+        + (f" --ranked-pool {config.ranked_pool}" if config.ranked_pool != 4 else "")
+        + (" --turn-objects" if config.turn_objects else "") + "`", "",
         "## Table 1: methods", "", *table_1(results, tuple(config.clouds)), "",
         "Max pen.: each grasp's deepest penetration of the hand's collision geometry into the object's mesh, averaged "
         "over grasps. SDF loss: mean depth of the hand's surface points inside the object.", "",
