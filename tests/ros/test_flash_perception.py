@@ -114,7 +114,8 @@ def test_scene_cloud_and_depth_image_give_the_target_and_bad_inputs_are_logged(s
     perception = spawn("-m", "flash_perception.perception_node", "--ros-args", "--params-file", str(CONFIG),
                        "-p", f"num_points:={NUM_POINTS}",
                        "-p", "target_mode:=closest", "-p", "target_point_m:=[0.6, 0.0, 0.0]",
-                       "-p", "depth_topic:=depth", "-p", "transform_timeout_s:=0.3")
+                       "-p", "depth_topic:=depth", "-p", "transform_timeout_s:=0.3",
+                       "-p", "complete_occluded:=false")  # the target as seen (completion: the next test)
     node = Node("perception_test_client", context=ros_context)
     listener = _Listener(node)
     cloud_pub = node.create_publisher(PointCloud2, "points", 1)

@@ -159,6 +159,11 @@ class PickClient:
         self.executor.add_node(self.node)
 
     def close(self) -> None:
+        # Action clients are waitables, which Node.destroy_node leaves alone. Left to the garbage collector (the
+        # subscriptions' callbacks hold self in a cycle), one was finalised after the context's shutdown and hung
+        # in Fast DDS (a reader's timer waiting on the participant's stopped event thread) at pytest's exit.
+        self.grasp_client.destroy()
+        self.pick_client.destroy()
         self.executor.shutdown()
         self.node.destroy_node()
         self.context.try_shutdown()

@@ -139,8 +139,11 @@ class PickNode(Node):
         self.get_logger().info(f"flash_motion ready: arm {arm}, hand {param('hand_action')}")
 
     def destroy_node(self) -> None:
+        # Action servers and clients are waitables, which Node.destroy_node leaves alone.
         if self._server is not None:
             self._server.destroy()
+        self.arm_client.destroy()
+        self.hand_client.destroy()
         if self._kortex is not None:
             self._kortex.close()
         super().destroy_node()

@@ -67,7 +67,8 @@ from flash_ros.qos import LATCHED
 from flash_ros.run import run_node
 
 DEPTH_SCALE_M = {"16UC1": 1e-3, "mono16": 1e-3, "32FC1": 1.0}  # metres per unit of each depth encoding
-COMPLETE_OCCLUDED = False  # complete_occluded's default (docs/benchmarks.md, "Simulator and bring-up")
+# complete_occluded's default: a bare node sends what the camera saw; the graph's config/perception.yaml turns it on.
+COMPLETE_OCCLUDED = False
 
 _DEFAULTS = SegmentationConfig()
 _PLANE = _DEFAULTS.plane
