@@ -323,7 +323,6 @@ def turned_object(objects: dict, key: str, references: np.ndarray, angle_rad: fl
     """(key, rotation (3, 3), references (R, 25)) of `objects[key]` turned by angle_rad about its frame's z axis,
     added to `objects` under a key of its own."""
     import torch
-    import trimesh
 
     from flash_core.geometry.rotations import rotate_hand_states, yaw_matrix
     from flash_training.eval.cases import EvalObject
@@ -331,8 +330,10 @@ def turned_object(objects: dict, key: str, references: np.ndarray, angle_rad: fl
     turn = yaw_matrix(torch.tensor(angle_rad, dtype=torch.float64)).numpy()
     original = objects[key]
     turned_key = f"{key}@yaw{np.degrees(angle_rad):.0f}"
+    transform = np.eye(4)
+    transform[:3, :3] = turn
     mesh = original.mesh.copy()
-    mesh.apply_transform(trimesh.transformations.rotation_matrix(angle_rad, (0.0, 0.0, 1.0)))
+    mesh.apply_transform(transform)
     objects[turned_key] = EvalObject(key=turned_key, mesh=mesh, category=original.category,
                                      part_names=original.part_names, face_parts=original.face_parts)
     turned = rotate_hand_states(torch.as_tensor(references), torch.as_tensor(turn)).numpy()
