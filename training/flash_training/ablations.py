@@ -324,19 +324,18 @@ def turned_object(objects: dict, key: str, references: np.ndarray, angle_rad: fl
     added to `objects` under a key of its own."""
     import torch
 
-    from flash_core.geometry.rotations import rotate_hand_states, yaw_matrix
+    from flash_core.geometry.rotations import make_transform, rotate_hand_states, yaw_matrix
     from flash_training.eval.cases import EvalObject
 
-    turn = yaw_matrix(torch.tensor(angle_rad, dtype=torch.float64)).numpy()
+    rotation = yaw_matrix(torch.tensor(angle_rad, dtype=torch.float64))
+    turn = rotation.numpy()
     original = objects[key]
     turned_key = f"{key}@yaw{np.degrees(angle_rad):.0f}"
-    transform = np.eye(4)
-    transform[:3, :3] = turn
     mesh = original.mesh.copy()
-    mesh.apply_transform(transform)
+    mesh.apply_transform(make_transform(rotation, torch.zeros(3, dtype=torch.float64)).numpy())
     objects[turned_key] = EvalObject(key=turned_key, mesh=mesh, category=original.category,
                                      part_names=original.part_names, face_parts=original.face_parts)
-    turned = rotate_hand_states(torch.as_tensor(references), torch.as_tensor(turn)).numpy()
+    turned = rotate_hand_states(torch.as_tensor(references), rotation).numpy()
     return turned_key, turn, turned
 
 

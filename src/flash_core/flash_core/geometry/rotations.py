@@ -161,10 +161,8 @@ def make_transform(rotation: torch.Tensor, translation: torch.Tensor) -> torch.T
 
 def yaw_matrix(angle_rad: torch.Tensor) -> torch.Tensor:
     """(...,) angles -> (..., 3, 3) rotations about z (the up axis of object frames and of the robot base)."""
-    cos, sin = torch.cos(angle_rad), torch.sin(angle_rad)
-    zero, one = torch.zeros_like(angle_rad), torch.ones_like(angle_rad)
-    rows = (torch.stack((cos, -sin, zero), -1), torch.stack((sin, cos, zero), -1), torch.stack((zero, zero, one), -1))
-    return torch.stack(rows, -2)
+    zero = torch.zeros_like(angle_rad)
+    return axis_angle_to_matrix(torch.stack((zero, zero, angle_rad), -1))
 
 
 def rotate_hand_states(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
